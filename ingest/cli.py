@@ -1,0 +1,129 @@
+"""Command line: `python -m ingest [--corpus DIR]… [--store DIR] [--dry-run] [--rebuild] [--json]`.
+
+Subcommands stand beside the bare form: `python -m ingest status [--store DIR] [--json]`.
+With `--json`, stdout carries only JSON; progress and messages go to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from quellenchat.settings import Settings
+
+SUBCOMMANDS = ("status",)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; returns the process exit code."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args and args[0] == "status":
+        return _status(args[1:])
+    return _ingest(args)
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--store", type=Path, help="Speicher-Ordner (Standard: data/store)")
+    parser.add_argument("--json", action="store_true", help="Ergebnis als JSON auf stdout")
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    overrides: dict[str, Any] = {}
+    if args.store is not None:
+        overrides["store"] = args.store
+    if getattr(args, "corpus", None):
+        overrides["corpus"] = args.corpus
+    return Settings(**overrides)
+
+
+def _ingest(argv: Sequence[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m ingest",
+        description="Liest das Korpus ein und bringt den Index auf den neuesten Stand "
+        "(nur Geändertes wird neu eingebettet). Weitere Befehle: status.",
+    )
+    parser.add_argument(
+        "--corpus", type=Path, action="append",
+        help="Korpus-Ordner (mehrfach möglich; ersetzt dann den Standard corpus/)",
+    )
+    _common(parser)
+    parser.add_argument("--dry-run", action="store_true", help="nur den Plan zeigen, nichts ändern")
+    parser.add_argument("--rebuild", action="store_true", help="Index komplett neu aufbauen")
+    args = parser.parse_args(argv)
+
+    from ingest.run import run_ingest
+
+    report = run_ingest(
+        _settings(args),
+        dry_run=args.dry_run,
+        rebuild=args.rebuild,
+        log=_stderr,
+        show_progress=sys.stderr.isatty(),
+    )
+    if args.json:
+        print(json.dumps(report.to_json(), ensure_ascii=False))
+    _print_summary(report.to_json())
+    return report.exit_code
+
+
+def _print_summary(summary: dict[str, Any]) -> None:
+    if summary["error"]:
+        _stderr(f"FEHLER: {summary['error']}")
+        return
+    for item in summary["skipped"]:
+        _stderr(f"übersprungen: {item['source']}: {item['reason']}")
+    verb = "Geplant" if summary["dry_run"] else "Erledigt"
+    _stderr(
+        f"{verb}: {summary['plan']}. {summary['chunks_embedded']} Chunks eingebettet, "
+        f"{len(summary['skipped'])} Dateien übersprungen, {summary['seconds']:.1f} s. "
+        f"Index: {summary['documents_total']} Dokumente, {summary['chunks_total']} Chunks "
+        f"({summary['store']})."
+    )
+
+
+def _status(argv: Sequence[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m ingest status", description="Zeigt, was der Index enthält."
+    )
+    _common(parser)
+    args = parser.parse_args(argv)
+    settings = _settings(args)
+
+    from quellenchat.storage import StoreError, open_client, read_sources
+
+    try:
+        records = read_sources(open_client(settings))
+    except StoreError as exc:
+        _stderr(f"FEHLER: {exc}")
+        return 2
+    rows = [
+        {
+            "source": r.source,
+            "title": r.info.title,
+            "kind": r.info.kind,
+            "year": r.info.year,
+            "pages": r.pages,
+            "chunks": r.chunks,
+            "sha256": r.doc_sha,
+            "ingested_at": r.ingested_at,
+        }
+        for r in records
+    ]
+    if args.json:
+        print(json.dumps({"store": str(settings.chroma_url or settings.store), "documents": rows},
+                         ensure_ascii=False))
+        return 0
+    print(f"Index {settings.chroma_url or settings.store}: {len(rows)} Dokumente, "
+          f"{sum(r['chunks'] for r in rows)} Chunks")
+    for row in rows:
+        print(f"- {row['title']} ({row['source']}): {row['pages']} Seiten/Abschnitte, "
+              f"{row['chunks']} Chunks, sha256 {row['sha256'][:12]}, eingelesen {row['ingested_at']}")
+    return 0
+
+
+def _stderr(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)

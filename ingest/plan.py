@@ -1,0 +1,61 @@
+"""What an ingest run has to do: compare the corpus with the store's manifest (pure logic)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from ingest.corpus import SourceFile
+from quellenchat.storage import SourceRecord
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The difference between the corpus and the store, per source."""
+
+    new: list[SourceFile] = field(default_factory=list)
+    changed: list[tuple[SourceFile, SourceRecord]] = field(default_factory=list)
+    renamed: list[tuple[SourceFile, SourceRecord]] = field(default_factory=list)
+    removed: list[SourceRecord] = field(default_factory=list)
+    unchanged: list[tuple[SourceFile, SourceRecord]] = field(default_factory=list)
+
+    @property
+    def to_embed(self) -> list[SourceFile]:
+        """Files whose content must be loaded, chunked and embedded."""
+        return [*self.new, *(f for f, _ in self.changed)]
+
+    @property
+    def has_work(self) -> bool:
+        """Whether the store needs any write at all (metadata updates included)."""
+        stale_info = any(f.info != r.info or f.corpus.as_posix() != r.corpus for f, r in self.unchanged)
+        return bool(self.new or self.changed or self.renamed or self.removed or stale_info)
+
+    def summary(self) -> str:
+        """One German line, e.g. `3 neu, 1 geändert, 2 entfernt, 10 unverändert`."""
+        parts = [f"{len(self.new)} neu", f"{len(self.changed)} geändert"]
+        if self.renamed:
+            parts.append(f"{len(self.renamed)} umbenannt")
+        parts += [f"{len(self.removed)} entfernt", f"{len(self.unchanged)} unverändert"]
+        return ", ".join(parts)
+
+
+def make_plan(files: Sequence[SourceFile], records: Sequence[SourceRecord]) -> Plan:
+    """Classify every file and manifest record; an identical file under a new name is a rename."""
+    by_source = {r.source: r for r in records}
+    present = {f.source for f in files}
+    gone = [r for r in records if r.source not in present]
+    vanished = {r.doc_sha: r for r in reversed(gone)}  # first record wins per checksum
+    plan = Plan()
+    for file in files:
+        record = by_source.get(file.source)
+        if record is None and file.sha256 in vanished:
+            plan.renamed.append((file, vanished.pop(file.sha256)))
+        elif record is None:
+            plan.new.append(file)
+        elif record.doc_sha != file.sha256:
+            plan.changed.append((file, record))
+        else:
+            plan.unchanged.append((file, record))
+    renamed_from = {r.source for _, r in plan.renamed}
+    plan.removed.extend(r for r in gone if r.source not in renamed_from)
+    return plan

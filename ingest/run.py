@@ -1,0 +1,256 @@
+"""One ingest run: discover, plan, then write what changed, reporting as it goes."""
+
+from __future__ import annotations
+
+import fcntl
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from ingest.chunking import ChunkSizes
+from ingest.corpus import CorpusError, SourceFile, discover
+from ingest.documents import prepare
+from ingest.index import StoreWriter
+from ingest.loaders import DocumentError
+from ingest.plan import Plan, make_plan
+from quellenchat.settings import Settings
+from quellenchat.storage import SourceRecord, StoreError, open_client
+
+Log = Callable[[str], None]
+LOCK_FILE = "ingest.lock"
+
+EXIT_OK = 0
+EXIT_SKIPPED = 1
+EXIT_STORE_FAILED = 2
+
+
+@dataclass
+class Report:
+    """What a run did; `to_json()` is the `--json` output, a contract for scripts."""
+
+    store: str
+    dry_run: bool
+    plan: str = ""
+    rebuild_reason: str | None = None
+    new: list[str] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)
+    renamed: list[dict[str, str]] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    skipped: list[dict[str, str]] = field(default_factory=list)
+    chunks_embedded: int = 0
+    documents_total: int = 0
+    chunks_total: int = 0
+    seconds: float = 0.0
+    error: str | None = None
+
+    @property
+    def exit_code(self) -> int:
+        """0 when everything went in, 1 when files were skipped, 2 when the store failed."""
+        if self.error:
+            return EXIT_STORE_FAILED
+        return EXIT_SKIPPED if self.skipped else EXIT_OK
+
+    def to_json(self) -> dict[str, Any]:
+        """The summary as one JSON-ready object."""
+        return {
+            "store": self.store,
+            "dry_run": self.dry_run,
+            "plan": self.plan,
+            "rebuilt": self.rebuild_reason is not None,
+            "rebuild_reason": self.rebuild_reason,
+            "new": self.new,
+            "changed": self.changed,
+            "renamed": self.renamed,
+            "removed": self.removed,
+            "unchanged": self.unchanged,
+            "skipped": self.skipped,
+            "chunks_embedded": self.chunks_embedded,
+            "documents_total": self.documents_total,
+            "chunks_total": self.chunks_total,
+            "seconds": round(self.seconds, 3),
+            "error": self.error,
+            "exit_code": self.exit_code,
+        }
+
+
+def chunk_sizes(settings: Settings) -> ChunkSizes:
+    """The chunk sizes the settings ask for."""
+    return ChunkSizes(settings.chunk_words, settings.chunk_max_words, settings.chunk_overlap_words)
+
+
+def chunking_signature(settings: Settings) -> str:
+    """Recorded in the store; a different value means the chunks must be rebuilt."""
+    sizes = chunk_sizes(settings)
+    return f"words {sizes.target}/{sizes.maximum}/{sizes.overlap}"
+
+
+@contextmanager
+def writer_lock(settings: Settings) -> Iterator[None]:
+    """One writer per embedded store: a second one is refused, never interleaved."""
+    if settings.chroma_url:
+        yield
+        return
+    settings.store.mkdir(parents=True, exist_ok=True)
+    with (settings.store / LOCK_FILE).open("w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise StoreError(
+                f"Der Speicher {settings.store} wird gerade von einem anderen Prozess beschrieben "
+                "(Einlesen läuft bereits). Bitte warten und dann erneut versuchen."
+            ) from None
+        yield
+
+
+def run_ingest(
+    settings: Settings,
+    *,
+    dry_run: bool = False,
+    rebuild: bool = False,
+    log: Log = lambda message: None,
+    show_progress: bool = False,
+) -> Report:
+    """Bring the store in line with the corpus folders; never raises for bad documents."""
+    started = time.perf_counter()
+    report = Report(store=settings.chroma_url or str(settings.store), dry_run=dry_run)
+    try:
+        files, skipped = discover(settings.corpus)
+        report.skipped = [{"source": s.source, "reason": s.reason} for s in skipped]
+        with writer_lock(settings):
+            _run(settings, files, report, rebuild=rebuild, log=log, show_progress=show_progress)
+    except (StoreError, CorpusError) as exc:
+        report.error = str(exc)
+    except Exception as exc:  # the store itself failed: say so, keep what is stored
+        report.error = f"Fehler beim Schreiben des Speichers: {type(exc).__name__}: {exc}"
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _run(
+    settings: Settings,
+    files: list[SourceFile],
+    report: Report,
+    *,
+    rebuild: bool,
+    log: Log,
+    show_progress: bool,
+) -> None:
+    client = open_client(settings)
+    writer = StoreWriter(client, settings.embedder, chunking_signature(settings))
+    reason = writer.rebuild_reason() or ("Neuaufbau angefordert (--rebuild)" if rebuild else None)
+    if reason:
+        report.rebuild_reason = reason
+        log(f"Index wird komplett neu aufgebaut: {reason}")
+    if reason and not report.dry_run:
+        writer.reset()
+    if not report.dry_run and (removed := writer.collect_garbage()):
+        log(f"Reste eines abgebrochenen Laufs entfernt: {removed} Chunks")
+    plan = make_plan(files, [] if reason else writer.records())
+    report.plan = plan.summary()
+    report.unchanged = [f.source for f, _ in plan.unchanged]
+    log(f"Plan: {report.plan}")
+    if report.dry_run:
+        _fill_planned(report, plan)
+    elif plan.has_work:
+        _apply(settings, writer, plan, report, log=log, show_progress=show_progress)
+    records = writer.records()
+    report.documents_total = len(records)
+    report.chunks_total = sum(r.chunks for r in records)
+
+
+def _fill_planned(report: Report, plan: Plan) -> None:
+    report.new = [f.source for f in plan.new]
+    report.changed = [f.source for f, _ in plan.changed]
+    report.renamed = [{"from": r.source, "to": f.source} for f, r in plan.renamed]
+    report.removed = [r.source for r in plan.removed]
+
+
+def _apply(
+    settings: Settings,
+    writer: StoreWriter,
+    plan: Plan,
+    report: Report,
+    *,
+    log: Log,
+    show_progress: bool,
+) -> None:
+    _embed_documents(settings, writer, plan, report, log=log, show_progress=show_progress)
+    for file, old in plan.renamed:
+        writer.commit(_record(file, old.pages, old.chunks, old.encoding))
+        writer.remove(old)
+        report.renamed.append({"from": old.source, "to": file.source})
+        log(f"umbenannt: {old.source} → {file.source}")
+    for old in plan.removed:
+        writer.remove(old)
+        report.removed.append(old.source)
+        log(f"entfernt: {old.source}")
+    for file, old in plan.unchanged:
+        if file.info != old.info or file.corpus.as_posix() != old.corpus:
+            writer.commit(_record(file, old.pages, old.chunks, old.encoding, old.ingested_at))
+
+
+def _embed_documents(
+    settings: Settings,
+    writer: StoreWriter,
+    plan: Plan,
+    report: Report,
+    *,
+    log: Log,
+    show_progress: bool,
+) -> None:
+    if not plan.to_embed:
+        return
+    from tqdm import tqdm
+
+    from quellenchat.embedding import make_embedder
+
+    log("Lade Einbettungsmodell …")
+    embedder = make_embedder(settings)
+    replaced = {f.source: r.doc_sha for f, r in plan.changed}
+    documents = tqdm(plan.to_embed, desc="Dokumente", unit="Dok", disable=not show_progress)
+    for file in documents:
+        try:
+            prepared = prepare(file, chunk_sizes(settings))
+        except DocumentError as exc:
+            kept = " – die bisherige Fassung bleibt im Index" if file.source in replaced else ""
+            report.skipped.append({"source": file.source, "reason": str(exc) + kept})
+            log(f"übersprungen: {exc}{kept}")
+            continue
+        if prepared.encoding and prepared.encoding != "utf-8":
+            log(f"{file.source}: kein UTF-8, gelesen als {prepared.encoding}")
+        with tqdm(
+            total=len(prepared.chunks), desc=file.source, unit="Chunk", leave=False,
+            disable=not show_progress,
+        ) as bar:
+            writer.write_document(
+                _record(file, len(prepared.units), len(prepared.chunks), prepared.encoding),
+                prepared.units,
+                prepared.chunks,
+                embedder.embed_passages,
+                replaces=replaced.get(file.source),
+                progress=bar.update,
+            )
+        report.chunks_embedded += len(prepared.chunks)
+        (report.changed if file.source in replaced else report.new).append(file.source)
+        log(f"eingelesen: {file.source} ({len(prepared.units)} Seiten/Abschnitte, "
+            f"{len(prepared.chunks)} Chunks)")
+
+
+def _record(
+    file: SourceFile, pages: int, chunks: int, encoding: str | None, ingested_at: str | None = None
+) -> SourceRecord:
+    return SourceRecord(
+        source=file.source,
+        doc_sha=file.sha256,
+        info=file.info,
+        size=file.size,
+        pages=pages,
+        chunks=chunks,
+        ingested_at=ingested_at or datetime.now(UTC).isoformat(timespec="seconds"),
+        corpus=file.corpus.as_posix(),
+        encoding=encoding,
+    )

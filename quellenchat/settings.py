@@ -1,0 +1,52 @@
+"""One settings object, read from `QUELLENCHAT_*` environment variables, built once and passed in."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+BUNDLED_EMBEDDER = "bundled:multilingual-e5-small"
+
+
+class Settings(BaseSettings):
+    """Every setting Quellenchat knows; the README documents each one with its default."""
+
+    model_config = SettingsConfigDict(env_prefix="QUELLENCHAT_", extra="ignore")
+
+    corpus: list[Path] = Field(
+        default_factory=lambda: [Path("corpus")],
+        description="Corpus folders (JSON list in the environment); a chunk's source is relative to its folder.",
+    )
+    store: Path = Field(
+        default=Path("data/store"),
+        description="Folder of the embedded Chroma store with everything derived from the corpus.",
+    )
+    chroma_url: str | None = Field(
+        default=None,
+        description="URL of a Chroma server (server mode); empty means the embedded store in `store`.",
+    )
+    models_dir: Path = Field(
+        default=Path("data/models"),
+        description="Where the bundled embedding model is converted to on first use.",
+    )
+    embedder: str = Field(
+        default=BUNDLED_EMBEDDER,
+        description="Embedding model: the bundled multilingual-e5-small, or any sentence-transformers name or path.",
+    )
+    embed_batch_size: int = Field(default=16, ge=1, description="Chunks embedded per batch.")
+    embed_threads: int = Field(
+        default=0, ge=0, description="Torch threads for embedding; 0 means one per CPU core."
+    )
+    chunk_words: int = Field(
+        default=150, ge=20, description="Target chunk size in words (PDF text)."
+    )
+    chunk_max_words: int = Field(
+        default=250, ge=40, description="Hard upper bound of a chunk in words."
+    )
+    chunk_overlap_words: int = Field(
+        default=30, ge=0, description="Words of overlap between neighbouring PDF chunks."
+    )
+    host: str = Field(default="127.0.0.1", description="Address the chat app binds to.")
+    port: int = Field(default=7860, ge=1, le=65535, description="Port of the chat app.")
