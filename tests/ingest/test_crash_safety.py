@@ -18,7 +18,7 @@ import pytest
 
 from ingest.run import run_ingest
 from quellenchat.settings import Settings
-from quellenchat.storage import CHUNKS, PAGES, get_collection, open_client, read_sources
+from quellenchat.storage import CHUNKS, PAGES, SOURCES, get_collection, open_client, read_sources
 from tests.helpers import MODELS_DIR, PROJECT_ROOT, write_pdf
 
 TOPICS = [
@@ -42,14 +42,20 @@ def document(seed: int, pages: int) -> list[str]:
     return texts
 
 
+_order: dict[str, int] = {}  # doc_sha -> 0 for the old version, 1 for the new one
+
+
 def clear_chroma_cache() -> None:
     from chromadb.api.shared_system_client import SharedSystemClient
 
     SharedSystemClient.clear_system_cache()
 
 
-def check_store(settings: Settings, versions: dict[str, set[str]]) -> None:
-    """Each document is wholly one of its known versions; queries still work."""
+def check_store(settings: Settings, versions: dict[str, set[str]]) -> tuple[int, bool]:
+    """Each document is wholly one of its known versions; queries still work.
+
+    Returns how many documents are at their newest version and whether a pending marker is left.
+    """
     clear_chroma_cache()
     client = open_client(settings)
     records = read_sources(client)
@@ -69,7 +75,11 @@ def check_store(settings: Settings, versions: dict[str, set[str]]) -> None:
             where={"doc_sha": {"$in": live}},
         )
         assert found["ids"][0], "the store no longer answers queries"
+    sources = get_collection(client, SOURCES)
+    pending = sources is not None and bool(sources.get(where={"pending": True}, include=[])["ids"])
+    newest = sum(1 for r in records if r.doc_sha == max(versions[r.source], key=_order.get))
     clear_chroma_cache()
+    return newest, pending
 
 
 def start_ingest(corpus: Path, store: Path) -> subprocess.Popen[str]:
@@ -118,6 +128,7 @@ def test_sigkill_at_any_moment_leaves_old_or_new_versions(
         write_pdf(corpus_dir / name, document(seed, 6))
     assert run_ingest(settings).exit_code == 0
     versions = {r.source: {r.doc_sha} for r in read_sources(open_client(settings))}
+    _order.update({sha: 0 for shas in versions.values() for sha in shas})
     clear_chroma_cache()
     snapshot = tmp_path / "store-version-a"
     shutil.copytree(settings.store, snapshot)
@@ -131,14 +142,20 @@ def test_sigkill_at_any_moment_leaves_old_or_new_versions(
 
     for path in corpus_dir.glob("*.pdf"):
         versions.setdefault(path.name, set()).add(sha256_file(path))
+        _order.setdefault(sha256_file(path), 1)
     versions["neuer-name.pdf"] = versions["alt-name.pdf"]
 
+    observed = []
     for point in KILL_POINTS:  # each kill interrupts the same update of the same old store
         marker, delay = point.values
         shutil.rmtree(settings.store)
         shutil.copytree(snapshot, settings.store)
         kill_after(start_ingest(corpus_dir, settings.store), marker, delay)  # type: ignore[arg-type]
-        check_store(settings, versions)
+        observed.append(check_store(settings, versions))
+    # The kills did land inside the write window: some left a pending marker, and the store
+    # was seen with different numbers of documents already updated.
+    assert any(pending for _, pending in observed), observed
+    assert len({newest for newest, _ in observed}) >= 2, observed
     # A second kill on top of the last one, then a run that must finish the work.
     kill_after(start_ingest(corpus_dir, settings.store), "Lade Einbettungsmodell", 1.5)
     check_store(settings, versions)
