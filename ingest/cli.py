@@ -47,7 +47,9 @@ def _ingest(argv: Sequence[str]) -> int:
         "(nur Geändertes wird neu eingebettet). Weitere Befehle: status.",
     )
     parser.add_argument(
-        "--corpus", type=Path, action="append",
+        "--corpus",
+        type=Path,
+        action="append",
         help="Korpus-Ordner (mehrfach möglich; ersetzt dann den Standard corpus/)",
     )
     _common(parser)
@@ -100,7 +102,7 @@ def _status(argv: Sequence[str]) -> int:
     except StoreError as exc:
         _stderr(f"FEHLER: {exc}")
         return 2
-    rows = [
+    rows: list[dict[str, Any]] = [
         {
             "source": r.source,
             "title": r.info.title,
@@ -114,14 +116,22 @@ def _status(argv: Sequence[str]) -> int:
         for r in records
     ]
     if args.json:
-        print(json.dumps({"store": str(settings.chroma_url or settings.store), "documents": rows},
-                         ensure_ascii=False))
+        print(
+            json.dumps(
+                {"store": str(settings.chroma_url or settings.store), "documents": rows},
+                ensure_ascii=False,
+            )
+        )
         return 0
-    print(f"Index {settings.chroma_url or settings.store}: {len(rows)} Dokumente, "
-          f"{sum(r['chunks'] for r in rows)} Chunks")
+    print(
+        f"Index {settings.chroma_url or settings.store}: {len(rows)} Dokumente, "
+        f"{sum(r['chunks'] for r in rows)} Chunks"
+    )
     for row in rows:
-        print(f"- {row['title']} ({row['source']}): {row['pages']} Seiten/Abschnitte, "
-              f"{row['chunks']} Chunks, sha256 {row['sha256'][:12]}, eingelesen {row['ingested_at']}")
+        print(
+            f"- {row['title']} ({row['source']}): {row['pages']} Seiten/Abschnitte, "
+            f"{row['chunks']} Chunks, sha256 {row['sha256'][:12]}, eingelesen {row['ingested_at']}"
+        )
     return 0
 
 

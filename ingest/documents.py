@@ -50,9 +50,7 @@ def pdf_units(file: SourceFile) -> list[Page]:
 
 def _with_pdf_sections(chunks: Sequence[Chunk], units: Sequence[Page]) -> list[Chunk]:
     """Give each PDF chunk the last heading before it, carried across pages."""
-    headings = {
-        unit.index: [(h.start, h.text) for h in find_headings(unit.text)] for unit in units
-    }
+    headings = {unit.index: [(h.start, h.text) for h in find_headings(unit.text)] for unit in units}
     result: list[Chunk] = []
     carried: str | None = None
     last_unit = -1
@@ -65,6 +63,8 @@ def _with_pdf_sections(chunks: Sequence[Chunk], units: Sequence[Page]) -> list[C
     return result
 
 
-def _last_heading(found: Sequence[tuple[int, str]], before: int | None, default: str | None) -> str | None:
+def _last_heading(
+    found: Sequence[tuple[int, str]], before: int | None, default: str | None
+) -> str | None:
     candidates = [text for start, text in found if before is None or start <= before]
     return candidates[-1] if candidates else default

@@ -15,7 +15,6 @@ import numpy as np
 
 from quellenchat.storage import (
     CHUNKS,
-    NO_VECTOR,
     PAGES,
     PENDING_PREFIX,
     SCHEMA_VERSION,
@@ -23,6 +22,7 @@ from quellenchat.storage import (
     SourceRecord,
     collection_metadata,
     get_collection,
+    no_vectors,
     page_id,
     page_metadata,
     read_sources,
@@ -79,13 +79,15 @@ class StoreWriter:
 
     def _aux(self, name: str) -> Collection:
         return self.client.get_or_create_collection(
-            name, embedding_function=None, metadata={"schema_version": SCHEMA_VERSION}  # type: ignore[arg-type]
+            name,
+            embedding_function=None,
+            metadata={"schema_version": SCHEMA_VERSION},
         )
 
     def _chunks(self, dim: int) -> Collection:
         return self.client.get_or_create_collection(
             CHUNKS,
-            embedding_function=None,  # type: ignore[arg-type]
+            embedding_function=None,
             metadata=collection_metadata(self.embedder_name, dim, self.chunking),
             configuration={"hnsw": {"space": "cosine"}},
         )
@@ -120,7 +122,7 @@ class StoreWriter:
         sources.upsert(
             ids=[marker],
             documents=[record.source],
-            embeddings=[NO_VECTOR],
+            embeddings=no_vectors(1),
             metadatas=[{"pending": True, "doc_sha": record.doc_sha, "replaces": replaces or ""}],
         )
         self._write_pages(record.doc_sha, units)
@@ -129,8 +131,8 @@ class StoreWriter:
             self._chunks(vectors.shape[1]).upsert(
                 ids=[c.id for c in batch],
                 documents=[c.text for c in batch],
-                embeddings=vectors.tolist(),
-                metadatas=[c.to_metadata() for c in batch],  # type: ignore[misc]
+                embeddings=np.asarray(vectors, dtype=np.float32),
+                metadatas=[c.to_metadata() for c in batch],
             )
             progress(len(batch))
         self.commit(record)
@@ -143,18 +145,18 @@ class StoreWriter:
         self._aux(SOURCES).upsert(
             ids=[record.id],
             documents=[record.source],
-            embeddings=[NO_VECTOR],
+            embeddings=no_vectors(1),
             metadatas=[record.to_metadata()],
         )
 
     def remove(self, record: SourceRecord) -> None:
-        """Withdraw a source: its record first, then its chunks and pages unless still referenced."""
+        """Withdraw a source: its record first, then its chunks and pages unless referenced."""
         sources = self._aux(SOURCES)
         marker = PENDING_PREFIX + record.doc_sha
         sources.upsert(
             ids=[marker],
             documents=[record.source],
-            embeddings=[NO_VECTOR],
+            embeddings=no_vectors(1),
             metadatas=[{"pending": True, "doc_sha": record.doc_sha, "replaces": ""}],
         )
         sources.delete(ids=[record.id])
@@ -183,8 +185,8 @@ class StoreWriter:
             pages.upsert(
                 ids=[page_id(doc_sha, u.index) for u in batch],
                 documents=[u.text for u in batch],
-                embeddings=[NO_VECTOR] * len(batch),
-                metadatas=[page_metadata(doc_sha, u) for u in batch],  # type: ignore[misc]
+                embeddings=no_vectors(len(batch)),
+                metadatas=[page_metadata(doc_sha, u) for u in batch],
             )
 
 

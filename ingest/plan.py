@@ -27,7 +27,9 @@ class Plan:
     @property
     def has_work(self) -> bool:
         """Whether the store needs any write at all (metadata updates included)."""
-        stale_info = any(f.info != r.info or f.corpus.as_posix() != r.corpus for f, r in self.unchanged)
+        stale_info = any(
+            f.info != r.info or f.corpus.as_posix() != r.corpus for f, r in self.unchanged
+        )
         return bool(self.new or self.changed or self.renamed or self.removed or stale_info)
 
     def summary(self) -> str:

@@ -223,7 +223,10 @@ def _embed_documents(
         if prepared.encoding and prepared.encoding != "utf-8":
             log(f"{file.source}: kein UTF-8, gelesen als {prepared.encoding}")
         with tqdm(
-            total=len(prepared.chunks), desc=file.source, unit="Chunk", leave=False,
+            total=len(prepared.chunks),
+            desc=file.source,
+            unit="Chunk",
+            leave=False,
             disable=not show_progress,
         ) as bar:
             writer.write_document(
@@ -236,8 +239,10 @@ def _embed_documents(
             )
         report.chunks_embedded += len(prepared.chunks)
         (report.changed if file.source in replaced else report.new).append(file.source)
-        log(f"eingelesen: {file.source} ({len(prepared.units)} Seiten/Abschnitte, "
-            f"{len(prepared.chunks)} Chunks)")
+        log(
+            f"eingelesen: {file.source} ({len(prepared.units)} Seiten/Abschnitte, "
+            f"{len(prepared.chunks)} Chunks)"
+        )
 
 
 def _record(

@@ -1,0 +1,1 @@
+"""Shared core: settings, types, the embedder and the store layout."""

@@ -12,16 +12,19 @@ and server mode needs nothing beside Chroma:
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urlparse
+
+import numpy as np
 
 from quellenchat.types import DocumentInfo, MetadataValue, Page
 
 if TYPE_CHECKING:
     from chromadb.api import ClientAPI
     from chromadb.api.models.Collection import Collection
+    from chromadb.api.types import Where
 
     from quellenchat.settings import Settings
 
@@ -31,7 +34,7 @@ CHUNKS = "qc_chunks"
 PAGES = "qc_pages"
 SOURCES = "qc_sources"
 # pages and sources carry no meaningful vector; Chroma still wants one per record.
-NO_VECTOR = [0.0]
+NO_VECTOR = (0.0,)
 PENDING_PREFIX = "pending:"
 
 
@@ -59,6 +62,16 @@ def open_client(settings: Settings) -> ClientAPI:
     except Exception as exc:
         where = settings.chroma_url or str(settings.store)
         raise StoreError(f"Speicher {where} lässt sich nicht öffnen: {exc}") from exc
+
+
+def no_vectors(count: int) -> np.ndarray:
+    """Placeholder vectors for the pages and sources collections."""
+    return np.zeros((count, len(NO_VECTOR)), dtype=np.float32)
+
+
+def where_in(field: str, values: Iterable[str]) -> Where:
+    """A Chroma filter: `field` is one of `values`."""
+    return cast("Where", {field: {"$in": sorted(values)}})
 
 
 def page_id(doc_sha: str, unit: int) -> str:
@@ -147,7 +160,7 @@ def collection_metadata(embedder_name: str, dim: int, chunking: str) -> dict[str
 def get_collection(client: ClientAPI, name: str) -> Collection | None:
     """An existing collection, never Chroma's default embedding function; None when missing."""
     try:
-        return client.get_collection(name, embedding_function=None)  # type: ignore[arg-type]
+        return client.get_collection(name, embedding_function=None)
     except Exception:  # chromadb raises NotFoundError (ValueError in older versions)
         return None
 

@@ -6,6 +6,7 @@ Framework types (Chroma results, LangChain documents) are converted into these a
 from __future__ import annotations
 
 import hashlib
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -59,6 +60,11 @@ class DocumentInfo:
             url=_opt_str(meta.get("url")),
             publisher=_opt_str(meta.get("publisher")),
         )
+
+
+def letters_key(text: str) -> str:
+    """NFKC, lower case, letters and digits only: the comparison key for titles and gold phrases."""
+    return "".join(ch for ch in unicodedata.normalize("NFKC", text).lower() if ch.isalnum())
 
 
 def chunk_id(doc_sha: str, unit: int, start: int, end: int) -> str:

@@ -1,0 +1,1 @@
+"""Retrieval: reads the store, searches, cites and answers. Never writes the store."""

@@ -11,6 +11,7 @@ import pytest
 from quellenchat.settings import Settings
 from tests.helpers import FACT_SHEET, MODELS_DIR, PROJECT_ROOT, write_pdf
 
+
 @pytest.fixture
 def make_settings(tmp_path: Path) -> Callable[..., Settings]:
     """Settings on a fresh store below tmp_path; keyword arguments override fields."""

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from ingest.chunking import (
@@ -71,13 +73,17 @@ def test_headings_plain_inline_markdown_and_not_title() -> None:
         "Digitalisierungstechnologien Künstliche Intelligenz (KI)\n\n"
         "Ein ganz normaler Satz mit Punkt.\n\nhttps://www.example.de/seite"
     )
-    found = [h.text for h in find_headings(text, "Digitalisierungstechnologien – Künstliche Intelligenz (KI)")]
+    found = [
+        h.text
+        for h in find_headings(text, "Digitalisierungstechnologien – Künstliche Intelligenz (KI)")
+    ]
     assert found == ["Einleitung", "Chancen", "Aspekte", "Herausforderungen"]
 
 
 def test_section_units_stack_adjacent_headings_and_cover_all_text() -> None:
     text = (
-        "…ein paar Zahlen\n\nChancen\n\nAspekte\n\n• KMU sind beim Einsatz von KI noch zurückhaltend.\n\n"
+        "…ein paar Zahlen\n\nChancen\n\nAspekte\n\n"
+        "• KMU sind beim Einsatz von KI noch zurückhaltend.\n\n"
         "Einschätzung\n\nHerausforderungen • Mangelndes Know-how im Unternehmen."
     )
     units = section_units(text, None)
@@ -106,11 +112,13 @@ def test_pack_respects_sizes_whole_sentences_and_overlap() -> None:
     assert len(spans) >= 5
     for a, b in spans:
         assert 20 <= word_count(text[a:b]) <= sizes.maximum
-        assert text[a:b].startswith("Satz") and text[a:b].endswith(".")
-    for (_, prev_end), (next_start, _) in zip(spans, spans[1:], strict=False):
+        assert text[a:b].startswith("Satz")
+        assert text[a:b].endswith(".")
+    for (_, prev_end), (next_start, _) in itertools.pairwise(spans):
         assert next_start < prev_end  # overlap with the previous chunk
         assert word_count(text[next_start:prev_end]) >= sizes.overlap
-    assert spans[0][0] == 0 and spans[-1][1] == len(text)
+    assert spans[0][0] == 0
+    assert spans[-1][1] == len(text)
 
 
 def test_overlong_sentence_is_cut_at_words() -> None:

@@ -22,9 +22,12 @@ from quellenchat.storage import CHUNKS, PAGES, SOURCES, get_collection, open_cli
 from tests.helpers import MODELS_DIR, PROJECT_ROOT, write_pdf
 
 TOPICS = [
-    "Absatzprognosen in der Bäckerei", "Bilderkennung in der Qualitätsprüfung",
-    "Chatbots im Kundenservice", "vorausschauende Wartung von Maschinen",
-    "Dokumentenanalyse in der Buchhaltung", "Lagerhaltung mit autonomen Robotern",
+    "Absatzprognosen in der Bäckerei",
+    "Bilderkennung in der Qualitätsprüfung",
+    "Chatbots im Kundenservice",
+    "vorausschauende Wartung von Maschinen",
+    "Dokumentenanalyse in der Buchhaltung",
+    "Lagerhaltung mit autonomen Robotern",
 ]
 
 
@@ -33,7 +36,8 @@ def document(seed: int, pages: int) -> list[str]:
     texts = []
     for page in range(pages):
         sentences = [
-            f"Abschnitt {page + 1} behandelt {rng.choice(TOPICS)} im Betrieb Nummer {rng.randint(1, 999)}. "
+            f"Abschnitt {page + 1} behandelt {rng.choice(TOPICS)} "
+            f"im Betrieb Nummer {rng.randint(1, 999)}. "
             f"Die Fachkräfte berichten von {rng.randint(2, 40)} Prozent weniger Aufwand und "
             f"{rng.choice(['hohen', 'geringen', 'mittleren'])} Kosten für die Einführung."
             for _ in range(7)
@@ -63,7 +67,8 @@ def check_store(settings: Settings, versions: dict[str, set[str]]) -> tuple[int,
     pages = get_collection(client, PAGES)
     for record in records:
         assert record.doc_sha in versions[record.source], record.source
-        assert chunks is not None and pages is not None
+        assert chunks is not None
+        assert pages is not None
         ids = chunks.get(where={"doc_sha": record.doc_sha}, include=[])["ids"]
         assert len(ids) == len(set(ids)) == record.chunks, record.source  # no half document
         assert len(pages.get(where={"doc_sha": record.doc_sha}, include=[])["ids"]) == record.pages
@@ -85,8 +90,15 @@ def check_store(settings: Settings, versions: dict[str, set[str]]) -> tuple[int,
 def start_ingest(corpus: Path, store: Path) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "ingest", "--corpus", str(corpus), "--store", str(store)],
-        cwd=PROJECT_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-        env={**os.environ, "QUELLENCHAT_MODELS_DIR": str(MODELS_DIR), "QUELLENCHAT_EMBED_BATCH_SIZE": "4"},
+        cwd=PROJECT_ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={
+            **os.environ,
+            "QUELLENCHAT_MODELS_DIR": str(MODELS_DIR),
+            "QUELLENCHAT_EMBED_BATCH_SIZE": "4",
+        },
     )
 
 
@@ -100,6 +112,7 @@ def kill_after(process: subprocess.Popen[str], marker: str | None, delay: float)
             if marker is None or marker in line:
                 seen.set()
         seen.set()  # the run ended before the marker: kill what is left (nothing)
+
     threading.Thread(target=watch, daemon=True).start()
     if marker is not None:
         seen.wait(timeout=120)
@@ -161,8 +174,20 @@ def test_sigkill_at_any_moment_leaves_old_or_new_versions(
     check_store(settings, versions)
 
     final = subprocess.run(
-        [sys.executable, "-m", "ingest", "--corpus", str(corpus_dir), "--store", str(settings.store), "--json"],
-        cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=600,
+        [
+            sys.executable,
+            "-m",
+            "ingest",
+            "--corpus",
+            str(corpus_dir),
+            "--store",
+            str(settings.store),
+            "--json",
+        ],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
         env={**os.environ, "QUELLENCHAT_MODELS_DIR": str(MODELS_DIR)},
     )
     assert final.returncode == 0, final.stderr

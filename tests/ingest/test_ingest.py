@@ -16,7 +16,6 @@ from ingest.run import EXIT_OK, EXIT_SKIPPED, run_ingest
 from quellenchat.settings import Settings
 from quellenchat.storage import CHUNKS, PAGES, get_collection, open_client, read_sources
 from quellenchat.types import Chunk
-
 from tests.helpers import MODELS_DIR, PROJECT_ROOT, write_pdf
 
 BAKERY = [
@@ -38,7 +37,9 @@ def store_chunks(settings: Settings) -> list[tuple[str, Chunk]]:
     result = collection.get(include=["documents", "metadatas"])
     return [
         (cid, Chunk.from_metadata(doc, meta))
-        for cid, doc, meta in zip(result["ids"], result["documents"], result["metadatas"], strict=True)
+        for cid, doc, meta in zip(
+            result["ids"], result["documents"], result["metadatas"], strict=True
+        )
     ]
 
 
@@ -81,8 +82,13 @@ def test_fact_sheet_sections_clean_words_and_no_change_rerun(
     for word in ("Kenntnissen", "Produkten", "Anwendungsfälle", "KI-Technologien"):
         assert word in text
     sections = {c.section for c in chunks}
-    for name in ("Herausforderungen", "Nachhaltigkeitsaspekte", "Anwendungsbereiche/-beispiele",
-                 "Nützliche Links", "Weiterführende Literatur"):
+    for name in (
+        "Herausforderungen",
+        "Nachhaltigkeitsaspekte",
+        "Anwendungsbereiche/-beispiele",
+        "Nützliche Links",
+        "Weiterführende Literatur",
+    ):
         assert any(s and name in s for s in sections), (name, sections)
     assert all(c.page is None for c in chunks)  # plain text: the section stands in for the page
     know_how = next(c for c in chunks if "Mangelndes Know-how" in c.text)
@@ -107,16 +113,26 @@ def test_incremental_change_remove_rename(
     assert sorted(first.new) == ["literature/baeckerei.pdf", "literature/fabrik.pdf", "notiz.txt"]
     before = {cid for cid, _ in store_chunks(settings)}
 
-    write_pdf(corpus_dir / "literature" / "fabrik.pdf", [*FACTORY, "Neue Seite über Robotik in der Montage."])
+    write_pdf(
+        corpus_dir / "literature" / "fabrik.pdf",
+        [*FACTORY, "Neue Seite über Robotik in der Montage."],
+    )
     (corpus_dir / "notiz.txt").unlink()
-    (corpus_dir / "literature" / "baeckerei.pdf").rename(corpus_dir / "literature" / "backstube.pdf")
-    assert run_ingest(settings, dry_run=True).plan == "0 neu, 1 geändert, 1 umbenannt, 1 entfernt, 0 unverändert"
+    (corpus_dir / "literature" / "baeckerei.pdf").rename(
+        corpus_dir / "literature" / "backstube.pdf"
+    )
+    assert (
+        run_ingest(settings, dry_run=True).plan
+        == "0 neu, 1 geändert, 1 umbenannt, 1 entfernt, 0 unverändert"
+    )
     assert {cid for cid, _ in store_chunks(settings)} == before  # the dry run changed nothing
 
     second = run_ingest(settings)
     assert second.changed == ["literature/fabrik.pdf"]
     assert second.removed == ["notiz.txt"]
-    assert second.renamed == [{"from": "literature/baeckerei.pdf", "to": "literature/backstube.pdf"}]
+    assert second.renamed == [
+        {"from": "literature/baeckerei.pdf", "to": "literature/backstube.pdf"}
+    ]
     records = {r.source: r for r in read_sources(open_client(settings))}
     assert set(records) == {"literature/backstube.pdf", "literature/fabrik.pdf"}
     assert second.chunks_embedded == records["literature/fabrik.pdf"].chunks  # only the change
@@ -125,7 +141,8 @@ def test_incremental_change_remove_rename(
     assert not any("Notiz" in c.text for _, c in chunks)
     assert sum(r.chunks for r in records.values()) == len(chunks)  # old versions are gone
     bakery = [c for _, c in chunks if c.doc_sha == records["literature/backstube.pdf"].doc_sha]
-    assert bakery and all(c.page in (1, 2) for c in bakery)
+    assert bakery
+    assert all(c.page in (1, 2) for c in bakery)
     assert_consistent(settings)
 
 
@@ -142,13 +159,21 @@ def test_bad_input_is_skipped_with_reasons_and_stored_versions_survive(
     (corpus_dir / "kaputt.pdf").write_bytes(b"%PDF-1.7\n1 0 obj << /Type /Catalog >>\ngarbage")
     (corpus_dir / "tabelle.xlsx").write_bytes(b"PK\x03\x04 not really")
     shutil.copy(good, corpus_dir / "kopie.pdf")
-    (corpus_dir / "alt.txt").write_bytes("Grüße aus Köln: Straße, Maß und Größe. ".encode("cp1252") * 5)
+    (corpus_dir / "alt.txt").write_bytes(
+        "Grüße aus Köln: Straße, Maß und Größe. ".encode("cp1252") * 5
+    )
     (corpus_dir / "README.md").write_text("Steuerdatei, kein Dokument")
 
     report = run_ingest(settings)
     assert report.exit_code == EXIT_SKIPPED
     reasons = {s["source"]: s["reason"] for s in report.skipped}
-    assert set(reasons) == {"wird-kaputt.pdf", "leer.txt", "kaputt.pdf", "tabelle.xlsx", "kopie.pdf"}
+    assert set(reasons) == {
+        "wird-kaputt.pdf",
+        "leer.txt",
+        "kaputt.pdf",
+        "tabelle.xlsx",
+        "kopie.pdf",
+    }
     assert "0 Byte" in reasons["leer.txt"]
     assert ".xlsx" in reasons["tabelle.xlsx"]
     assert "gut.pdf" in reasons["kopie.pdf"]
@@ -168,19 +193,26 @@ def test_embedder_change_rebuilds_the_whole_index(
     first = run_ingest(settings)
     assert first.rebuild_reason is None
     converted = MODELS_DIR / "multilingual-e5-small"
-    other = make_settings(embedder=str(converted))  # same weights, another name: a different embedder
+    other = make_settings(
+        embedder=str(converted)
+    )  # same weights, another name: a different embedder
     report = run_ingest(other)
-    assert report.rebuild_reason is not None and "Einbettungsmodell" in report.rebuild_reason
+    assert report.rebuild_reason is not None
+    assert "Einbettungsmodell" in report.rebuild_reason
     assert report.chunks_embedded == first.chunks_embedded
     collection = get_collection(open_client(other), CHUNKS)
-    assert collection is not None and collection.metadata["embedder"] == str(converted)
+    assert collection is not None
+    assert collection.metadata["embedder"] == str(converted)
     assert collection.count() == first.chunks_embedded
 
 
 def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "ingest", *args],
-        capture_output=True, text=True, cwd=PROJECT_ROOT, timeout=600,
+        capture_output=True,
+        text=True,
+        cwd=PROJECT_ROOT,
+        timeout=600,
         env={**os.environ, "QUELLENCHAT_MODELS_DIR": str(MODELS_DIR), **(env or {})},
     )
 
@@ -190,26 +222,45 @@ def test_cli_json_contract_dry_run_and_status(tmp_path: Path, fact_sheet_corpus:
     dry = run_cli("--corpus", str(fact_sheet_corpus), "--store", str(store), "--dry-run", "--json")
     assert dry.returncode == 0, dry.stderr
     planned = json.loads(dry.stdout)
-    assert planned["dry_run"] is True and planned["new"] == ["ki-faktenblatt.txt"]
+    assert planned["dry_run"] is True
+    assert planned["new"] == ["ki-faktenblatt.txt"]
     assert planned["documents_total"] == 0
 
     done = run_cli("--corpus", str(fact_sheet_corpus), "--store", str(store), "--json")
     assert done.returncode == 0, done.stderr
     summary = json.loads(done.stdout)  # stdout carries only the JSON object
-    assert set(summary) >= {"plan", "new", "changed", "removed", "renamed", "unchanged", "skipped",
-                            "chunks_embedded", "documents_total", "chunks_total", "seconds", "exit_code"}
+    assert set(summary) >= {
+        "plan",
+        "new",
+        "changed",
+        "removed",
+        "renamed",
+        "unchanged",
+        "skipped",
+        "chunks_embedded",
+        "documents_total",
+        "chunks_total",
+        "seconds",
+        "exit_code",
+    }
     assert summary["chunks_embedded"] == summary["chunks_total"] > 10
     assert "Plan: 1 neu" in done.stderr
 
     status = subprocess.run(
         [sys.executable, "-m", "ingest", "status", "--store", str(store), "--json"],
-        capture_output=True, text=True, cwd=PROJECT_ROOT, check=True,
+        capture_output=True,
+        text=True,
+        cwd=PROJECT_ROOT,
+        check=True,
     )
     [doc] = json.loads(status.stdout)["documents"]
-    assert doc["title"].startswith("Digitalisierungstechnologien") and doc["chunks"] == summary["chunks_total"]
+    assert doc["title"].startswith("Digitalisierungstechnologien")
+    assert doc["chunks"] == summary["chunks_total"]
 
 
-def test_cli_refuses_second_writer_and_missing_corpus(tmp_path: Path, fact_sheet_corpus: Path) -> None:
+def test_cli_refuses_second_writer_and_missing_corpus(
+    tmp_path: Path, fact_sheet_corpus: Path
+) -> None:
     import fcntl
 
     store = tmp_path / "locked"
@@ -220,7 +271,8 @@ def test_cli_refuses_second_writer_and_missing_corpus(tmp_path: Path, fact_sheet
     assert busy.returncode == 2
     assert "anderen Prozess" in busy.stderr
     missing = run_cli("--corpus", str(tmp_path / "gibt-es-nicht"), "--store", str(store))
-    assert missing.returncode == 2 and "gibt-es-nicht" in missing.stderr
+    assert missing.returncode == 2
+    assert "gibt-es-nicht" in missing.stderr
 
 
 @pytest.mark.parametrize("name", ["literature.toml", "literature.lock", "README.txt", ".DS_Store"])
@@ -228,6 +280,9 @@ def test_control_files_are_ignored_silently(
     make_settings: Callable[..., Settings], corpus_dir: Path, name: str
 ) -> None:
     (corpus_dir / name).write_text("[x]\ntitle = 'y'\n")
-    (corpus_dir / "doc.txt").write_text("Ein Dokument über künstliche Intelligenz im Handwerk. " * 4)
+    (corpus_dir / "doc.txt").write_text(
+        "Ein Dokument über künstliche Intelligenz im Handwerk. " * 4
+    )
     report = run_ingest(make_settings(), dry_run=True)
-    assert report.new == ["doc.txt"] and report.skipped == []
+    assert report.new == ["doc.txt"]
+    assert report.skipped == []

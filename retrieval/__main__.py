@@ -1,0 +1,5 @@
+"""`python -m retrieval`."""
+
+from retrieval.cli import main
+
+raise SystemExit(main())

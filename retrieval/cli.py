@@ -1,0 +1,164 @@
+"""`python -m retrieval search|eval`: German output; --json puts only JSON on stdout."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from quellenchat.settings import Settings
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; returns the process exit code."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command == "search" and (args.question is None) == (args.questions is None):
+        parser.error("entweder eine Frage oder --questions DATEI angeben")
+    if args.command == "eval" and (args.file is None) == (args.squad is None):
+        parser.error("entweder DATEI.jsonl oder --squad DATEI.json angeben")
+    try:
+        return int(args.handler(args))
+    except (OSError, ValueError) as exc:
+        print(f"FEHLER: {exc}", file=sys.stderr)
+        return 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m retrieval", description="Suche im Quellenindex."
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    search = commands.add_parser("search", help="Passagen zu einer Frage finden")
+    search.add_argument("question", nargs="?", help="die Frage (auf Deutsch)")
+    search.add_argument(
+        "--questions", type=Path, help="Datei mit einer Frage je Zeile (JSON Lines aus)"
+    )
+    _common(search)
+    search.set_defaults(handler=_search)
+
+    evaluate = commands.add_parser("eval", help="Trefferquoten auf einem Fragen-Set messen")
+    evaluate.add_argument("file", nargs="?", type=Path, help="JSONL mit question, gold, answerable")
+    evaluate.add_argument("--squad", type=Path, help="SQuAD-Datei: Absätze in temporären Index")
+    _common(evaluate)
+    evaluate.set_defaults(handler=_eval)
+    return parser
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--k", type=int, default=10, help="Anzahl Passagen (Standard 10)")
+    parser.add_argument("--store", type=Path, help="Speicher-Ordner (Standard: data/store)")
+    parser.add_argument("--json", action="store_true", help="nur JSON auf stdout")
+
+
+def _settings(args: argparse.Namespace, **overrides: Any) -> Settings:
+    if args.store is not None:
+        overrides["store"] = args.store
+    return Settings(**overrides)
+
+
+def _searcher(settings: Settings) -> Any:
+    from retrieval.search import Searcher
+
+    if not settings.chroma_url and not settings.store.exists():
+        raise OSError(
+            f"Speicher {settings.store} existiert nicht – zuerst `python -m ingest` ausführen"
+        )
+    return Searcher(settings)
+
+
+def _search(args: argparse.Namespace) -> int:
+    searcher = _searcher(_settings(args))
+    questions = (
+        [args.question]
+        if args.questions is None
+        else [q for q in args.questions.read_text(encoding="utf-8").splitlines() if q.strip()]
+    )
+    for question in questions:
+        passages = searcher.search(question, args.k)
+        if args.json or args.questions is not None:
+            payload = {"query": question, "passages": [p.to_json() for p in passages]}
+            print(json.dumps(payload, ensure_ascii=False), flush=True)
+        else:
+            _print_listing(question, passages)
+    return 0
+
+
+def _print_listing(question: str, passages: Sequence[Any]) -> None:
+    print(f"Frage: {question}")
+    if not passages:
+        print("Keine Passagen gefunden.")
+    for n, p in enumerate(passages, start=1):
+        print(
+            f"\n[{n}] {p.title} – {_place(p)} (Score {p.score:.4f}, Ähnlichkeit {p.similarity:.3f})"
+        )
+        for sentence in p.key_sentences:
+            print(f"    » {sentence}")
+        if p.url:
+            print(f"    {p.url}")
+
+
+def _place(passage: Any) -> str:
+    parts = []
+    if passage.page is not None:
+        label = f" (gedruckt: {passage.page_label})" if passage.page_label else ""
+        parts.append(f"S. {passage.page}{label}")
+    if passage.section:
+        parts.append(f"Abschnitt „{passage.section}“")
+    parts.append(passage.source)
+    return ", ".join(parts)
+
+
+def _eval(args: argparse.Namespace) -> int:
+    from retrieval.evaluation import evaluate, read_items
+
+    if args.squad is None:
+        items = read_items(args.file)
+        searcher = _searcher(_settings(args))
+        result = evaluate(items, lambda q: searcher.search(q, args.k))
+        return _print_eval(result, args.json)
+    with tempfile.TemporaryDirectory(prefix="quellenchat-squad-") as tmp:
+        return _eval_squad(args, Path(tmp))
+
+
+def _eval_squad(args: argparse.Namespace, tmp: Path) -> int:
+    # A throwaway store for the benchmark: the only place where retrieval calls the writer.
+    from ingest.run import run_ingest
+    from retrieval.evaluation import evaluate, squad_corpus
+
+    corpus = tmp / "corpus"
+    corpus.mkdir()
+    items = squad_corpus(args.squad, corpus)
+    settings = Settings(corpus=[corpus], store=tmp / "store")
+    report = run_ingest(settings, log=lambda m: print(m, file=sys.stderr))
+    if report.exit_code == 2:
+        raise OSError(report.error or "Einlesen fehlgeschlagen")
+    from retrieval.search import Searcher
+
+    searcher = Searcher(settings)
+    result = evaluate(items, lambda q: searcher.search(q, args.k))
+    return _print_eval(result, args.json)
+
+
+def _print_eval(result: dict[str, Any], as_json: bool) -> int:
+    if as_json:
+        print(json.dumps(result, ensure_ascii=False))
+        return 0
+    print(f"{result['questions']} Fragen, davon {result['answerable']} beantwortbar")
+    print("  ".join(f"{k}: {v:.3f}" for k, v in result.items() if k.startswith(("hit@", "mrr"))))
+    for label, key in (
+        ("beantwortbar", "top_similarity_answerable"),
+        ("nicht beantwortbar", "top_similarity_unanswerable"),
+    ):
+        d = result[key]
+        if d:
+            print(
+                f"Ähnlichkeit der besten Passage, {label} (n={d['n']}): min {d['min']:.3f}, "
+                f"Median {d['median']:.3f}, max {d['max']:.3f}"
+            )
+    return 0

@@ -1,0 +1,162 @@
+"""Hybrid German search: dense (e5 in Chroma) and lexical (BM25) fused, near-duplicates dropped."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from quellenchat.storage import CHUNKS, get_collection, open_client, read_sources, where_in
+from retrieval.highlight import key_sentences
+from retrieval.lexical import analyze
+from retrieval.passages import Passage
+from retrieval.snapshot import StoreSnapshot, load_snapshot, manifest_version
+
+if TYPE_CHECKING:
+    from chromadb.api import ClientAPI
+
+    from quellenchat.embedding import Embedder
+    from quellenchat.settings import Settings
+
+
+@dataclass(frozen=True)
+class Fusion:
+    """Weighted reciprocal rank fusion; weights tuned on the dev set (see bench/)."""
+
+    dense: float = 1.0
+    lexical: float = 1.0
+    rrf_k: int = 60
+    candidates: int = 50
+    duplicate_overlap: float = 0.85
+
+
+class Searcher:
+    """Answers `search(question, k, filters)` from the store; never writes it."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        embedder: Embedder | None = None,
+        client: ClientAPI | None = None,
+        fusion: Fusion | None = None,
+    ) -> None:
+        from quellenchat.embedding import make_embedder
+
+        self.settings = settings
+        self.client = client or open_client(settings)
+        self.embedder = embedder or make_embedder(settings)
+        self.fusion = fusion or Fusion()
+        self._snapshot: StoreSnapshot | None = None
+        self._lock = threading.Lock()
+
+    def snapshot(self) -> StoreSnapshot:
+        """The current committed store content, reloaded when the manifest has changed."""
+        version = manifest_version(read_sources(self.client))
+        with self._lock:
+            if self._snapshot is None or self._snapshot.version != version:
+                self._snapshot = load_snapshot(self.client)
+            return self._snapshot
+
+    def search(
+        self, question: str, k: int = 10, filters: Mapping[str, Any] | None = None
+    ) -> list[Passage]:
+        """The k best passages for a German question, best first."""
+        snapshot = self.snapshot()
+        allowed = snapshot.allowed_shas(filters)
+        if not question.strip() or not allowed or not snapshot.chunks:
+            return []
+        query = self.embedder.embed_query(question)
+        dense = self._dense(query, allowed)
+        allowed_ids = (
+            None
+            if not filters
+            else {cid for cid, c in snapshot.chunks.items() if c.doc_sha in set(allowed)}
+        )
+        lexical = snapshot.lexical.search(question, self.fusion.candidates, allowed=allowed_ids)
+        fused = self._fuse([cid for cid, _ in dense], [cid for cid, _ in lexical])
+        similarity = dict(dense) | self._similarities(
+            query, [c for c in fused if c not in dict(dense)]
+        )
+        passages = [
+            Passage.build(
+                snapshot.chunks[cid],
+                snapshot.records[snapshot.chunks[cid].doc_sha],
+                score,
+                similarity[cid],
+            )
+            for cid, score in fused.items()
+            if cid in snapshot.chunks
+        ]
+        top = collapse_duplicates(
+            passages, k, self.fusion.duplicate_overlap, lambda p: snapshot.terms(p.id)
+        )
+        terms = set(analyze(question))
+        return [replace(p, highlights=self._highlights(snapshot, p.id, terms)) for p in top]
+
+    @staticmethod
+    def _highlights(
+        snapshot: StoreSnapshot, cid: str, terms: set[str]
+    ) -> tuple[tuple[int, int], ...]:
+        chunk = snapshot.chunks[cid]
+        spans = chunk.sentences or ((0, len(chunk.text)),)
+        return key_sentences(terms, spans, snapshot.sentence_terms[cid], snapshot.lexical.idf)
+
+    def _dense(self, query: np.ndarray, allowed: Sequence[str]) -> list[tuple[str, float]]:
+        collection = get_collection(self.client, CHUNKS)
+        if collection is None:
+            return []
+        result = collection.query(
+            query_embeddings=query.reshape(1, -1).astype(np.float32),
+            n_results=self.fusion.candidates,
+            where=where_in("doc_sha", allowed),
+            include=["distances"],
+        )
+        ids = result["ids"][0]
+        distances = (result["distances"] or [[]])[0]
+        return [(cid, 1.0 - float(d)) for cid, d in zip(ids, distances, strict=True)]
+
+    def _similarities(self, query: np.ndarray, ids: Sequence[str]) -> dict[str, float]:
+        collection = get_collection(self.client, CHUNKS)
+        if collection is None or not ids:
+            return {}
+        result = collection.get(ids=list(ids), include=["embeddings"])
+        vectors = np.asarray(result["embeddings"], dtype=np.float32)
+        return {cid: float(v @ query) for cid, v in zip(result["ids"], vectors, strict=True)}
+
+    def _fuse(self, dense: Sequence[str], lexical: Sequence[str]) -> dict[str, float]:
+        f = self.fusion
+        scores: dict[str, float] = {}
+        for weight, ranking in ((f.dense, dense), (f.lexical, lexical)):
+            for rank, cid in enumerate(ranking):
+                scores[cid] = scores.get(cid, 0.0) + weight / (f.rrf_k + rank + 1)
+        return dict(sorted(scores.items(), key=lambda item: -item[1]))
+
+
+def collapse_duplicates(
+    passages: Sequence[Passage],
+    k: int,
+    overlap: float,
+    terms_of: Callable[[Passage], frozenset[str]],
+) -> list[Passage]:
+    """The first k passages of which no two are near-duplicates (term-set overlap ≥ `overlap`)."""
+    kept: list[Passage] = []
+    kept_terms: list[frozenset[str]] = []
+    for passage in passages:
+        terms = terms_of(passage)
+        if any(_overlap(terms, other) >= overlap for other in kept_terms):
+            continue
+        kept.append(passage)
+        kept_terms.append(terms)
+        if len(kept) == k:
+            break
+    return kept
+
+
+def _overlap(a: frozenset[str], b: frozenset[str]) -> float:
+    if not a or not b:
+        return 1.0 if a == b else 0.0
+    return len(a & b) / min(len(a), len(b))
