@@ -332,10 +332,17 @@ def _overlap_tail(current: Sequence[_Piece], text: str, overlap: int) -> list[_P
 
 
 def _merge_forward(spans: Sequence[Span], text: str, sizes: ChunkSizes) -> list[Span]:
-    """Join short heading-like blocks to the next block; bullets and link lists stand alone."""
+    """Join short heading-like blocks to the next block; bullets stand alone.
+
+    Bare link lists (reference URLs repeated at the end of a section) answer no question and
+    would only win on URL tokens: they are left out of the chunks, with their lead-in lines.
+    """
     merged: list[Span] = []
     carry: int | None = None  # start of short blocks waiting for the next block
     for lo, hi in spans:
+        if is_link_list(text[lo:hi]):
+            carry = None
+            continue
         start = lo if carry is None else carry
         if _is_lead_in(text[lo:hi]) and word_count(text[start:hi]) < sizes.maximum:
             carry = start
@@ -348,11 +355,12 @@ def _merge_forward(spans: Sequence[Span], text: str, sizes: ChunkSizes) -> list[
 
 
 def _is_lead_in(block: str) -> bool:
-    return (
-        word_count(block) < MIN_WORDS
-        and BULLET not in block
-        and not all(_URL.match(line) for line in block.splitlines())
-    )
+    return word_count(block) < MIN_WORDS and BULLET not in block
+
+
+def is_link_list(block: str) -> bool:
+    """A block whose every line is a bare URL."""
+    return all(_URL.match(line.strip()) for line in block.splitlines() if line.strip())
 
 
 def _merge_small(spans: Sequence[Span], text: str, sizes: ChunkSizes) -> list[Span]:

@@ -27,7 +27,7 @@ from quellenchat.storage import (
     page_metadata,
     read_sources,
 )
-from quellenchat.types import Chunk, Page
+from quellenchat.types import Chunk, Page, strip_urls
 
 if TYPE_CHECKING:
     from chromadb.api import ClientAPI
@@ -39,8 +39,9 @@ EmbedFn = Callable[[Sequence[str]], np.ndarray]
 
 
 def embedding_text(chunk: Chunk) -> str:
-    """What the embedder reads for a chunk: its section heading gives the passage its context."""
-    return f"{chunk.section}: {chunk.text}" if chunk.section else chunk.text
+    """What the embedder reads: the section heading for context, no URLs (noise to the model)."""
+    text = strip_urls(chunk.text)
+    return f"{chunk.section}: {text}" if chunk.section else text
 
 
 class StoreWriter:

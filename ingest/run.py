@@ -4,23 +4,30 @@ from __future__ import annotations
 
 import fcntl
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from ingest.chunking import ChunkSizes
 from ingest.corpus import CorpusError, SourceFile, discover
-from ingest.documents import prepare
-from ingest.index import StoreWriter
+from ingest.documents import PreparedDocument, prepare
+from ingest.index import EmbedFn, StoreWriter, embedding_text
 from ingest.loaders import DocumentError
 from ingest.plan import Plan, make_plan
 from quellenchat.settings import Settings
 from quellenchat.storage import SourceRecord, StoreError, open_client
 
+if TYPE_CHECKING:
+    from quellenchat.embedding import Embedder
+
 Log = Callable[[str], None]
 LOCK_FILE = "ingest.lock"
+# Small documents are embedded together until a group holds this many chunks.
+GROUP_CHUNKS = 64
 
 EXIT_OK = 0
 EXIT_SKIPPED = 1
@@ -209,37 +216,86 @@ def _embed_documents(
     from quellenchat.embedding import make_embedder
 
     log("Lade Einbettungsmodell …")
-    embedder = make_embedder(settings)
-    replaced = {f.source: r.doc_sha for f, r in plan.changed}
-    documents = tqdm(plan.to_embed, desc="Dokumente", unit="Dok", disable=not show_progress)
-    for file in documents:
+    stage = _EmbeddingStage(settings, writer, make_embedder(settings), plan, report, log)
+    for file in tqdm(plan.to_embed, desc="Dokumente", unit="Dok", disable=not show_progress):
+        stage.add(file)
+    stage.flush()
+
+
+class _VectorFeed:
+    """Hands out vectors embedded ahead of time, batch by batch, in chunk order."""
+
+    def __init__(self, vectors: np.ndarray) -> None:
+        self.vectors = vectors
+        self.offset = 0
+
+    def __call__(self, texts: Sequence[str]) -> np.ndarray:
+        batch = self.vectors[self.offset : self.offset + len(texts)]
+        self.offset += len(texts)
+        return batch
+
+
+class _EmbeddingStage:
+    """Prepares documents and embeds small ones together, so batches stay full.
+
+    Each document is still written and committed on its own, in the order of the plan.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        writer: StoreWriter,
+        embedder: Embedder,
+        plan: Plan,
+        report: Report,
+        log: Log,
+    ) -> None:
+        self.settings = settings
+        self.writer = writer
+        self.embedder = embedder
+        self.report = report
+        self.log = log
+        self.replaced = {f.source: r.doc_sha for f, r in plan.changed}
+        self.group: list[tuple[SourceFile, PreparedDocument]] = []
+
+    def add(self, file: SourceFile) -> None:
+        """Prepare one document; write it now if it is large, else once the group is full."""
         try:
-            prepared = prepare(file, chunk_sizes(settings))
+            prepared = prepare(file, chunk_sizes(self.settings))
         except DocumentError as exc:
-            kept = " – die bisherige Fassung bleibt im Index" if file.source in replaced else ""
-            report.skipped.append({"source": file.source, "reason": str(exc) + kept})
-            log(f"übersprungen: {exc}{kept}")
-            continue
-        if prepared.encoding and prepared.encoding != "utf-8":
-            log(f"{file.source}: kein UTF-8, gelesen als {prepared.encoding}")
-        with tqdm(
-            total=len(prepared.chunks),
-            desc=file.source,
-            unit="Chunk",
-            leave=False,
-            disable=not show_progress,
-        ) as bar:
-            writer.write_document(
-                _record(file, len(prepared.units), len(prepared.chunks), prepared.encoding),
-                prepared.units,
-                prepared.chunks,
-                embedder.embed_passages,
-                replaces=replaced.get(file.source),
-                progress=bar.update,
+            kept = (
+                " – die bisherige Fassung bleibt im Index" if file.source in self.replaced else ""
             )
-        report.chunks_embedded += len(prepared.chunks)
-        (report.changed if file.source in replaced else report.new).append(file.source)
-        log(
+            self.report.skipped.append({"source": file.source, "reason": str(exc) + kept})
+            self.log(f"übersprungen: {exc}{kept}")
+            return
+        if prepared.encoding and prepared.encoding != "utf-8":
+            self.log(f"{file.source}: kein UTF-8, gelesen als {prepared.encoding}")
+        if len(prepared.chunks) >= GROUP_CHUNKS:
+            self.flush()
+            self._write(file, prepared, self.embedder.embed_passages)
+            return
+        self.group.append((file, prepared))
+        if sum(len(p.chunks) for _, p in self.group) >= GROUP_CHUNKS:
+            self.flush()
+
+    def flush(self) -> None:
+        """Embed the waiting small documents in one call, then write each of them."""
+        if not self.group:
+            return
+        texts = [embedding_text(c) for _, p in self.group for c in p.chunks]
+        feed = _VectorFeed(self.embedder.embed_passages(texts))
+        for file, prepared in self.group:
+            self._write(file, prepared, feed)
+        self.group = []
+
+    def _write(self, file: SourceFile, prepared: PreparedDocument, embed: EmbedFn) -> None:
+        record = _record(file, len(prepared.units), len(prepared.chunks), prepared.encoding)
+        replaces = self.replaced.get(file.source)
+        self.writer.write_document(record, prepared.units, prepared.chunks, embed, replaces)
+        self.report.chunks_embedded += len(prepared.chunks)
+        (self.report.changed if replaces else self.report.new).append(file.source)
+        self.log(
             f"eingelesen: {file.source} ({len(prepared.units)} Seiten/Abschnitte, "
             f"{len(prepared.chunks)} Chunks)"
         )

@@ -6,6 +6,7 @@ Framework types (Chroma results, LangChain documents) are converted into these a
 from __future__ import annotations
 
 import hashlib
+import re
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -65,6 +66,14 @@ class DocumentInfo:
 def letters_key(text: str) -> str:
     """NFKC, lower case, letters and digits only: the comparison key for titles and gold phrases."""
     return "".join(ch for ch in unicodedata.normalize("NFKC", text).lower() if ch.isalnum())
+
+
+_URL_TOKEN = re.compile(r"(?:https?://|www\.)\S+")
+
+
+def strip_urls(text: str) -> str:
+    """Text without its URLs: what the embedder and the lexical index read (URLs are noise)."""
+    return _URL_TOKEN.sub(" ", text)
 
 
 def chunk_id(doc_sha: str, unit: int, start: int, end: int) -> str:

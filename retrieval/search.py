@@ -24,11 +24,15 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Fusion:
-    """Weighted reciprocal rank fusion; weights tuned on the dev set (see bench/)."""
+    """Score fusion: dense cosine plus a bounded lexical bonus, `lexical_bonus × BM25 / best BM25`.
 
-    dense: float = 1.0
-    lexical: float = 1.0
-    rrf_k: int = 60
+    Chosen over reciprocal rank fusion on the dev set (eval/dev-faktenblatt.jsonl with XQuAD-de
+    paragraphs as distractors, plus paraphrase questions): rank fusion ignores margins, so a weak,
+    noisy BM25 list could outvote a clear dense winner (hit@1 0.84 vs 0.92). The fused score stays
+    on the cosine scale, so it means the same across queries and can gate refusals.
+    """
+
+    lexical_bonus: float = 0.08
     candidates: int = 50
     duplicate_overlap: float = 0.85
 
@@ -77,10 +81,9 @@ class Searcher:
             else {cid for cid, c in snapshot.chunks.items() if c.doc_sha in set(allowed)}
         )
         lexical = snapshot.lexical.search(question, self.fusion.candidates, allowed=allowed_ids)
-        fused = self._fuse([cid for cid, _ in dense], [cid for cid, _ in lexical])
-        similarity = dict(dense) | self._similarities(
-            query, [c for c in fused if c not in dict(dense)]
-        )
+        similarity = dict(dense)
+        similarity |= self._similarities(query, [c for c, _ in lexical if c not in similarity])
+        fused = self._fuse(similarity, dict(lexical))
         passages = [
             Passage.build(
                 snapshot.chunks[cid],
@@ -127,12 +130,14 @@ class Searcher:
         vectors = np.asarray(result["embeddings"], dtype=np.float32)
         return {cid: float(v @ query) for cid, v in zip(result["ids"], vectors, strict=True)}
 
-    def _fuse(self, dense: Sequence[str], lexical: Sequence[str]) -> dict[str, float]:
-        f = self.fusion
-        scores: dict[str, float] = {}
-        for weight, ranking in ((f.dense, dense), (f.lexical, lexical)):
-            for rank, cid in enumerate(ranking):
-                scores[cid] = scores.get(cid, 0.0) + weight / (f.rrf_k + rank + 1)
+    def _fuse(
+        self, similarity: Mapping[str, float], lexical: Mapping[str, float]
+    ) -> dict[str, float]:
+        best = max(lexical.values(), default=0.0) or 1.0
+        bonus = self.fusion.lexical_bonus
+        scores = {
+            cid: sim + bonus * lexical.get(cid, 0.0) / best for cid, sim in similarity.items()
+        }
         return dict(sorted(scores.items(), key=lambda item: -item[1]))
 
 
@@ -142,7 +147,7 @@ def collapse_duplicates(
     overlap: float,
     terms_of: Callable[[Passage], frozenset[str]],
 ) -> list[Passage]:
-    """The first k passages of which no two are near-duplicates (term-set overlap ≥ `overlap`)."""
+    """The first k passages of which no two are near-duplicates (term-set Jaccard ≥ `overlap`)."""
     kept: list[Passage] = []
     kept_terms: list[frozenset[str]] = []
     for passage in passages:
@@ -157,6 +162,8 @@ def collapse_duplicates(
 
 
 def _overlap(a: frozenset[str], b: frozenset[str]) -> float:
+    # Jaccard, not containment: a short bullet whose few terms recur in a long passage
+    # must not knock that passage out.
     if not a or not b:
         return 1.0 if a == b else 0.0
-    return len(a & b) / min(len(a), len(b))
+    return len(a & b) / len(a | b)

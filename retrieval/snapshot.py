@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from quellenchat.storage import CHUNKS, SourceRecord, get_collection, read_sources, where_in
-from quellenchat.types import Chunk
+from quellenchat.types import Chunk, strip_urls
 from retrieval.lexical import LexicalIndex, analyze
 
 if TYPE_CHECKING:
@@ -96,4 +96,5 @@ def _sentence_terms(chunk: Chunk) -> list[frozenset[str]]:
 
 
 def _lexical_text(chunk: Chunk) -> str:
-    return f"{chunk.section}\n{chunk.text}" if chunk.section else chunk.text
+    text = strip_urls(chunk.text)
+    return f"{chunk.section}\n{text}" if chunk.section else text

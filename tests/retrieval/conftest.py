@@ -1,0 +1,50 @@
+"""One real store with the fact sheet and a few written distractors, shared by the retrieval tests."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from ingest.run import run_ingest
+from quellenchat.settings import Settings
+from retrieval.search import Searcher
+from tests.helpers import FACT_SHEET, MODELS_DIR, PROJECT_ROOT
+
+DISTRACTORS = {
+    "baeckerei.txt": "Die Bäckerei am Markt backt jeden Morgen Brot und Brötchen. "
+    "Sauerteig braucht Zeit, Geduld und eine warme Backstube.",
+    "fussball.txt": "Der Verein gewann das Pokalfinale nach Elfmeterschießen. "
+    "Die Fans feierten bis tief in die Nacht auf dem Marktplatz.",
+    "datenschutz.txt": "Anforderungen an den Datenschutz steigen: Betriebe müssen personenbezogene "
+    "Daten schützen und Löschfristen dokumentieren.",
+}
+
+
+@pytest.fixture(scope="session")
+def fact_sheet_store(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """A store holding the real fact sheet and three short German distractor documents."""
+    root = tmp_path_factory.mktemp("retrieval")
+    corpus = root / "corpus"
+    corpus.mkdir()
+    shutil.copy(FACT_SHEET, corpus / FACT_SHEET.name)
+    shutil.copy(PROJECT_ROOT / "corpus" / "metadata.toml", corpus / "metadata.toml")
+    for name, text in DISTRACTORS.items():
+        (corpus / name).write_text(text, encoding="utf-8")
+    settings = Settings(corpus=[corpus], store=root / "store", models_dir=MODELS_DIR)
+    report = run_ingest(settings)
+    assert report.exit_code == 0, report.to_json()
+    return settings
+
+
+@pytest.fixture(scope="session")
+def searcher(fact_sheet_store: Settings) -> Searcher:
+    """A searcher over the shared store, with the bundled embedder."""
+    return Searcher(fact_sheet_store)
+
+
+@pytest.fixture(scope="session")
+def store_dir(fact_sheet_store: Settings) -> Path:
+    """The shared store's folder."""
+    return fact_sheet_store.store

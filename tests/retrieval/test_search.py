@@ -1,0 +1,183 @@
+"""Search over a real store with the bundled embedder."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from quellenchat.types import letters_key
+from retrieval.evaluation import EvalItem, evaluate
+from retrieval.passages import Passage
+from retrieval.search import Searcher, collapse_duplicates
+from tests.helpers import MODELS_DIR, PROJECT_ROOT
+
+
+@pytest.mark.parametrize(
+    ("question", "expected"),
+    [
+        pytest.param(
+            "Lohnt sich KI für kleine Betriebe überhaupt?",
+            "erkennen häufig noch nicht den Nutzen",
+            id="nutzen",
+        ),
+        pytest.param(
+            "Woran scheitert die Einführung von KI oft?", "Mangelndes Know-how", id="know-how"
+        ),
+        pytest.param(
+            "Wie wirkt sich KI auf die Umwelt aus?", "ökologischen Fußabdruck", id="umwelt"
+        ),
+        pytest.param(
+            "Was brauche ich technisch, um KI zu nutzen?",
+            "Technische Infrastruktur",
+            id="technik",
+        ),
+        pytest.param(
+            "Wo finde ich Beispiele erfolgreicher KI-Projekte?", "Best-Practice", id="beispiele"
+        ),
+    ],
+)
+def test_german_paraphrases_find_the_right_bullet(
+    searcher: Searcher, question: str, expected: str
+) -> None:
+    passages = searcher.search(question, k=3)
+    assert any(expected in p.text for p in passages), [p.text[:80] for p in passages]
+
+
+def test_compound_query_finds_its_parts(searcher: Searcher) -> None:
+    [first, *_] = searcher.search("Datenschutzanforderungen", k=3)
+    assert "Datenschutz" in first.text
+    assert "Anforderung" in first.text
+
+
+def test_passage_fields_spans_and_key_sentence(searcher: Searcher) -> None:
+    [top, *_] = searcher.search("Warum fehlt vielen Firmen das Vertrauen in KI?", k=5)
+    assert top.source == "ki-faktenblatt.txt"
+    assert top.title == "Digitalisierungstechnologien – Künstliche Intelligenz (KI)"
+    assert top.page is None  # plain text: no page
+    assert top.section is not None and "Herausforderungen" in top.section
+    page = searcher.client.get_collection("qc_pages").get(ids=[f"{top.doc_sha}:{top.unit}"])
+    assert page["documents"][0][top.start : top.end] == top.text  # exact span in the page text
+    [key, *_] = top.key_sentences
+    assert "fehlende Vertrauen in diese Technologie" in key
+    assert top.similarity > 0.5
+
+
+def test_near_duplicates_never_fill_two_slots(searcher: Searcher) -> None:
+    snapshot = searcher.snapshot()
+    passages = searcher.search(
+        "Plattform Lernende Systeme KI im Mittelstand Potenziale erkennen", k=10
+    )
+    keys = [frozenset(snapshot.terms(p.id)) for p in passages]
+    for i, a in enumerate(keys):
+        for b in keys[i + 1 :]:
+            assert len(a & b) / len(a | b) < searcher.fusion.duplicate_overlap
+
+
+def _passage(pid: str, text: str) -> Passage:
+    return Passage(
+        id=pid,
+        source="s",
+        title="t",
+        text=text,
+        score=0.0,
+        similarity=0.0,
+        doc_sha="d",
+        unit=0,
+        start=0,
+        end=len(text),
+    )
+
+
+def test_collapse_duplicates_keeps_long_passages_that_contain_a_short_one() -> None:
+    short = _passage("a", "KI Einkauf")
+    long = _passage("b", "KI Einkauf Logistik Produktion Wartung")
+    same = _passage("c", "KI Einkauf")
+    terms = {
+        "a": frozenset({"ki", "einkauf"}),
+        "b": frozenset({"ki", "einkauf", "logistik", "produktion", "wartung"}),
+        "c": frozenset({"ki", "einkauf"}),
+    }
+    kept = collapse_duplicates([short, long, same], 10, 0.85, lambda p: terms[p.id])
+    assert [p.id for p in kept] == ["a", "b"]
+
+
+def test_filters_restrict_to_matching_documents(searcher: Searcher) -> None:
+    passages = searcher.search("Brot backen", k=5, filters={"source": "ki-faktenblatt.txt"})
+    assert passages
+    assert all(p.source == "ki-faktenblatt.txt" for p in passages)
+    assert searcher.search("Brot backen", k=5, filters={"source": "gibt-es-nicht.txt"}) == []
+    assert searcher.search("   ", k=5) == []
+
+
+def test_eval_metrics_on_a_tiny_set_with_known_numbers(searcher: Searcher) -> None:
+    items = [
+        EvalItem("Warum fehlt vielen Firmen das Vertrauen in KI?", "fehlende Vertrauen", True),
+        EvalItem("Wie backt man Sauerteigbrot?", "Sauerteig braucht Zeit", True),
+        EvalItem("Wer gewann das Pokalfinale?", "Zeichenkette die nirgends vorkommt", True),
+        EvalItem("Wie hoch ist der Mindestlohn?", None, False),
+    ]
+    result = evaluate(items, lambda q: searcher.search(q, 10))
+    assert result["answerable"] == 3
+    assert result["hit@1"] == result["hit@10"] == pytest.approx(2 / 3, abs=1e-3)
+    assert result["mrr@10"] == pytest.approx(2 / 3, abs=1e-3)
+    assert result["top_similarity_unanswerable"]["n"] == 1
+    assert letters_key("15% (51-249 MA)") == "1551249ma"
+
+
+def run_retrieval(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "retrieval", *args],
+        capture_output=True,
+        text=True,
+        cwd=PROJECT_ROOT,
+        env={"PATH": "/usr/bin:/bin", "QUELLENCHAT_MODELS_DIR": str(MODELS_DIR)},
+        timeout=300,
+    )
+
+
+def test_cli_search_json_contract(store_dir: Path, tmp_path: Path) -> None:
+    done = run_retrieval(
+        "search", "Wie kann KI im Einkauf helfen?", "--k", "3", "--store", str(store_dir), "--json"
+    )
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)  # stdout carries only JSON
+    assert result["query"] == "Wie kann KI im Einkauf helfen?"
+    assert len(result["passages"]) == 3
+    for passage in result["passages"]:
+        assert {"id", "source", "title", "page", "section", "text", "score", "url"} <= set(passage)
+    assert "KI-basierte Abwicklung" in result["passages"][0]["text"]
+
+    questions = tmp_path / "fragen.txt"
+    questions.write_text("Was ist Sauerteig?\n\nWer gewann das Pokalfinale?\n", encoding="utf-8")
+    lines = run_retrieval(
+        "search", "--questions", str(questions), "--store", str(store_dir), "--json"
+    )
+    assert lines.returncode == 0, lines.stderr
+    rows = [json.loads(line) for line in lines.stdout.splitlines()]
+    assert [r["query"] for r in rows] == ["Was ist Sauerteig?", "Wer gewann das Pokalfinale?"]
+    assert rows[1]["passages"][0]["source"] == "fussball.txt"
+
+    listing = run_retrieval("search", "Wer gewann das Pokalfinale?", "--store", str(store_dir))
+    assert "Frage: Wer gewann das Pokalfinale?" in listing.stdout
+    assert "[1]" in listing.stdout
+
+
+def test_cli_eval_prints_metrics_json(store_dir: Path, tmp_path: Path) -> None:
+    dev = tmp_path / "dev.jsonl"
+    dev.write_text(
+        '{"question": "Wer gewann das Pokalfinale?", "gold": "Elfmeterschießen", "answerable": true}\n'
+        '{"question": "Wie hoch ist der Mindestlohn?", "gold": null, "answerable": false}\n',
+        encoding="utf-8",
+    )
+    done = run_retrieval("eval", str(dev), "--store", str(store_dir), "--json")
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["hit@1"] == 1.0
+    assert result["top_similarity_unanswerable"]["n"] == 1
+    missing = run_retrieval("search", "x", "--store", str(tmp_path / "fehlt"))
+    assert missing.returncode == 2
+    assert "existiert nicht" in missing.stderr
