@@ -1,4 +1,4 @@
-"""One real store with the fact sheet and a few written distractors, shared by the retrieval tests."""
+"""A real store with the fact sheet and a few written distractors, shared by retrieval tests."""
 
 from __future__ import annotations
 

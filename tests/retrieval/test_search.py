@@ -58,7 +58,8 @@ def test_passage_fields_spans_and_key_sentence(searcher: Searcher) -> None:
     assert top.source == "ki-faktenblatt.txt"
     assert top.title == "Digitalisierungstechnologien – Künstliche Intelligenz (KI)"
     assert top.page is None  # plain text: no page
-    assert top.section is not None and "Herausforderungen" in top.section
+    assert top.section is not None
+    assert "Herausforderungen" in top.section
     page = searcher.client.get_collection("qc_pages").get(ids=[f"{top.doc_sha}:{top.unit}"])
     assert page["documents"][0][top.start : top.end] == top.text  # exact span in the page text
     [key, *_] = top.key_sentences
@@ -169,7 +170,8 @@ def test_cli_search_json_contract(store_dir: Path, tmp_path: Path) -> None:
 def test_cli_eval_prints_metrics_json(store_dir: Path, tmp_path: Path) -> None:
     dev = tmp_path / "dev.jsonl"
     dev.write_text(
-        '{"question": "Wer gewann das Pokalfinale?", "gold": "Elfmeterschießen", "answerable": true}\n'
+        '{"question": "Wer gewann das Pokalfinale?", "gold": "Elfmeterschießen", '
+        '"answerable": true}\n'
         '{"question": "Wie hoch ist der Mindestlohn?", "gold": null, "answerable": false}\n',
         encoding="utf-8",
     )
