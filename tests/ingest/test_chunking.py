@@ -143,17 +143,16 @@ def test_chunks_are_exact_substrings_with_ids_and_sentence_spans() -> None:
     assert not {c.id for c in other} & {c.id for c in chunks}
 
 
-def test_by_block_short_bullets_and_link_lists_stand_alone() -> None:
+def test_by_block_short_bullets_stand_alone_and_bare_link_lists_are_no_chunks() -> None:
     text = (
         "Nützliche Links • KI-Trainer Netzwerk (BMWK):\nhttps://www.example.de/trainer.html\n\n"
         "• Digital Hub Karlsruhe\nhttps://digitalhub.example/\n\n"
-        "https://www.example.de/a\nhttps://www.example.de/b\n\n"
-        "Titelzeile\n\n• " + " ".join(["Wort"] * 20)
+        "Titelzeile\n\nhttps://www.example.de/a\nhttps://www.example.de/b\n\n"
+        "Zwischentitel\n\n• " + " ".join(["Wort"] * 20)
     )
     chunks = [text[a:b] for a, b in chunk_spans(text, ChunkSizes(), by_block=True)]
     assert chunks == [
         "Nützliche Links • KI-Trainer Netzwerk (BMWK):\nhttps://www.example.de/trainer.html",
         "• Digital Hub Karlsruhe\nhttps://digitalhub.example/",
-        "https://www.example.de/a\nhttps://www.example.de/b",
-        "Titelzeile\n\n• " + " ".join(["Wort"] * 20),
+        "Zwischentitel\n\n• " + " ".join(["Wort"] * 20),
     ]
