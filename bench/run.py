@@ -154,9 +154,8 @@ def large_german_pdf() -> Path | None:
 
     # The smallest German manual with 200+ pages keeps the bench run short.
     for path in sorted(found, key=lambda p: p.stat().st_size):
-        if ".de." in path.name:
-            if len(PdfReader(path).pages) >= 200:
-                return path
+        if ".de." in path.name and len(PdfReader(path).pages) >= 200:
+            return path
     return None
 
 
