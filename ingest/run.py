@@ -14,14 +14,13 @@ import numpy as np
 
 from ingest.chunking import ChunkSizes
 from ingest.corpus import CorpusError, SourceFile, discover
-from ingest.documents import PreparedDocument, prepare
 from ingest.index import EmbedFn, StoreWriter, embedding_text
-from ingest.loaders import DocumentError
 from ingest.plan import Plan, make_plan
 from quellenchat.settings import Settings
 from quellenchat.storage import SourceRecord, StoreError, open_client
 
 if TYPE_CHECKING:
+    from ingest.documents import PreparedDocument
     from quellenchat.embedding import Embedder
 
 Log = Callable[[str], None]
@@ -260,6 +259,10 @@ class _EmbeddingStage:
 
     def add(self, file: SourceFile) -> None:
         """Prepare one document; write it now if it is large, else once the group is full."""
+        # Cleaning pulls in pypdf and wordfreq: loaded only when something must be embedded.
+        from ingest.documents import prepare
+        from ingest.loaders import DocumentError
+
         try:
             prepared = prepare(file, chunk_sizes(self.settings))
         except DocumentError as exc:
