@@ -33,7 +33,8 @@ if TYPE_CHECKING:
     from chromadb.api import ClientAPI
     from chromadb.api.models.Collection import Collection
 
-WRITE_BATCH = 256
+# Chunks per embed-and-upsert step: small enough that progress moves and memory stays flat.
+WRITE_BATCH = 64
 T = TypeVar("T")
 EmbedFn = Callable[[Sequence[str]], np.ndarray]
 

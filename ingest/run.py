@@ -295,7 +295,18 @@ class _EmbeddingStage:
     def _write(self, file: SourceFile, prepared: PreparedDocument, embed: EmbedFn) -> None:
         record = _record(file, len(prepared.units), len(prepared.chunks), prepared.encoding)
         replaces = self.replaced.get(file.source)
-        self.writer.write_document(record, prepared.units, prepared.chunks, embed, replaces)
+        total = len(prepared.chunks)
+        stored = 0
+
+        def progress(count: int) -> None:
+            nonlocal stored
+            stored += count
+            if stored < total:  # only documents written in several batches say how far they are
+                self.log(f"{file.source}: {stored}/{total} Chunks gespeichert")
+
+        self.writer.write_document(
+            record, prepared.units, prepared.chunks, embed, replaces, progress=progress
+        )
         self.report.chunks_embedded += len(prepared.chunks)
         (self.report.changed if replaces else self.report.new).append(file.source)
         self.log(
