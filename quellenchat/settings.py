@@ -66,5 +66,13 @@ class Settings(BaseSettings):
     chunk_overlap_words: int = Field(
         default=30, ge=0, description="Words of overlap between neighbouring PDF chunks."
     )
+    reranker: str | None = Field(
+        default=None,
+        description="A sentence-transformers CrossEncoder (name or path) that reorders the best "
+        "passages; empty means none (none ships offline).",
+    )
+    rerank_candidates: int = Field(
+        default=20, ge=1, description="How many of the best passages the reranker reorders."
+    )
     host: str = Field(default="127.0.0.1", description="Address the chat app binds to.")
     port: int = Field(default=7860, ge=1, le=65535, description="Port of the chat app.")

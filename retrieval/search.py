@@ -13,6 +13,7 @@ from quellenchat.storage import CHUNKS, get_collection, open_client, read_source
 from retrieval.highlight import key_sentences
 from retrieval.lexical import analyze
 from retrieval.passages import Passage
+from retrieval.rerank import make_reranker
 from retrieval.snapshot import StoreSnapshot, load_snapshot, manifest_version
 
 if TYPE_CHECKING:
@@ -54,6 +55,7 @@ class Searcher:
         self.client = client or open_client(settings)
         self.embedder = embedder or make_embedder(settings)
         self.fusion = fusion or Fusion()
+        self.reranker = make_reranker(settings)
         self._snapshot: StoreSnapshot | None = None
         self._lock = threading.Lock()
 
@@ -94,6 +96,9 @@ class Searcher:
             for cid, score in fused.items()
             if cid in snapshot.chunks
         ]
+        if self.reranker is not None:
+            head = self.settings.rerank_candidates
+            passages = self.reranker.rerank(question, passages[:head]) + passages[head:]
         top = collapse_duplicates(
             passages, k, self.fusion.duplicate_overlap, lambda p: snapshot.terms(p.id)
         )
