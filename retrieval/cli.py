@@ -17,7 +17,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the process exit code."""
     parser = _parser()
     args = parser.parse_args(argv)
-    if args.command == "search" and (args.question is None) == (args.questions is None):
+    if args.command in ("search", "ask") and (args.question is None) == (args.questions is None):
         parser.error("entweder eine Frage oder --questions DATEI angeben")
     if args.command == "eval" and (args.file is None) == (args.squad is None):
         parser.error("entweder DATEI.jsonl oder --squad DATEI.json angeben")
@@ -42,8 +42,27 @@ def _parser() -> argparse.ArgumentParser:
     _common(search)
     search.set_defaults(handler=_search)
 
+    ask = commands.add_parser("ask", help="Frage beantworten, mit geprüften Zitaten")
+    ask.add_argument("question", nargs="?", help="die Frage (auf Deutsch)")
+    ask.add_argument(
+        "--questions", type=Path, help="Datei mit einer Frage je Zeile (JSON Lines aus)"
+    )
+    ask.add_argument(
+        "--backend",
+        choices=["extractive", "local", "openai"],
+        help="Antwort-Backend (Standard: QUELLENCHAT_LLM_BACKEND, sonst local bzw. extractive)",
+    )
+    ask.add_argument("--store", type=Path, help="Speicher-Ordner (Standard: data/store)")
+    ask.add_argument("--json", action="store_true", help="nur JSON auf stdout")
+    ask.set_defaults(handler=_ask)
+
     evaluate = commands.add_parser("eval", help="Trefferquoten auf einem Fragen-Set messen")
-    evaluate.add_argument("file", nargs="?", type=Path, help="JSONL mit question, gold, answerable")
+    evaluate.add_argument(
+        "file",
+        nargs="?",
+        type=Path,
+        help="JSONL mit question, gold, answerable (optional source und page: Treffer nur dort)",
+    )
     evaluate.add_argument("--squad", type=Path, help="SQuAD-Datei: Absätze in temporären Index")
     _common(evaluate)
     evaluate.set_defaults(handler=_eval)
@@ -87,6 +106,46 @@ def _search(args: argparse.Namespace) -> int:
         else:
             _print_listing(question, passages)
     return 0
+
+
+def _ask(args: argparse.Namespace) -> int:
+    from retrieval.answering import Answerer
+
+    answerer = Answerer(_settings(args), searcher=_searcher(_settings(args)))
+    questions = (
+        [args.question]
+        if args.questions is None
+        else [q for q in args.questions.read_text(encoding="utf-8").splitlines() if q.strip()]
+    )
+    for question in questions:
+        answer = answerer.ask(question, backend=args.backend)
+        if args.json or args.questions is not None:
+            print(json.dumps(answer.to_json(), ensure_ascii=False), flush=True)
+        else:
+            _print_answer(answer)
+    return 0
+
+
+def _print_answer(answer: Any) -> None:
+    print(f"Frage: {answer.question}")
+    if answer.standalone_question and answer.standalone_question != answer.question:
+        print(f"(gesucht als: {answer.standalone_question})")
+    if answer.notice:
+        print(f"Hinweis: {answer.notice}")
+    print(f"\n{answer.answer}\n")
+    if answer.citations:
+        print("Quellen:")
+    for c in answer.citations:
+        mark = "geprüft" if c.verified else "NICHT geprüft"
+        print(f"[{c.n}] {c.passage.title} – {_place(c.passage)} ({mark})")
+        print(f"    „{c.quote}“")
+        if c.passage.url:
+            print(f"    {c.passage.url}")
+    if answer.related:
+        print("Möglicherweise verwandt (kein Beleg):")
+        for p in answer.related:
+            print(f"  - {p.title} – {_place(p)}")
+    print(f"(Backend: {answer.backend})")
 
 
 def _print_listing(question: str, passages: Sequence[Any]) -> None:

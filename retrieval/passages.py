@@ -34,6 +34,8 @@ class Passage:
     publisher: str | None = None
     # Key sentences, as spans relative to `text`, best first.
     highlights: tuple[Span, ...] = field(default=())
+    # Share of the question's terms (idf-weighted) that occur in the passage: evidence for refusal.
+    coverage: float = 0.0
 
     @classmethod
     def build(cls, chunk: Chunk, record: SourceRecord, score: float, similarity: float) -> Passage:
@@ -80,6 +82,7 @@ class Passage:
             "year": self.year,
             "span": [self.start, self.end],
             "highlights": [list(h) for h in self.highlights],
+            "coverage": round(self.coverage, 4),
         }
 
 

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from quellenchat.storage import CHUNKS, get_collection, open_client, read_sources, where_in
-from retrieval.highlight import key_sentences
+from retrieval.highlight import asks_for_quantity, key_sentences
 from retrieval.lexical import analyze
 from retrieval.passages import Passage
 from retrieval.rerank import make_reranker
@@ -103,15 +103,27 @@ class Searcher:
             passages, k, self.fusion.duplicate_overlap, lambda p: snapshot.terms(p.id)
         )
         terms = set(analyze(question))
-        return [replace(p, highlights=self._highlights(snapshot, p.id, terms)) for p in top]
+        quantity = asks_for_quantity(question)
+        weight = sum(snapshot.lexical.idf(t) for t in terms) or 1.0
+        return [
+            replace(
+                p,
+                highlights=self._highlights(snapshot, p.id, terms, quantity),
+                coverage=sum(snapshot.lexical.idf(t) for t in terms & snapshot.terms(p.id))
+                / weight,
+            )
+            for p in top
+        ]
 
     @staticmethod
     def _highlights(
-        snapshot: StoreSnapshot, cid: str, terms: set[str]
+        snapshot: StoreSnapshot, cid: str, terms: set[str], quantity: bool
     ) -> tuple[tuple[int, int], ...]:
         chunk = snapshot.chunks[cid]
         spans = chunk.sentences or ((0, len(chunk.text)),)
-        return key_sentences(terms, spans, snapshot.sentence_terms[cid], snapshot.lexical.idf)
+        return key_sentences(
+            terms, spans, snapshot.sentence_terms[cid], snapshot.lexical.idf, quantity=quantity
+        )
 
     def _dense(self, query: np.ndarray, allowed: Sequence[str]) -> list[tuple[str, float]]:
         collection = get_collection(self.client, CHUNKS)

@@ -1,0 +1,97 @@
+"""Citation post-processing on fixed strings: mapping, invented numbers, verification."""
+
+from __future__ import annotations
+
+import pytest
+
+from retrieval.citations import (
+    UNSUPPORTED_MARK,
+    map_citations,
+    passage_quote,
+    quote_occurs,
+    split_sentences,
+)
+from retrieval.passages import Passage
+
+PAGE = (
+    "• KMU sind beim Einsatz von KI noch zurückhaltend. Unterschiedliche Studien deuten auf "
+    "einen Anteil von bis zu 15% (Eurostat 2021: 9% (10-49 MA) - 15% (51-249 MA)) hin.\n"
+    "• Fehlende Kennt-\nnisse und KI-\nTechnologien bremsen."
+)
+
+
+def _passage(text: str, highlights: tuple[tuple[int, int], ...]) -> Passage:
+    return Passage(
+        "id", "s.txt", "T", text, 1.0, 0.9, "sha", 0, 0, len(text), highlights=highlights
+    )
+
+
+def test_valid_citations_are_kept_in_order_of_first_use() -> None:
+    mapped = map_citations("KMU zögern noch [2]. Bis zu 15 % nutzen KI [1, 2].", count=3)
+    assert mapped.cited == (2, 1)
+    assert mapped.text == "KMU zögern noch [2]. Bis zu 15 % nutzen KI [1][2]."
+    assert mapped.unsupported == ()
+
+
+def test_invented_numbers_are_dropped_and_their_sentence_marked() -> None:
+    mapped = map_citations("Die KfW hat 4 Mitarbeiter [7]. KMU zögern noch [1].", count=2)
+    assert mapped.cited == (1,)
+    assert "[7]" not in mapped.text
+    assert mapped.unsupported == ("Die KfW hat 4 Mitarbeiter.",)
+    assert mapped.text.startswith("Die KfW hat 4 Mitarbeiter." + UNSUPPORTED_MARK)
+
+
+def test_uncited_sentence_is_marked_not_kept_silently() -> None:
+    mapped = map_citations("Das steht in der Quelle [1]. Das hier ist frei erfunden worden.", 1)
+    assert mapped.unsupported == ("Das hier ist frei erfunden worden.",)
+    assert mapped.text.endswith(UNSUPPORTED_MARK)
+
+
+def test_citation_after_the_full_stop_belongs_to_its_sentence() -> None:
+    assert split_sentences("KMU zögern noch. [1] Sie nutzen KI selten. [2]") == [
+        "KMU zögern noch [1].",
+        "Sie nutzen KI selten [2].",
+    ]
+    assert map_citations("KMU zögern noch. [1] Sie nutzen KI selten. [2]", 2).unsupported == ()
+
+
+def test_variant_citation_marks_are_understood() -> None:
+    mapped = map_citations("KMU zögern noch [Quelle 2]. Sie nutzen KI selten [1;3].", 3)
+    assert mapped.cited == (2, 1, 3)
+    assert mapped.text == "KMU zögern noch [2]. Sie nutzen KI selten [1][3]."
+
+
+def test_refusal_sentence_needs_no_citation() -> None:
+    refusal = "Dazu enthalten die Quellen keine Aussage."
+    assert map_citations(refusal, 2, exempt=(refusal,)).unsupported == ()
+
+
+def test_quote_verification_normalises_whitespace_and_hyphen_breaks() -> None:
+    assert quote_occurs("Fehlende Kennt- nisse und KI-Technologien bremsen.", PAGE)
+    assert quote_occurs("KMU sind beim  Einsatz von KI\nnoch zurückhaltend.", PAGE)
+
+
+def test_doctored_quote_is_not_verified() -> None:
+    assert not quote_occurs("Anteil von bis zu 25% (Eurostat 2021", PAGE)
+    assert not quote_occurs("KMU sind beim Einsatz von KI sehr zurückhaltend.", PAGE)
+    assert not quote_occurs("", PAGE)
+    assert not quote_occurs("KMU sind beim Einsatz von KI noch zurückhaltend.", None)
+
+
+def test_quote_joins_neighbouring_key_sentences_and_drops_the_bullet() -> None:
+    first = (0, PAGE.index(" Unterschiedliche"))
+    second = (first[1] + 1, PAGE.index("hin.") + 4)
+    quote, span = passage_quote(_passage(PAGE, (second, first)))
+    assert quote.startswith("KMU sind")
+    assert quote.endswith("hin.")
+    assert PAGE[span[0] : span[1]] == quote
+
+
+@pytest.mark.parametrize("best_first", [True, False])
+def test_distant_key_sentences_quote_only_the_best(best_first: bool) -> None:
+    first = (2, PAGE.index(" Unterschiedliche"))
+    last = (PAGE.index("Fehlende"), len(PAGE))
+    highlights = (first, last) if best_first else (last, first)
+    quote, _ = passage_quote(_passage(PAGE, highlights))
+    best = highlights[0]
+    assert quote == PAGE[best[0] : best[1]].strip()
