@@ -159,6 +159,10 @@ def load_sentence_transformer(
     import torch
     from sentence_transformers import SentenceTransformer
 
+    from transformers.utils import logging as transformers_logging
+
+    # The weight-loading progress bar would garble our own output and --json runs' stderr.
+    transformers_logging.disable_progress_bar()
     torch.set_num_threads(settings.embed_threads or os.cpu_count() or 1)
     model = SentenceTransformer(name_or_path, device="cpu", local_files_only=local_files_only)
     if settings.embed_quantize:
