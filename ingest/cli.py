@@ -1,6 +1,7 @@
 """Command line: `python -m ingest [--corpus DIR]… [--store DIR] [--dry-run] [--rebuild] [--json]`.
 
-Subcommands stand beside the bare form: `python -m ingest status [--store DIR] [--json]`.
+Subcommands stand beside the bare form: `python -m ingest status [--store DIR] [--json]` and
+`python -m ingest fetch [--manifest FILE] [--dest DIR] [--json]`.
 With `--json`, stdout carries only JSON; progress and messages go to stderr.
 """
 
@@ -15,7 +16,7 @@ from typing import Any
 
 from quellenchat.settings import Settings
 
-SUBCOMMANDS = ("status",)
+SUBCOMMANDS = ("status", "fetch")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -23,6 +24,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if args and args[0] == "status":
         return _status(args[1:])
+    if args and args[0] == "fetch":
+        return _fetch(args[1:])
     return _ingest(args)
 
 
@@ -44,7 +47,7 @@ def _ingest(argv: Sequence[str]) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m ingest",
         description="Liest das Korpus ein und bringt den Index auf den neuesten Stand "
-        "(nur Geändertes wird neu eingebettet). Weitere Befehle: status.",
+        "(nur Geändertes wird neu eingebettet). Weitere Befehle: status, fetch.",
     )
     parser.add_argument(
         "--corpus",
@@ -133,6 +136,47 @@ def _status(argv: Sequence[str]) -> int:
             f"{row['chunks']} Chunks, sha256 {row['sha256'][:12]}, eingelesen {row['ingested_at']}"
         )
     return 0
+
+
+def _fetch(argv: Sequence[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m ingest fetch",
+        description="Lädt die PDF-Dokumente der Literaturliste (literature.toml) herunter; "
+        "danach liest `python -m ingest` nur Neues und Geändertes ein. Braucht Internet.",
+    )
+    parser.add_argument(
+        "--manifest",
+        type=Path,
+        help="Literaturliste (Standard: literature.toml im ersten Korpus-Ordner)",
+    )
+    parser.add_argument(
+        "--dest", type=Path, help="Zielordner (Standard: der Ordner „folder“ der Literaturliste)"
+    )
+    parser.add_argument(
+        "--timeout", type=float, default=30.0, help="Sekunden je Verbindungsaufbau bzw. Lesen"
+    )
+    parser.add_argument("--json", action="store_true", help="Ergebnis als JSON auf stdout")
+    args = parser.parse_args(argv)
+
+    from ingest.corpus import LITERATURE_FILE
+    from ingest.fetch import FetchLimits, fetch_literature
+
+    manifest = args.manifest or Settings().corpus[0] / LITERATURE_FILE
+    report = fetch_literature(
+        manifest, args.dest, limits=FetchLimits(timeout=args.timeout), log=_stderr
+    )
+    if args.json:
+        print(json.dumps(report.to_json(), ensure_ascii=False))
+    if report.error:
+        _stderr(f"FEHLER: {report.error}")
+    else:
+        hint = (
+            " Nächster Schritt: python -m ingest"
+            if report.files("new") or report.files("changed")
+            else ""
+        )
+        _stderr(f"Literatur: {report.summary()} ({report.seconds:.1f} s).{hint}")
+    return report.exit_code
 
 
 def _stderr(message: str) -> None:

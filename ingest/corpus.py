@@ -6,17 +6,23 @@ import hashlib
 import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
+from typing import Any
 
 from quellenchat.types import DocumentInfo
 
 DOCUMENT_SUFFIXES = frozenset({".pdf", ".txt", ".md"})
 METADATA_FILE = "metadata.toml"
+LITERATURE_FILE = "literature.toml"
+# The `kind` citations of a literature PDF show; the manifest's kind (pdf/web) says how to get it.
+LITERATURE_KIND = "Literatur"
+_LITERATURE_KINDS = ("pdf", "web")
+_LITERATURE_FIELDS = ("kind", "url", "file", "title", "publisher", "year", "cited_as")
 # Control files are recognised by name and skipped silently: they describe documents, they are none.
 _CONTROL_NAMES = frozenset(
     {
         METADATA_FILE,
-        "literature.toml",
+        LITERATURE_FILE,
         "literature.yaml",
         "literature.yml",
         "literature.lock",
@@ -106,6 +112,148 @@ def _document_info(path: Path, name: str, entry: object) -> DocumentInfo:
     )
 
 
+@dataclass(frozen=True)
+class LiteratureEntry:
+    """One document the fact sheet links: a PDF to fetch and ingest, or a web page to cite."""
+
+    kind: str  # "pdf" or "web"
+    url: str
+    file: str | None = None  # file name inside the manifest's folder (pdf entries)
+    title: str | None = None
+    publisher: str | None = None
+    year: int | None = None
+    cited_as: tuple[str, ...] = ()
+
+    @property
+    def label(self) -> str:
+        """What a message calls the entry: its file name, else its title, else its URL."""
+        return self.file or self.title or self.url
+
+    def document_info(self) -> DocumentInfo:
+        """What citations of the ingested PDF show."""
+        return DocumentInfo(
+            title=self.title or self.file or self.url,
+            kind=LITERATURE_KIND,
+            year=self.year,
+            url=self.url,
+            publisher=self.publisher,
+        )
+
+
+@dataclass(frozen=True)
+class Literature:
+    """The literature manifest (`literature.toml`): linked documents and where PDFs go."""
+
+    path: Path
+    folder: str  # relative to the manifest's directory, forward slashes
+    documents: tuple[LiteratureEntry, ...]
+
+    @property
+    def dest(self) -> Path:
+        """The folder the PDFs are fetched into."""
+        return self.path.parent / self.folder
+
+    @property
+    def pdfs(self) -> list[LiteratureEntry]:
+        """The entries that are fetched and ingested."""
+        return [d for d in self.documents if d.kind == "pdf"]
+
+    def infos(self) -> dict[str, DocumentInfo]:
+        """Citation metadata per source path (relative to the manifest's corpus folder)."""
+        return {
+            (PurePosixPath(self.folder) / d.file).as_posix(): d.document_info()
+            for d in self.pdfs
+            if d.file
+        }
+
+
+def load_literature(path: Path) -> Literature:
+    """Read and check a literature manifest; a German `CorpusError` names file, entry and field."""
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise CorpusError(f"{path}: nicht lesbar ({exc.strerror or exc})") from exc
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise CorpusError(f"{path}: keine gültige TOML-Datei ({exc})") from exc
+    unknown = sorted(set(data) - {"folder", "document"})
+    if unknown:
+        raise CorpusError(
+            f"{path}: unbekannte Angabe „{unknown[0]}“ (erlaubt: folder, [[document]])"
+        )
+    folder = _literature_folder(path, data.get("folder", "literature"))
+    raw = data.get("document", [])
+    if not isinstance(raw, list):
+        raise CorpusError(f"{path}: „document“ muss eine Liste von [[document]]-Tabellen sein")
+    documents = tuple(_literature_entry(path, n, entry) for n, entry in enumerate(raw, start=1))
+    for field in ("file", "url"):
+        values = [getattr(d, field) for d in documents if getattr(d, field)]
+        duplicate = next((v for v in values if values.count(v) > 1), None)
+        if duplicate:
+            raise CorpusError(f"{path}: „{field}“ = „{duplicate}“ steht in zwei Einträgen")
+    return Literature(path, folder, documents)
+
+
+def literature_infos(corpus: Path) -> dict[str, DocumentInfo]:
+    """Citation metadata from the corpus folder's literature manifest (empty when there is none)."""
+    path = corpus / LITERATURE_FILE
+    return load_literature(path).infos() if path.exists() else {}
+
+
+def _literature_folder(path: Path, folder: object) -> str:
+    parts = PurePosixPath(folder).parts if isinstance(folder, str) else ()
+    if not parts or parts[0] == "/" or ".." in parts or "\\" in str(folder):
+        raise CorpusError(
+            f"{path}: „folder“ muss ein Ordner relativ zur Manifest-Datei sein, z. B. „literature“"
+        )
+    return PurePosixPath(*parts).as_posix()
+
+
+def _literature_entry(path: Path, number: int, entry: object) -> LiteratureEntry:
+    where = f"{path}: Eintrag {number}"
+    if not isinstance(entry, dict):
+        raise CorpusError(f"{where} muss eine [[document]]-Tabelle sein")
+    unknown = sorted(set(entry) - set(_LITERATURE_FIELDS))
+    if unknown:
+        raise CorpusError(
+            f"{where}: unbekanntes Feld „{unknown[0]}“ (erlaubt: {', '.join(_LITERATURE_FIELDS)})"
+        )
+    kind, url = entry.get("kind"), entry.get("url")
+    if kind not in _LITERATURE_KINDS:
+        raise CorpusError(f"{where}: Feld „kind“ muss „pdf“ oder „web“ sein")
+    if not isinstance(url, str) or not url.startswith(("https://", "http://")):
+        raise CorpusError(f"{where}: Feld „url“ fehlt oder ist keine http(s)-Adresse")
+    texts = {name: _optional_text(where, entry, name) for name in ("file", "title", "publisher")}
+    year = entry.get("year")
+    if year is not None and (not isinstance(year, int) or isinstance(year, bool)):
+        raise CorpusError(f"{where}: Feld „year“ muss eine Jahreszahl sein")
+    cited_as = entry.get("cited_as", [])
+    if not isinstance(cited_as, list) or not all(isinstance(c, str) for c in cited_as):
+        raise CorpusError(f"{where}: Feld „cited_as“ muss eine Liste von Texten sein")
+    _check_file(where, kind, texts["file"])
+    return LiteratureEntry(kind, url, year=year, cited_as=tuple(cited_as), **texts)
+
+
+def _optional_text(where: str, entry: dict[str, Any], name: str) -> str | None:
+    value = entry.get(name)
+    if value is not None and (not isinstance(value, str) or not value.strip()):
+        raise CorpusError(f"{where}: Feld „{name}“ muss ein nicht leerer Text sein")
+    return value.strip() if isinstance(value, str) else None
+
+
+def _check_file(where: str, kind: str, file: str | None) -> None:
+    if kind == "web":
+        if file is not None:
+            raise CorpusError(f"{where}: Feld „file“ gibt es nur bei kind = „pdf“")
+        return
+    if file is None:
+        raise CorpusError(f"{where}: Feld „file“ fehlt (Pflicht bei kind = „pdf“)")
+    plain = "/" not in file and "\\" not in file and not is_control_file(Path(file))
+    if not plain or not file.lower().endswith(".pdf"):
+        raise CorpusError(
+            f"{where}: Feld „file“ muss ein einfacher Dateiname auf .pdf sein, nicht „{file}“"
+        )
+
+
 def discover(corpora: Sequence[Path]) -> tuple[list[SourceFile], list[Skipped]]:
     """All document files below the corpus folders, and the files skipped with a reason."""
     found: list[SourceFile] = []
@@ -114,7 +262,7 @@ def discover(corpora: Sequence[Path]) -> tuple[list[SourceFile], list[Skipped]]:
     for corpus in corpora:
         if not corpus.is_dir():
             raise CorpusError(f"{corpus}: Korpus-Ordner nicht gefunden")
-        metadata = load_metadata(corpus)
+        metadata = {**literature_infos(corpus), **load_metadata(corpus)}
         for path in sorted(p for p in corpus.rglob("*") if p.is_file()):
             source = path.relative_to(corpus).as_posix()
             if any(is_control_file(Path(part)) for part in Path(source).parts):

@@ -25,12 +25,19 @@ class Plan:
         return [*self.new, *(f for f, _ in self.changed)]
 
     @property
+    def redescribed(self) -> list[tuple[SourceFile, SourceRecord]]:
+        """Unchanged files whose record is stale: new title, year, URL … or corpus folder.
+
+        Only their manifest record is rewritten; chunks and vectors stay as they are.
+        """
+        return [
+            (f, r) for f, r in self.unchanged if f.info != r.info or f.corpus.as_posix() != r.corpus
+        ]
+
+    @property
     def has_work(self) -> bool:
         """Whether the store needs any write at all (metadata updates included)."""
-        stale_info = any(
-            f.info != r.info or f.corpus.as_posix() != r.corpus for f, r in self.unchanged
-        )
-        return bool(self.new or self.changed or self.renamed or self.removed or stale_info)
+        return bool(self.new or self.changed or self.renamed or self.removed or self.redescribed)
 
     def summary(self) -> str:
         """One German line, e.g. `3 neu, 1 geändert, 2 entfernt, 10 unverändert`."""
@@ -38,6 +45,8 @@ class Plan:
         if self.renamed:
             parts.append(f"{len(self.renamed)} umbenannt")
         parts += [f"{len(self.removed)} entfernt", f"{len(self.unchanged)} unverändert"]
+        if self.redescribed:
+            parts[-1] += f" (davon {len(self.redescribed)} mit neuen Angaben)"
         return ", ".join(parts)
 
 

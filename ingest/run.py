@@ -46,6 +46,7 @@ class Report:
     renamed: list[dict[str, str]] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
+    metadata_updated: list[str] = field(default_factory=list)
     skipped: list[dict[str, str]] = field(default_factory=list)
     chunks_embedded: int = 0
     documents_total: int = 0
@@ -73,6 +74,7 @@ class Report:
             "renamed": self.renamed,
             "removed": self.removed,
             "unchanged": self.unchanged,
+            "metadata_updated": self.metadata_updated,
             "skipped": self.skipped,
             "chunks_embedded": self.chunks_embedded,
             "documents_total": self.documents_total,
@@ -173,6 +175,7 @@ def _fill_planned(report: Report, plan: Plan) -> None:
     report.changed = [f.source for f, _ in plan.changed]
     report.renamed = [{"from": r.source, "to": f.source} for f, r in plan.renamed]
     report.removed = [r.source for r in plan.removed]
+    report.metadata_updated = [f.source for f, _ in plan.redescribed]
 
 
 def _apply(
@@ -194,9 +197,14 @@ def _apply(
         writer.remove(old)
         report.removed.append(old.source)
         log(f"entfernt: {old.source}")
-    for file, old in plan.unchanged:
-        if file.info != old.info or file.corpus.as_posix() != old.corpus:
-            writer.commit(_record(file, old.pages, old.chunks, old.encoding, old.ingested_at))
+    for file, old in plan.redescribed:
+        # Only the record changes (title, URL … live there, not in the chunks). It gets a fresh
+        # timestamp: readers notice manifest changes by (source, doc_sha, ingested_at), which is
+        # why that is precise to the millisecond.
+        writer.commit(_record(file, old.pages, old.chunks, old.encoding))
+        report.metadata_updated.append(file.source)
+        if file.info != old.info:
+            log(f"Angaben aktualisiert: {file.source} („{file.info.title}“)")
 
 
 def _embed_documents(
@@ -315,9 +323,7 @@ class _EmbeddingStage:
         )
 
 
-def _record(
-    file: SourceFile, pages: int, chunks: int, encoding: str | None, ingested_at: str | None = None
-) -> SourceRecord:
+def _record(file: SourceFile, pages: int, chunks: int, encoding: str | None) -> SourceRecord:
     return SourceRecord(
         source=file.source,
         doc_sha=file.sha256,
@@ -325,7 +331,7 @@ def _record(
         size=file.size,
         pages=pages,
         chunks=chunks,
-        ingested_at=ingested_at or datetime.now(UTC).isoformat(timespec="seconds"),
+        ingested_at=datetime.now(UTC).isoformat(timespec="milliseconds"),
         corpus=file.corpus.as_posix(),
         encoding=encoding,
     )

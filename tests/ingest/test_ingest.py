@@ -279,7 +279,8 @@ def test_cli_refuses_second_writer_and_missing_corpus(
 def test_control_files_are_ignored_silently(
     make_settings: Callable[..., Settings], corpus_dir: Path, name: str
 ) -> None:
-    (corpus_dir / name).write_text("[x]\ntitle = 'y'\n")
+    # Valid as a literature manifest too: an invalid one is an error, like a broken metadata.toml.
+    (corpus_dir / name).write_text("[[document]]\nkind = 'web'\nurl = 'https://example.org/'\n")
     (corpus_dir / "doc.txt").write_text(
         "Ein Dokument über künstliche Intelligenz im Handwerk. " * 4
     )
