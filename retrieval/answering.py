@@ -355,7 +355,9 @@ class Answerer:
         refusal = REFUSAL_EN if prepared.english else REFUSAL
         if _is_refusal(raw):
             return self._refusal(prepared, backend, None)
-        mapped = map_citations(raw.strip(), len(prepared.quotes), exempt=(refusal,))
+        mapped = map_citations(
+            raw.strip(), [c.quote for c in prepared.quotes], exempt=(refusal,)
+        )
         if not mapped.cited:
             notice = (
                 "Das Sprachmodell hat seine Antwort nicht belegt; "
@@ -467,10 +469,10 @@ def _neutralise(text: str) -> str:
 def _language_instruction(english: bool) -> str:
     if english:
         return (
-            "Answer in English. If the sources do not answer the question, reply exactly: "
-            f"{REFUSAL_EN}"
+            "Answer in English, each sentence followed by the [number] of its source; if no "
+            f"source says anything about the question, reply exactly: {REFUSAL_EN}\nAnswer:"
         )
-    return "Antworte auf Deutsch."
+    return "Antwort (auf Deutsch, jeder Satz mit [Nummer] seiner Quelle):"
 
 
 def _is_refusal(text: str) -> bool:

@@ -11,9 +11,14 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from retrieval.lexical import analyze
 from retrieval.passages import Passage
 
 UNSUPPORTED_MARK = " [ohne Beleg]"
+# A model's citation stays when the sentence shares this share of its terms with the source …
+KEEP_OVERLAP = 0.3
+# … and a sentence sharing this much with one source is attributed to it, mark or no mark.
+ADOPT_OVERLAP = 0.75
 
 # `[1]`, `[1, 2]`, `[1,2; 3]`, `[Quelle 1]`, `[Passage 2]`: what small models write.
 _CITATION_RE = re.compile(r"\[\s*(?:(?:Quelle|Passage|Source)\s*)?(\d+(?:\s*[,;]\s*\d+)*)\s*\]")
@@ -22,6 +27,10 @@ _SPACE_RE = re.compile(r"\s+")
 _BULLETS = "•·▪‣◦*-–— \t\n"
 _HYPHEN_SPACE_RE = re.compile(r"\s*-\s*")
 _SENTENCE_END_RE = re.compile(r"(?<=[.!?])\s+|\n+")
+_ABBREVIATION_END_RE = re.compile(
+    r"(?:\b(?:bzw|ca|vgl|ggf|evtl|inkl|usw|etc|Nr|Abb|bspw|insb|sog|u|z|v|d|o|s|B|a|h|Ä)"
+    r"|\d)\.$"
+)
 _MARKS_AFTER_STOP_RE = re.compile(r"([.!?])((?:[ \t]*\[[^\]\n]{1,24}\])+)")
 
 
@@ -84,38 +93,69 @@ def split_sentences(text: str) -> list[str]:
     Marks written after the full stop ("… noch. [1] Sie …") move before it ("… noch [1].").
     """
     text = _MARKS_AFTER_STOP_RE.sub(lambda m: f" {m.group(2).strip()}{m.group(1)}", text)
-    return [s.strip() for s in _SENTENCE_END_RE.split(text) if s and s.strip()]
+    sentences: list[str] = []
+    for piece in (s.strip() for s in _SENTENCE_END_RE.split(text)):
+        if piece and sentences and _ABBREVIATION_END_RE.search(sentences[-1]):
+            sentences[-1] += " " + piece  # "bzw." or "z. B." ended no sentence
+        elif piece:
+            sentences.append(piece)
+    return sentences
 
 
-def map_citations(text: str, count: int, *, exempt: Sequence[str] = ()) -> MappedAnswer:
-    """Keep `[n]` marks with 1 ≤ n ≤ count, drop the others, mark sentences left without one.
+def map_citations(text: str, sources: Sequence[str], *, exempt: Sequence[str] = ()) -> MappedAnswer:
+    """Map the model's `[n]` marks onto the numbered sources, checked against their words.
 
-    Sentences equal to an `exempt` text (the refusal) need no citation.
+    A mark stays only when its number exists (1 ≤ n ≤ len(sources)) and the sentence shares
+    at least `KEEP_OVERLAP` of its terms with that source; a sentence taken (nearly) word for
+    word from a source (`ADOPT_OVERLAP`) gets that source's number even when the model wrote
+    another one or none. A sentence left without a mark is marked as unsupported. Sentences
+    equal to an `exempt` text (the refusal) need none.
     """
+    source_terms = [frozenset(analyze(source)) for source in sources]
     cited: list[int] = []
-
-    def keep_valid(match: re.Match[str]) -> str:
-        numbers = [int(n) for n in re.split(r"\s*[,;]\s*", match.group(1))]
-        valid = list(dict.fromkeys(n for n in numbers if 1 <= n <= count))
-        for n in valid:
-            if n not in cited:
-                cited.append(n)
-        return "".join(f"[{n}]" for n in valid)
-
     sentences = []
     unsupported = []
     for sentence in split_sentences(text):
-        has_mark = bool(_CITATION_RE.search(sentence))
-        mapped = _CITATION_RE.sub(keep_valid, sentence)
-        mapped = re.sub(r"\s+([.,;:!?])", r"\1", re.sub(r"[ \t]{2,}", " ", mapped)).strip()
-        if not mapped:
+        marked = [
+            int(n)
+            for match in _CITATION_RE.finditer(sentence)
+            for n in re.split(r"\s*[,;]\s*", match.group(1))
+        ]
+        body = _CITATION_RE.sub("", sentence)
+        body = re.sub(r"\s+([.,;:!?])", r"\1", re.sub(r"\s{2,}", " ", body)).strip()
+        if not body:
             continue
-        valid_here = has_mark and bool(re.search(r"\[\d+\]", mapped))
-        if not valid_here and mapped not in exempt and _has_words(mapped):
-            unsupported.append(mapped)
-            mapped += UNSUPPORTED_MARK
+        terms = set(analyze(body))
+        overlaps = [_share(terms, source) for source in source_terms]
+        numbers = [n for n in dict.fromkeys(marked) if 1 <= n <= len(sources)]
+        numbers = [n for n in numbers if overlaps[n - 1] >= KEEP_OVERLAP]
+        if overlaps and max(overlaps) >= ADOPT_OVERLAP:
+            best = overlaps.index(max(overlaps)) + 1
+            numbers = numbers if best in numbers else [best, *numbers]
+        for n in numbers:
+            if n not in cited:
+                cited.append(n)
+        marks = "".join(f"[{n}]" for n in numbers)
+        if numbers:
+            mapped = _with_marks(body, marks)
+        elif body in exempt or not _has_words(body):
+            mapped = body
+        else:
+            unsupported.append(body)
+            mapped = body + UNSUPPORTED_MARK
         sentences.append(mapped)
     return MappedAnswer(" ".join(sentences), tuple(cited), tuple(unsupported))
+
+
+def _with_marks(body: str, marks: str) -> str:
+    """Citation marks before the sentence's final punctuation."""
+    if body[-1:] in ".!?":
+        return f"{body[:-1]} {marks}{body[-1]}"
+    return f"{body} {marks}"
+
+
+def _share(terms: set[str], source: frozenset[str]) -> float:
+    return len(terms & source) / len(terms) if terms else 0.0
 
 
 def _has_words(sentence: str) -> bool:

@@ -26,23 +26,55 @@ def _passage(text: str, highlights: tuple[tuple[int, int], ...]) -> Passage:
     )
 
 
+SOURCES = [
+    "Unterschiedliche Studien deuten auf einen Anteil von bis zu 15% der KMU, die KI nutzen.",
+    "KMU sind beim Einsatz von KI noch zurückhaltend.",
+    "Mangelndes Know-how bedingt das fehlende Vertrauen in diese Technologie.",
+]
+
+
 def test_valid_citations_are_kept_in_order_of_first_use() -> None:
-    mapped = map_citations("KMU zögern noch [2]. Bis zu 15 % nutzen KI [1, 2].", count=3)
+    mapped = map_citations(
+        "KMU sind noch zurückhaltend [2]. Bis zu 15% der KMU nutzen KI [1, 2].", SOURCES
+    )
     assert mapped.cited == (2, 1)
-    assert mapped.text == "KMU zögern noch [2]. Bis zu 15 % nutzen KI [1][2]."
+    assert mapped.text == "KMU sind noch zurückhaltend [2]. Bis zu 15% der KMU nutzen KI [1][2]."
     assert mapped.unsupported == ()
 
 
 def test_invented_numbers_are_dropped_and_their_sentence_marked() -> None:
-    mapped = map_citations("Die KfW hat 4 Mitarbeiter [7]. KMU zögern noch [1].", count=2)
-    assert mapped.cited == (1,)
+    mapped = map_citations(
+        "Die KfW Bankengruppe hat 4 Mitarbeiter [7]. KMU sind zurückhaltend [2].", SOURCES
+    )
+    assert mapped.cited == (2,)
     assert "[7]" not in mapped.text
-    assert mapped.unsupported == ("Die KfW hat 4 Mitarbeiter.",)
-    assert mapped.text.startswith("Die KfW hat 4 Mitarbeiter." + UNSUPPORTED_MARK)
+    assert mapped.unsupported == ("Die KfW Bankengruppe hat 4 Mitarbeiter.",)
+    assert mapped.text.startswith("Die KfW Bankengruppe hat 4 Mitarbeiter." + UNSUPPORTED_MARK)
+
+
+def test_citation_of_an_unrelated_source_is_dropped() -> None:
+    # [3] exists, but the sentence has nothing to do with source 3: a wrong citation is worse
+    # than none.
+    mapped = map_citations("Die Gewerbesteuer in Köln liegt bei 475 Punkten [3].", SOURCES)
+    assert mapped.cited == ()
+    assert mapped.unsupported == ("Die Gewerbesteuer in Köln liegt bei 475 Punkten.",)
+
+
+def test_verbatim_sentence_is_attributed_to_its_source_whatever_the_mark() -> None:
+    mapped = map_citations(
+        "KMU sind beim Einsatz von KI noch zurückhaltend. "
+        "Mangelndes Know-how bedingt das fehlende Vertrauen in diese Technologie [1].",
+        SOURCES,
+    )
+    assert mapped.cited == (2, 3)
+    assert mapped.unsupported == ()
+    assert mapped.text.startswith("KMU sind beim Einsatz von KI noch zurückhaltend [2].")
 
 
 def test_uncited_sentence_is_marked_not_kept_silently() -> None:
-    mapped = map_citations("Das steht in der Quelle [1]. Das hier ist frei erfunden worden.", 1)
+    mapped = map_citations(
+        "KMU sind zurückhaltend [2]. Das hier ist frei erfunden worden.", SOURCES
+    )
     assert mapped.unsupported == ("Das hier ist frei erfunden worden.",)
     assert mapped.text.endswith(UNSUPPORTED_MARK)
 
@@ -52,18 +84,31 @@ def test_citation_after_the_full_stop_belongs_to_its_sentence() -> None:
         "KMU zögern noch [1].",
         "Sie nutzen KI selten [2].",
     ]
-    assert map_citations("KMU zögern noch. [1] Sie nutzen KI selten. [2]", 2).unsupported == ()
+    mapped = map_citations("KMU sind noch zurückhaltend. [2] Vertrauen fehlt. [3]", SOURCES)
+    assert mapped.unsupported == ()
+    assert mapped.cited == (2, 3)
+
+
+def test_abbreviations_end_no_sentence() -> None:
+    assert split_sentences(
+        "Daten bzw. Dateninfrastruktur fehlen, z. B. im Handel [1]. Am 3. Mai."
+    ) == [
+        "Daten bzw. Dateninfrastruktur fehlen, z. B. im Handel [1].",
+        "Am 3. Mai.",
+    ]
 
 
 def test_variant_citation_marks_are_understood() -> None:
-    mapped = map_citations("KMU zögern noch [Quelle 2]. Sie nutzen KI selten [1;3].", 3)
-    assert mapped.cited == (2, 1, 3)
-    assert mapped.text == "KMU zögern noch [2]. Sie nutzen KI selten [1][3]."
+    mapped = map_citations(
+        "KMU sind zurückhaltend [Quelle 2]. Bis zu 15% der KMU nutzen KI [1;2].", SOURCES
+    )
+    assert mapped.cited == (2, 1)
+    assert mapped.text == "KMU sind zurückhaltend [2]. Bis zu 15% der KMU nutzen KI [1][2]."
 
 
 def test_refusal_sentence_needs_no_citation() -> None:
     refusal = "Dazu enthalten die Quellen keine Aussage."
-    assert map_citations(refusal, 2, exempt=(refusal,)).unsupported == ()
+    assert map_citations(refusal, SOURCES, exempt=(refusal,)).unsupported == ()
 
 
 def test_quote_verification_normalises_whitespace_and_hyphen_breaks() -> None:
