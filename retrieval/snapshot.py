@@ -27,7 +27,7 @@ class StoreSnapshot:
     records: dict[str, SourceRecord]  # by doc_sha
     chunks: dict[str, Chunk]  # by chunk id
     lexical: LexicalIndex
-    version: tuple[tuple[str, str, str], ...]  # identifies the manifest it was built from
+    version: tuple[tuple[str, ...], ...]  # identifies the manifest it was built from
     # Analysed terms of every sentence of every chunk, for choosing key sentences per query.
     sentence_terms: dict[str, list[frozenset[str]]]
 
@@ -57,9 +57,9 @@ def _field(record: SourceRecord, name: str) -> object:
     return getattr(record.info, name, None)
 
 
-def manifest_version(records: list[SourceRecord]) -> tuple[tuple[str, str, str], ...]:
+def manifest_version(records: list[SourceRecord]) -> tuple[tuple[str, ...], ...]:
     """What changes whenever a document is added, changed, removed or re-described."""
-    return tuple((r.source, r.doc_sha, r.ingested_at) for r in records)
+    return tuple((r.source, r.doc_sha, r.ingested_at, repr(r.info)) for r in records)
 
 
 def load_snapshot(client: ClientAPI) -> StoreSnapshot:
