@@ -24,6 +24,7 @@ from retrieval.citations import (
     normalize_for_match,
     passage_quote,
     quote_occurs,
+    split_sentences,
 )
 from retrieval.passages import Passage
 from retrieval.prompts import Prompts
@@ -39,6 +40,7 @@ History = Sequence[tuple[str, str]]
 EXTRACTIVE = "extractive"
 LLM_BACKENDS = ("local", "openai")
 MAX_EXTRACTIVE_SENTENCES = 3
+MAX_ANSWER_SENTENCES = 3
 # A passage below the best one by more than this fused score adds no extractive sentence.
 EXTRACTIVE_SCORE_GAP = 0.04
 MAX_QUESTION_CHARS = 2000
@@ -355,9 +357,9 @@ class Answerer:
         refusal = REFUSAL_EN if prepared.english else REFUSAL
         if _is_refusal(raw):
             return self._refusal(prepared, backend, None)
-        mapped = map_citations(
-            raw.strip(), [c.quote for c in prepared.quotes], exempt=(refusal,)
-        )
+        # Short answers are the rule the prompt states; a small model overruns it.
+        kept = " ".join(split_sentences(raw)[:MAX_ANSWER_SENTENCES])
+        mapped = map_citations(kept, [c.quote for c in prepared.quotes], exempt=(refusal,))
         if not mapped.cited:
             notice = (
                 "Das Sprachmodell hat seine Antwort nicht belegt; "
