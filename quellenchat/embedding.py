@@ -158,7 +158,6 @@ def load_sentence_transformer(
     """Load a sentence-transformers model on the CPU with the configured threads and int8 choice."""
     import torch
     from sentence_transformers import SentenceTransformer
-
     from transformers.utils import logging as transformers_logging
 
     # The weight-loading progress bar would garble our own output and --json runs' stderr.
