@@ -32,7 +32,8 @@ class Settings(BaseSettings):
     )
     models_dir: Path = Field(
         default=Path("data/models"),
-        description="Where the bundled embedding model is converted to on first use.",
+        description="Where the bundled models go on first use: the embedder (converted) and "
+        "the local LLM (joined from its packages and verified).",
     )
     embedder: str = Field(
         default=BUNDLED_EMBEDDER,
