@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint typecheck pytest bench ingest clean
+.PHONY: install run test lint typecheck pytest bench ingest clean browser
 
 install: $(STAMP)
 
@@ -17,9 +17,9 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q --disable-pip-version-check -e '.[test]'
 	@touch $@
 
+# The chat app reads the corpus in first when the store is missing or stale, then prints its URL.
 run: install
-	$(PY) -m ingest
-	$(PY) -m ingest status
+	$(PY) chat_app.py
 
 ingest: install
 	$(PY) -m ingest
@@ -31,7 +31,15 @@ lint: install
 typecheck: install
 	$(VENV)/bin/mypy
 
-pytest: install
+# The browser tests drive Debian's Chromium; a clean machine (CI) gets it here, once.
+CHROMIUM := /usr/bin/chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+browser:
+	@test -x $(CHROMIUM) || { $(SUDO) apt-get update -q && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q chromium chromium-driver; }
+
+pytest: install browser
 	$(PY) -m pytest
 
 test: lint typecheck pytest

@@ -1,0 +1,715 @@
+"""Quellenchat's Gradio app: layout and event wiring only.
+
+Every decision lives in `retrieval/` (answers, citation text, rendering, export, feedback,
+which PDFs may be served) and `ingest/` (uploads, plans, the store's writer lock).
+`python chat_app.py` brings the store up to date, then serves the app and prints its URL.
+"""
+
+# No `from __future__ import annotations`: Gradio reads the `ask` endpoint's type hints.
+
+import logging
+import os
+import queue
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+import gradio as gr
+
+from ingest.maintenance import (
+    DOCUMENT_COLUMNS,
+    StoreGuard,
+    admin_mode,
+    bring_up_to_date,
+    documents_table,
+    needs_update,
+    password_ok,
+    plan_text,
+    result_text,
+)
+from ingest.upload import UploadError, save_upload, upload_dir
+from quellenchat.settings import Settings
+from quellenchat.storage import read_sources
+from retrieval.answering import Answerer, QuestionError, clean_question
+from retrieval.answers import Answer, Evidence, Token
+from retrieval.corpus_files import PDF_ROUTE, CorpusFiles, pdf_href
+from retrieval.export import conversation_markdown, export_file_name
+from retrieval.feedback import (
+    STORED_NOTE,
+    STORED_SHORT,
+    FeedbackEntry,
+    FeedbackError,
+    FeedbackStore,
+    Kind,
+)
+from retrieval.render import (
+    answer_markdown,
+    answer_sources_html,
+    escape_markdown,
+    evidence_sources_html,
+    sources_html,
+    streaming_markdown,
+)
+
+log = logging.getLogger("quellenchat.app")
+
+TITLE = "Quellenchat"
+INTRO = (
+    "Fragen Sie auf Deutsch zum Faktenblatt „Digitalisierungstechnologien – Künstliche "
+    "Intelligenz (KI)“ und seiner Literatur – jede Antwort mit wörtlichen, geprüften Zitaten."
+)
+EXAMPLES = (
+    "Wie viele KMU setzen bereits KI ein?",
+    "Welche Chancen bietet KI für kleine und mittlere Unternehmen?",
+    "Woran scheitert die Einführung von KI in KMU oft?",
+    "In welchen Unternehmensbereichen lässt sich KI einsetzen?",
+    "Wie wirkt sich KI auf den ökologischen Fußabdruck aus?",
+    "Wo finden Unternehmen Unterstützung beim Einstieg in KI?",
+)
+# Answers run side by side (search and extractive answers are cheap; the local LLM queues
+# inside the answerer and the app shows that queue).
+ANSWER_CONCURRENCY = 16
+HEARTBEAT_SECONDS = 0.5
+SEARCHING = "Suche in den Quellen …"
+
+CSS = """
+.qc-sources { display: flex; flex-direction: column; gap: .75rem; }
+.qc-card { border: 1px solid #6b7280; border-radius: 8px; padding: .75rem; background: #ffffff;
+  color: #111827; }
+.qc-card h3 { font-size: 1rem; margin: 0 0 .25rem; color: #111827; }
+.qc-n { font-weight: 700; }
+.qc-meta { font-size: .9rem; color: #374151; margin: 0 0 .5rem; }
+.qc-ok { color: #065f46; font-weight: 600; }
+.qc-unverified { color: #9a3412; font-weight: 600; }
+.qc-passage { white-space: pre-line; margin: 0 0 .5rem; padding-left: .75rem;
+  border-left: 4px solid #6b7280; max-height: 16rem; overflow-y: auto; color: #111827; }
+.qc-passage mark { background: #fde047; color: #000000; }
+.qc-card a { color: #1d4ed8; text-decoration: underline; }
+.qc-card button { border: 1px solid #374151; border-radius: 6px; padding: .25rem .6rem;
+  background: #f3f4f6; color: #111827; cursor: pointer; margin-right: .5rem; }
+.qc-card button:focus-visible, .qc-card a:focus-visible { outline: 3px solid #1d4ed8;
+  outline-offset: 2px; }
+.qc-related { border-style: dashed; }
+.qc-status, .qc-empty { color: #374151; }
+"""
+
+# Copy and "Zitat falsch" buttons live inside the sources HTML; one delegated listener serves
+# them. The clipboard API needs a secure context (loopback is one); else the old way.
+SOURCES_JS = """
+element.addEventListener('click', async (event) => {
+  const copy = event.target.closest('button.qc-copy');
+  if (copy) {
+    const text = copy.dataset.copy;
+    try {
+      await navigator.clipboard.writeText(text);
+    } catch (error) {
+      const area = document.createElement('textarea');
+      area.value = text;
+      document.body.appendChild(area);
+      area.select();
+      document.execCommand('copy');
+      area.remove();
+    }
+    copy.textContent = 'Kopiert ✓';
+    setTimeout(() => { copy.textContent = 'Zitat kopieren'; }, 2000);
+    return;
+  }
+  const wrong = event.target.closest('button.qc-wrong');
+  if (wrong && !wrong.disabled) {
+    wrong.disabled = true;
+    wrong.textContent = 'Gemeldet ✓';
+    trigger('click', {n: Number(wrong.dataset.n)});
+  }
+});
+"""
+PAGE_JS = "() => { document.documentElement.lang = 'de'; }"
+
+T = TypeVar("T")
+# Gradio recognises a progress parameter by its default; tqdm bars of the ingest feed it.
+INGEST_PROGRESS = gr.Progress(track_tqdm=True)
+
+
+@dataclass(frozen=True)
+class _ChatParts:
+    """The chat tab's components, for wiring their events."""
+
+    turns: gr.State
+    chat: gr.Chatbot
+    question: gr.Textbox
+    send: gr.Button
+    clear: gr.Button
+    export: gr.DownloadButton
+    status: gr.Markdown
+    examples: list[gr.Button]
+    comment: gr.Textbox
+    up: gr.Button
+    down: gr.Button
+    feedback_status: gr.Markdown
+    sources: gr.HTML
+
+
+class ChatApp:
+    """The app's parts (answerer, store guard, feedback) and its Gradio interface."""
+
+    def __init__(self, settings: Settings, answerer: Answerer | None = None) -> None:
+        self.settings = settings
+        self.answerer = answerer or Answerer(settings)
+        self.guard = StoreGuard(settings)
+        self.feedback = FeedbackStore(settings.feedback_file, settings.feedback_retention_days)
+        self.files = CorpusFiles(settings.corpus)
+        self.mode = admin_mode(settings)
+        self._exports = Path(tempfile.mkdtemp(prefix="quellenchat-export-"))
+
+    # -- chat -------------------------------------------------------------------------------
+
+    def respond(self, question: str, turns: list[Answer]) -> Iterator[tuple[Any, ...]]:
+        """Answer in the chat: evidence first, then the streamed answer, then the final one.
+
+        Yields (chat, sources, turns, question box, export, status).
+        """
+        chat = messages(turns)
+        try:
+            clean_question(question)
+        except QuestionError as exc:
+            yield chat, gr.skip(), turns, question, gr.skip(), f"**{exc}**"
+            return
+        chat += [_user(question), _assistant(SEARCHING)]
+        yield chat, gr.skip(), turns, "", gr.skip(), ""
+        evidence = False
+        text = ""
+        events = self.answerer.stream(question, history(turns))
+        try:
+            for event in with_heartbeats(events, HEARTBEAT_SECONDS):
+                sources, status = gr.skip(), ""
+                if event is None:
+                    waiting = self.answerer.queue_size()
+                    if text or not waiting:
+                        continue
+                    status = queue_notice(waiting, evidence_shown=evidence)
+                elif isinstance(event, Evidence):
+                    evidence = True
+                    sources = evidence_sources_html(event, pdf_href, datetime.now().year)
+                elif isinstance(event, Token):
+                    text += event.text
+                    chat[-1] = _assistant(streaming_markdown(text))
+                elif isinstance(event, Answer):
+                    turns = [*turns, event]
+                    chat[-1] = _assistant(answer_markdown(event))
+                    sources = answer_sources_html(event, pdf_href, datetime.now().year)
+                    yield chat, sources, turns, "", self._export(turns), ""
+                    return
+                yield chat, sources, turns, "", gr.skip(), status
+        except Exception as exc:  # the store or search failed: say so, keep the conversation
+            log.exception("Antwort fehlgeschlagen")
+            error = f"**Fehler:** {escape_markdown(str(exc) or type(exc).__name__)}"
+            yield messages(turns), gr.skip(), turns, question, gr.skip(), error
+
+    def new_conversation(self) -> tuple[Any, ...]:
+        """Clear chat, sources, history and export."""
+        return [], sources_html((), pdf_href, 0), [], "", None, ""
+
+    def ask(self, question: str, history: list[list[str]] | None = None) -> dict[str, Any]:
+        """Answer a question with verified citations (history: earlier [question, answer] pairs).
+
+        Returns the same JSON object as `python -m retrieval ask --json`.
+        """
+        pairs = [(str(q), str(a)) for q, a in (history or [])]
+        try:
+            return self.answerer.ask(question, pairs).to_json()
+        except QuestionError as exc:
+            raise gr.Error(str(exc)) from exc
+
+    def _export(self, turns: list[Answer]) -> str:
+        now = datetime.now()
+        folder = self._exports / uuid.uuid4().hex
+        folder.mkdir()
+        path = folder / export_file_name(now)
+        path.write_text(conversation_markdown(turns, now), encoding="utf-8")
+        return str(path)
+
+    # -- feedback ---------------------------------------------------------------------------
+
+    def rate(self, kind: Kind, turns: list[Answer], comment: str) -> tuple[str, Any]:
+        """👍/👎 for the latest answer."""
+        if not turns:
+            return "Noch keine Antwort, die bewertet werden könnte.", gr.skip()
+        return self._record(kind, turns[-1], comment)
+
+    def on_like(self, turns: list[Answer], comment: str, event: gr.LikeData) -> tuple[str, Any]:
+        """👍/👎 on one answer inside the chat."""
+        index = event.index if isinstance(event.index, int) else event.index[0]
+        turn = index // 2
+        if not 0 <= turn < len(turns) or index % 2 == 0:
+            return "Bewertet werden können nur Antworten.", gr.skip()
+        return self._record("hilfreich" if event.liked else "nicht_hilfreich", turns[turn], comment)
+
+    def report_quote(
+        self, turns: list[Answer], comment: str, event: gr.EventData
+    ) -> tuple[str, Any]:
+        """„Zitat falsch“ on a citation card of the latest answer."""
+        number = getattr(event, "_data", None) or {}
+        if not turns or not isinstance(number, dict) or not isinstance(number.get("n"), int):
+            return gr.skip(), gr.skip()
+        return self._record("zitat_falsch", turns[-1], comment, citation=number["n"])
+
+    def _record(
+        self, kind: Kind, answer: Answer, comment: str, citation: int | None = None
+    ) -> tuple[str, Any]:
+        try:
+            self.feedback.append(
+                FeedbackEntry.build(kind, answer, datetime.now().astimezone(), comment, citation)
+            )
+        except FeedbackError as exc:
+            return str(exc), gr.skip()
+        what = {"hilfreich": "👍", "nicht_hilfreich": "👎", "zitat_falsch": f"Zitat [{citation}]"}
+        return f"Danke – Rückmeldung {what[kind]} gespeichert. {STORED_SHORT}", ""
+
+    # -- Quellen tab ------------------------------------------------------------------------
+
+    def _admin_ok(self, unlocked: bool) -> bool:
+        return self.mode == "open" or (self.mode == "password" and unlocked)
+
+    def login(self, password: str) -> tuple[Any, ...]:
+        """Unlock the Quellen tab for this session. Yields (unlocked, panel, message, table)."""
+        if self.mode == "password" and password_ok(self.settings, password):
+            return True, gr.update(visible=True), "Angemeldet.", documents_table(self.settings)
+        return False, gr.update(visible=False), "**Falsches Passwort.**", gr.skip()
+
+    def documents(self, unlocked: bool) -> Any:
+        """The documents table (empty when the tab is locked)."""
+        if not self._admin_ok(unlocked):
+            return []
+        return documents_table(self.settings)
+
+    def upload(self, file: str | None, replace: bool, unlocked: bool) -> tuple[Any, ...]:
+        """Save an uploaded PDF into the corpus and show the plan. (message, plan, run button)."""
+        if not self._admin_ok(unlocked):
+            return _LOCKED, "", gr.update(visible=False)
+        if not file:
+            return "Bitte zuerst eine PDF-Datei auswählen.", gr.skip(), gr.skip()
+        try:
+            saved = save_upload(
+                Path(file),
+                Path(file).name,
+                upload_dir(self.settings),
+                self.settings.upload_max_mb,
+                replace=replace,
+            )
+        except UploadError as exc:
+            return f"**Abgelehnt:** {exc}", gr.skip(), gr.skip()
+        message = f"„{escape_markdown(saved.name)}“ gespeichert. Zum Einlesen „Jetzt einlesen“."
+        return (message, *self.plan(unlocked))
+
+    def plan(self, unlocked: bool) -> tuple[Any, ...]:
+        """The dry-run plan ("Aktualisieren"). Returns (plan, run button)."""
+        if not self._admin_ok(unlocked):
+            return _LOCKED, gr.update(visible=False)
+        report = self.guard.run(dry_run=True)
+        return plan_text(report), gr.update(visible=needs_update(report))
+
+    def update(self, unlocked: bool, progress: gr.Progress = INGEST_PROGRESS) -> tuple[Any, ...]:
+        """Run the incremental ingest in this process. Returns (result, table, run button)."""
+        if not self._admin_ok(unlocked):
+            return _LOCKED, gr.skip(), gr.skip()
+        progress(0, desc="Einlesen startet …")
+        lines: list[str] = []
+        report = self.guard.run(dry_run=False, log=lines.append, show_progress=True)
+        details = "\n".join(f"- {escape_markdown(line)}" for line in lines[-30:])
+        return (
+            result_text(report) + (f"\n\n{details}" if details else ""),
+            documents_table(self.settings),
+            gr.update(visible=False),
+        )
+
+    # -- layout -----------------------------------------------------------------------------
+
+    def blocks(self) -> gr.Blocks:
+        """The Gradio interface."""
+        with gr.Blocks(title=TITLE, analytics_enabled=False) as demo:
+            gr.Markdown(f"# {TITLE}\n{INTRO}")
+            with gr.Tabs():
+                with gr.Tab("Chat", id="chat"):
+                    self._chat_tab()
+                with gr.Tab("Quellen", id="quellen"):
+                    self._sources_tab(demo)
+            gr.api(
+                self.ask,
+                api_name="ask",
+                concurrency_limit=ANSWER_CONCURRENCY,
+                concurrency_id="answer",
+            )
+        return demo
+
+    def _chat_tab(self) -> None:
+        parts = self._chat_layout()
+        outputs = [parts.chat, parts.sources, parts.turns, parts.question, parts.export]
+        outputs.append(parts.status)
+        answer: dict[str, Any] = {
+            "fn": self.respond,
+            "inputs": [parts.question, parts.turns],
+            "outputs": outputs,
+            "show_progress": "minimal",
+            "concurrency_limit": ANSWER_CONCURRENCY,
+            "concurrency_id": "answer",
+        }
+        parts.question.submit(**answer, api_name="chat")
+        parts.send.click(**answer, api_visibility="undocumented")
+        for button, text in zip(parts.examples, EXAMPLES, strict=True):
+            button.click(
+                _constant(text), outputs=parts.question, queue=False, api_visibility="private"
+            ).then(**answer, api_visibility="private")
+        parts.clear.click(self.new_conversation, outputs=outputs, api_name="new_conversation")
+        parts.chat.clear(self.new_conversation, outputs=outputs, api_visibility="private")
+        feedback: dict[str, Any] = {
+            "inputs": [parts.turns, parts.comment],
+            "outputs": [parts.feedback_status, parts.comment],
+        }
+        parts.up.click(_bind(self.rate, "hilfreich"), **feedback, api_name="rate_up")
+        parts.down.click(_bind(self.rate, "nicht_hilfreich"), **feedback, api_name="rate_down")
+        parts.chat.like(self.on_like, **feedback, api_visibility="private")
+        parts.sources.click(self.report_quote, **feedback, api_visibility="private")
+
+    def _chat_layout(self) -> _ChatParts:
+        turns = gr.State([])
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=3):
+                chat = gr.Chatbot(
+                    label="Unterhaltung",
+                    height=460,
+                    latex_delimiters=[],
+                    buttons=["copy", "copy_all"],  # no "share": it needs the internet
+                    feedback_options=("Like", "Dislike"),
+                    placeholder="Stellen Sie eine Frage oder wählen Sie ein Beispiel unten.",
+                )
+                question = gr.Textbox(
+                    label="Ihre Frage",
+                    placeholder="z. B. Welche Chancen bietet KI für KMU?",
+                    lines=1,
+                    max_lines=4,
+                    submit_btn=False,
+                    elem_id="qc-frage",
+                )
+                with gr.Row():
+                    send = gr.Button("Fragen", variant="primary", elem_id="qc-fragen")
+                    clear = gr.Button("Neue Unterhaltung", elem_id="qc-neu")
+                    export = gr.DownloadButton(
+                        "Als Markdown exportieren", value=None, elem_id="qc-export"
+                    )
+                status = gr.Markdown("", elem_id="qc-status")
+                gr.Markdown("**Beispielfragen**")
+                with gr.Row():
+                    examples = [gr.Button(q, size="sm") for q in EXAMPLES]
+                with gr.Accordion("Rückmeldung zur letzten Antwort", open=False):
+                    comment = gr.Textbox(label="Kommentar (optional)", lines=2, max_lines=6)
+                    with gr.Row():
+                        up = gr.Button("👍 Hilfreich", size="sm", elem_id="qc-gut")
+                        down = gr.Button("👎 Nicht hilfreich", size="sm", elem_id="qc-schlecht")
+                    gr.Markdown(STORED_NOTE.format(days=self.settings.feedback_retention_days))
+                feedback_status = gr.Markdown("", elem_id="qc-rueckmeldung")
+            with gr.Column(scale=2):
+                gr.Markdown("## Quellen")
+                sources = gr.HTML(
+                    sources_html((), pdf_href, 0), js_on_load=SOURCES_JS, elem_id="qc-quellen"
+                )
+        return _ChatParts(
+            turns, chat, question, send, clear, export, status, examples, comment, up, down,
+            feedback_status, sources,
+        )  # fmt: skip
+
+    def _sources_tab(self, demo: gr.Blocks) -> None:
+        if self.mode == "disabled":
+            gr.Markdown(
+                f"**Der Reiter „Quellen“ ist gesperrt.** Die App ist an `{self.settings.host}` "
+                "gebunden, also aus dem Netz erreichbar, und es ist kein Passwort gesetzt. "
+                "Zum Verwalten `QUELLENCHAT_ADMIN_PASSWORD` setzen oder die App nur an "
+                "`127.0.0.1` binden."
+            )
+            return
+        unlocked = gr.State(False)
+        with gr.Group(visible=self.mode == "password"):
+            password = gr.Textbox(label="Passwort", type="password", elem_id="qc-passwort")
+            login = gr.Button("Anmelden")
+            login_status = gr.Markdown("")
+        with gr.Column(visible=self.mode == "open") as panel:
+            gr.Markdown(
+                "Dokumente im Index. Neue PDFs hochladen, dann „Aktualisieren“: erst wird "
+                "der Plan gezeigt, dann auf Wunsch eingelesen (nur Geändertes)."
+            )
+            table = gr.Dataframe(
+                headers=DOCUMENT_COLUMNS,
+                interactive=False,
+                label="Dokumente",
+                wrap=True,
+                column_widths=["28%", "24%", "7%", "8%", "8%", "11%", "14%"],
+            )
+            reload = gr.Button("Liste neu laden", size="sm")
+            with gr.Row():
+                file = gr.File(
+                    label=f"PDF hochladen (höchstens {self.settings.upload_max_mb} MB)",
+                    file_types=[".pdf"],
+                    type="filepath",
+                )
+                with gr.Column():
+                    replace = gr.Checkbox(label="Vorhandene Datei gleichen Namens ersetzen")
+                    upload = gr.Button("Hochladen")
+            upload_status = gr.Markdown("")
+            with gr.Row():
+                refresh = gr.Button("Aktualisieren")
+                run = gr.Button("Jetzt einlesen", variant="primary", visible=False)
+            plan = gr.Markdown("")
+            result = gr.Markdown("")
+        admin: dict[str, Any] = {"api_visibility": "undocumented", "concurrency_id": "admin"}
+        signin = {"fn": self.login, "inputs": password, **admin}
+        signin["outputs"] = [unlocked, panel, login_status, table]
+        login.click(**signin, api_name="login")
+        password.submit(**signin)
+        reload.click(self.documents, inputs=unlocked, outputs=table, api_name="documents", **admin)
+        upload.click(
+            self.upload,
+            inputs=[file, replace, unlocked],
+            outputs=[upload_status, plan, run],
+            api_name="upload",
+            **admin,
+        )
+        refresh.click(self.plan, inputs=unlocked, outputs=[plan, run], api_name="plan", **admin)
+        run.click(
+            self.update,
+            inputs=unlocked,
+            outputs=[result, table, run],
+            api_name="update",
+            **admin,
+        )
+        demo.load(self.documents, inputs=unlocked, outputs=table, api_visibility="private")
+
+    # -- serving ----------------------------------------------------------------------------
+
+    def asgi(self) -> Any:
+        """The FastAPI app: the corpus PDF route, with the Gradio interface mounted at `/`."""
+        from fastapi import FastAPI, HTTPException
+        from fastapi.responses import FileResponse
+
+        app = FastAPI(title=TITLE, docs_url=None, redoc_url=None, openapi_url=None)
+
+        @app.get(f"/{PDF_ROUTE}/{{name}}")
+        def corpus_pdf(name: str) -> FileResponse:
+            sha = name.removesuffix(".pdf")
+            records = read_sources(self.answerer.searcher.client)
+            path = self.files.pdf_path(records, sha) if name.endswith(".pdf") else None
+            if path is None:
+                raise HTTPException(404, "Dokument nicht gefunden.")
+            return FileResponse(
+                path,
+                media_type="application/pdf",
+                filename=path.name,
+                content_disposition_type="inline",
+                headers={"X-Content-Type-Options": "nosniff"},
+            )
+
+        return gr.mount_gradio_app(
+            app,
+            self.blocks().queue(default_concurrency_limit=1),
+            path="",
+            theme=theme(),
+            css=CSS,
+            js=PAGE_JS,
+            show_error=True,
+            footer_links=[],
+        )
+
+    def close(self) -> None:
+        """Release the store for other writers."""
+        self.guard.release()
+
+
+_LOCKED = "**Nicht angemeldet.** Bitte zuerst mit dem Passwort anmelden."
+
+
+def theme() -> gr.themes.Base:
+    """System fonts (nothing fetched from the internet) and colours with WCAG AA contrast."""
+    return gr.themes.Default(
+        primary_hue=gr.themes.colors.blue,
+        font=["system-ui", "Segoe UI", "Arial", "sans-serif"],
+        font_mono=["ui-monospace", "Consolas", "monospace"],
+    ).set(
+        color_accent="*primary_700",
+        button_primary_background_fill="*primary_700",
+        button_primary_background_fill_hover="*primary_800",
+        button_primary_text_color="white",
+        body_text_color_subdued="*neutral_600",
+        block_label_text_color="*neutral_700",
+        input_placeholder_color="*neutral_500",
+    )
+
+
+def history(turns: list[Answer]) -> list[tuple[str, str]]:
+    """The conversation so far as (question, answer) pairs, for follow-up questions."""
+    return [(t.question, t.answer) for t in turns]
+
+
+def messages(turns: list[Answer]) -> list[dict[str, str]]:
+    """The chat as Gradio messages; every text escaped."""
+    chat: list[dict[str, str]] = []
+    for turn in turns:
+        chat += [_user(turn.question), _assistant(answer_markdown(turn))]
+    return chat
+
+
+def queue_notice(waiting: int, *, evidence_shown: bool) -> str:
+    """What users see while the local model is busy with other questions."""
+    others = "eine Anfrage wartet" if waiting == 1 else f"{waiting} Anfragen warten"
+    shown = " Die Belege stehen schon rechts." if evidence_shown else ""
+    return (
+        f"Das Sprachmodell beantwortet gerade andere Fragen – {others} (Ihre eingeschlossen). "
+        f"Ihre Antwort folgt.{shown}"
+    )
+
+
+def with_heartbeats(events: Iterator[T], interval: float) -> Iterator[T | None]:
+    """The events of `events`, with a None whenever nothing arrived for `interval` seconds.
+
+    The events are produced on a worker thread; closing this generator stops it at the next event.
+    """
+    inbox: queue.Queue[tuple[str, Any]] = queue.Queue()
+    stop = threading.Event()
+
+    def pump() -> None:
+        try:
+            for event in events:
+                inbox.put(("event", event))
+                if stop.is_set():
+                    break
+        except BaseException as exc:
+            inbox.put(("error", exc))
+        finally:
+            inbox.put(("done", None))
+
+    threading.Thread(target=pump, name="quellenchat-answer", daemon=True).start()
+    try:
+        while True:
+            try:
+                kind, item = inbox.get(timeout=interval)
+            except queue.Empty:
+                yield None
+                continue
+            if kind == "done":
+                return
+            if kind == "error":
+                raise item
+            yield item
+    finally:
+        stop.set()
+
+
+def _user(text: str) -> dict[str, str]:
+    return {"role": "user", "content": escape_markdown(text)}
+
+
+def _assistant(text: str) -> dict[str, str]:
+    return {"role": "assistant", "content": text}
+
+
+def _constant(value: str) -> Callable[[], str]:
+    def give() -> str:
+        return value
+
+    return give
+
+
+def _bind(rate: Callable[[Kind, list[Answer], str], tuple[str, Any]], kind: Kind) -> Callable:
+    def bound(turns: list[Answer], comment: str) -> tuple[str, Any]:
+        return rate(kind, turns, comment)
+
+    return bound
+
+
+@dataclass
+class Running:
+    """A served app: its URL, and how to stop it."""
+
+    url: str
+    server: Any
+    thread: threading.Thread
+    chat: ChatApp
+
+    def stop(self) -> None:
+        """Shut the server down and release the store."""
+        self.server.should_exit = True
+        self.thread.join(timeout=30)
+        self.chat.close()
+
+
+def serve(chat: ChatApp, host: str, port: int, *, timeout: float = 60.0) -> Running:
+    """Start the app on host:port in a background thread; returns once it accepts requests.
+
+    The app becomes the store's writer: it holds the writer lock until `Running.stop()`.
+    """
+    import uvicorn
+
+    chat.guard.acquire()
+
+    config = uvicorn.Config(chat.asgi(), host=host, port=port, log_level="warning")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, name="quellenchat-server", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + timeout
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            chat.close()
+            raise RuntimeError(
+                f"Die App konnte nicht an {host}:{port} starten "
+                "(Port belegt oder Adresse ungültig)."
+            )
+        time.sleep(0.05)
+    shown = f"[{host}]" if ":" in host else host
+    return Running(f"http://{shown}:{port}/", server, thread, chat)
+
+
+def main() -> int:
+    """`python chat_app.py`: bring the store up to date, then serve until interrupted."""
+    settings = Settings()
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    say = _stderr
+    report = bring_up_to_date(settings, log=say, show_progress=sys.stderr.isatty())
+    if report.error:
+        say(f"FEHLER: {report.error}")
+        return 2
+    chat = ChatApp(settings)
+    # Load the embedder and build the lexical index now, not on the first question.
+    chat.answerer.searcher.search("Künstliche Intelligenz", k=1)
+    chat.feedback.prune()
+    try:
+        running = serve(chat, settings.host, settings.port)
+    except RuntimeError as exc:
+        say(f"FEHLER: {exc}")
+        return 2
+    if not chat.guard.held:
+        say("Hinweis: Ein anderer Prozess liest gerade ein; der Reiter „Quellen“ wartet darauf.")
+    print(f"Quellenchat läuft: {running.url}  (Beenden mit Strg+C)", flush=True)
+    try:
+        while running.thread.is_alive():
+            running.thread.join(timeout=1)
+    except KeyboardInterrupt:
+        say("Beende …")
+    running.stop()
+    return 0
+
+
+def _stderr(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,41 @@
+"""The Markdown export of a conversation with its sources."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from retrieval.export import conversation_markdown, export_file_name
+from tests.retrieval.answer_factory import make_answer, make_citation, make_passage
+
+
+def test_export_lists_every_turn_with_its_checked_sources() -> None:
+    first = make_passage("KMU sind beim Einsatz von KI noch zurückhaltend.")
+    second = make_passage("Größere Firmen <b>nutzen</b> KI häufiger.", id="p2", page=5)
+    turns = [
+        make_answer("Wie viele KMU nutzen KI?", (make_citation(first, first.text),)),
+        make_answer(
+            "Und bei den größeren Firmen?",
+            (make_citation(second, second.text, n=1, verified=False),),
+            notice="Hinweis des Backends",
+        ),
+    ]
+    markdown = conversation_markdown(turns, datetime(2025, 11, 25, 14, 5))
+    assert "25.11.2025 um 14:05" in markdown
+    assert (
+        markdown.index("## Frage 1")
+        < markdown.index("Wie viele KMU")
+        < markdown.index("## Frage 2")
+    )
+    assert "„KMU sind beim Einsatz von KI noch zurückhaltend.“ (KI im Mittelstand, S. 3" in markdown
+    assert "– geprüft" in markdown
+    assert "– nicht geprüft" in markdown
+    assert "S. 5" in markdown
+    assert "Hinweis des Backends" in markdown
+    assert "<b>" not in markdown
+
+
+def test_export_file_name_is_dated() -> None:
+    assert (
+        export_file_name(datetime(2025, 1, 2, 3, 4))
+        == "quellenchat-unterhaltung-2025-01-02-0304.md"
+    )
