@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 import shutil
 import statistics
@@ -9,19 +10,24 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from ingest.run import run_ingest
 from quellenchat.settings import Settings
+from quellenchat.storage import open_client
 from quellenchat.types import Chunk, DocumentInfo, Page
-from retrieval.evaluation import evaluate, read_items, squad_corpus
+from retrieval.evaluation import EvalItem, evaluate, read_items, squad_corpus
 from retrieval.passages import Passage
 from retrieval.search import Fusion, Searcher
 
 ROOT = Path(__file__).resolve().parents[1]
+CACHE = ROOT / "data" / "bench-cache"
 Row = tuple[str, str, str, str]
 SearchFn = Callable[[str], list[Passage]]
+Document = tuple[str, int | None, str]  # source, page (None for text files), text
+_TUTORIAL_RUNS = itertools.count()
 
 
 def _hits(result: dict[str, float]) -> str:
@@ -32,12 +38,17 @@ def _lexical_only(searcher: Searcher) -> SearchFn:
     def search(question: str) -> list[Passage]:
         snapshot = searcher.snapshot()
         found = snapshot.lexical.search(question, 10)
-        return [_as_passage(snapshot.chunks[cid], score) for cid, score in found]
+        passages = []
+        for cid, score in found:
+            chunk = snapshot.chunks[cid]
+            source = snapshot.records[chunk.doc_sha].source
+            passages.append(_as_passage(chunk, score, source, chunk.page))
+        return passages
 
     return search
 
 
-def _as_passage(chunk: Chunk, score: float, source: str = "") -> Passage:
+def _as_passage(chunk: Chunk, score: float, source: str = "", page: int | None = None) -> Passage:
     return Passage(
         id=chunk.id,
         source=source,
@@ -49,28 +60,56 @@ def _as_passage(chunk: Chunk, score: float, source: str = "") -> Passage:
         unit=chunk.unit,
         start=chunk.start,
         end=chunk.end,
+        page=page,
     )
 
 
-def langchain_baseline(corpus: Path, searcher: Searcher) -> SearchFn:
+def text_documents(corpus: Path) -> list[Document]:
+    """The corpus's text files as the tutorial reads them: whole files, no pages."""
+    return [
+        (path.name, None, path.read_text(encoding="utf-8")) for path in sorted(corpus.glob("*.txt"))
+    ]
+
+
+def pdf_documents(paths: Sequence[Path]) -> list[Document]:
+    """PDF pages as the tutorial's PyPDFLoader reads them: pypdf's plain text, page by page."""
+    from pypdf import PdfReader
+
+    return [
+        (path.name, number, page.extract_text() or "")
+        for path in paths
+        for number, page in enumerate(PdfReader(path).pages, start=1)
+    ]
+
+
+def langchain_baseline(documents: Sequence[Document], searcher: Searcher) -> SearchFn:
     """The usual tutorial retriever: RecursiveCharacterTextSplitter 1000/200 + Chroma."""
     import chromadb
     from langchain_text_splitters import RecursiveCharacterTextSplitter
 
     splitter = RecursiveCharacterTextSplitter(chunk_size=1000, chunk_overlap=200)
-    texts, sources = [], []
-    for path in sorted(corpus.glob("*.txt")):
-        for piece in splitter.split_text(path.read_text(encoding="utf-8")):
+    texts: list[str] = []
+    metas: list[dict[str, str | int]] = []
+    for source, page, text in documents:
+        for piece in splitter.split_text(text):
             texts.append(piece)
-            sources.append(path.name)
+            metas.append({"s": source} if page is None else {"s": source, "p": page})
     vectors = searcher.embedder.embed_passages(texts)
+    # The ephemeral client is one per process: every baseline needs a collection of its own.
     collection = chromadb.EphemeralClient().create_collection(
-        "tutorial", embedding_function=None, configuration={"hnsw": {"space": "cosine"}}
+        f"tutorial-{next(_TUTORIAL_RUNS)}",
+        embedding_function=None,
+        configuration={"hnsw": {"space": "cosine"}},
     )
     ids = [str(i) for i in range(len(texts))]
-    collection.add(
-        ids=ids, documents=texts, embeddings=vectors, metadatas=[{"s": s} for s in sources]
-    )
+    for start in range(0, len(ids), 4096):
+        end = start + 4096
+        collection.add(
+            ids=ids[start:end],
+            documents=texts[start:end],
+            embeddings=vectors[start:end],
+            metadatas=metas[start:end],  # type: ignore[arg-type]
+        )
 
     def search(question: str) -> list[Passage]:
         found = collection.query(
@@ -79,17 +118,57 @@ def langchain_baseline(corpus: Path, searcher: Searcher) -> SearchFn:
         docs = found["documents"][0]  # type: ignore[index]
         metas = found["metadatas"][0]  # type: ignore[index]
         return [
-            _as_passage(Chunk("", 0, 0, len(d), d), 0.0, str(m["s"]))
+            _as_passage(Chunk("", 0, 0, len(d), d), 0.0, str(m["s"]), _opt_page(m.get("p")))
             for d, m in zip(docs, metas, strict=True)
         ]
 
     return search
 
 
+def _opt_page(value: object) -> int | None:
+    return None if value is None else int(value)  # type: ignore[call-overload]
+
+
+def compare(
+    settings: Settings, items: Sequence[EvalItem], documents: Sequence[Document]
+) -> dict[str, dict[str, Any]]:
+    """Our search beside e5 alone, BM25 alone and the tutorial retriever, on one store."""
+    searcher = Searcher(settings)
+    dense = Searcher(settings, embedder=searcher.embedder, fusion=Fusion(lexical_bonus=0.0))
+    return {
+        "ours": evaluate(items, lambda q: searcher.search(q, 10)),
+        "dense": evaluate(items, lambda q: dense.search(q, 10)),
+        "bm25": evaluate(items, _lexical_only(searcher)),
+        "tutorial": evaluate(items, langchain_baseline(documents, searcher)),
+    }
+
+
+def comparison_rows(label: str, results: dict[str, dict[str, Any]], target: str) -> list[Row]:
+    """Four table rows: ours with its target, then the three baselines."""
+    return [
+        (f"{label}: Quellenchat", _hits(results["ours"]), "", target),
+        (f"{label}: nur e5 (dicht)", _hits(results["dense"]), "Vergleich", ""),
+        (f"{label}: nur BM25 (deutsch)", _hits(results["bm25"]), "Vergleich", ""),
+        (
+            f"{label}: LangChain-Tutorial 1000/200 + Chroma",
+            _hits(results["tutorial"]),
+            "Vergleich",
+            "",
+        ),
+    ]
+
+
 def quality(env_settings: Settings) -> list[Row]:
     """Dev questions with XQuAD-de paragraphs as distractors, XQuAD-de itself, and latency."""
-    rows: list[Row] = []
     tmp = Path(tempfile.mkdtemp(prefix="qc-bench-"))
+    try:
+        return _quality(env_settings, tmp)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _quality(env_settings: Settings, tmp: Path) -> list[Row]:
+    rows: list[Row] = []
     corpus = tmp / "corpus"
     corpus.mkdir()
     squad = squad_corpus(ROOT / "eval" / "xquad-de" / "xquad.de.json", corpus)
@@ -103,27 +182,19 @@ def quality(env_settings: Settings) -> list[Row]:
     run_ingest(mixed)
 
     dev = read_items(ROOT / "eval" / "dev-faktenblatt.jsonl")
+    documents = text_documents(corpus)
     for label, settings, items in (
         ("Dev-Fragen + XQuAD-Ablenkung", mixed, dev),
         ("XQuAD-de (1.190 Fragen)", xquad_only, squad),
     ):
-        searcher = Searcher(settings)
-        ours = evaluate(items, lambda q, s=searcher: s.search(q, 10))
-        dense = Searcher(settings, embedder=searcher.embedder, fusion=Fusion(lexical_bonus=0.0))
-        dense_only = evaluate(items, lambda q, s=dense: s.search(q, 10))
-        bm25 = evaluate(items, _lexical_only(searcher))
-        tutorial = evaluate(items, langchain_baseline(corpus, searcher))
-        rows += [
-            (f"{label}: Quellenchat", _hits(ours), "", "Ziel dev ≥ 0,90/0,97; XQuAD ≥ 0,93/0,99"),
-            (f"{label}: nur e5 (dicht)", _hits(dense_only), "Vergleich", ""),
-            (f"{label}: nur BM25 (deutsch)", _hits(bm25), "Vergleich", ""),
-            (f"{label}: LangChain-Tutorial 1000/200 + Chroma", _hits(tutorial), "Vergleich", ""),
-        ]
+        results = compare(settings, items, documents)
+        rows += comparison_rows(label, results, "Ziel dev ≥ 0,90/0,97; XQuAD ≥ 0,93/0,99")
         if label.startswith("Dev"):
-            rows.append(_refusal_row(ours))
+            rows.append(_refusal_row(results["ours"]))
     rows.append(("XQuAD-de einlesen (240 Absätze, im Prozess)", f"{ingest_seconds:.1f} s", "", ""))
+    searcher = Searcher(mixed)
     questions = [item.question for item in dev]
-    p50, p95 = latency(Searcher(mixed, embedder=searcher.embedder), questions)
+    p50, p95 = latency(searcher, questions)
     rows.append(
         (
             "Suche, Latenz (Modell geladen, 275 Abschnitte)",
@@ -145,8 +216,39 @@ def quality(env_settings: Settings) -> list[Row]:
             f"Ziel p95 ≤ 200 ms; Index-Aufbau beim Start {load:.1f} s",
         )
     )
-    shutil.rmtree(tmp, ignore_errors=True)
     return rows
+
+
+def lilypond_store(env_settings: Settings) -> Settings | None:
+    """A store of the LilyPond manuals, kept in the bench cache and updated incrementally."""
+    from bench.lilypond import corpus
+
+    folder = corpus(CACHE / "lilypond" / "corpus")
+    if folder is None:
+        return None
+    settings = Settings(
+        corpus=[folder], store=CACHE / "lilypond" / "store", models_dir=env_settings.models_dir
+    )
+    report = run_ingest(settings)
+    if report.exit_code != 0:
+        raise RuntimeError(f"LilyPond-Handbücher einlesen fehlgeschlagen: {report.to_json()}")
+    return settings
+
+
+def lilypond_quality(env_settings: Settings) -> list[Row]:
+    """Page-level dev questions on two German LilyPond manuals (295 pages), beside the baselines."""
+    from bench.lilypond import DEV_SET, manual_paths, problems, stored_pages
+
+    label = "LilyPond-Handbücher (40 Fragen, Treffer nur auf der richtigen Seite)"
+    settings = lilypond_store(env_settings)
+    if settings is None:
+        return [(label, "nicht gemessen", "Handbücher nicht verfügbar", "")]
+    items = read_items(DEV_SET)
+    found = problems(items, stored_pages(open_client(settings)))
+    if found:
+        raise RuntimeError("Dev-Set passt nicht zum Index: " + "; ".join(found))
+    results = compare(settings, items, pdf_documents(manual_paths()))
+    return comparison_rows(label, results, "Ziel hit@1 ≥ 0,80 · hit@5 ≥ 0,90")
 
 
 def _refusal_row(result: dict[str, object]) -> Row:

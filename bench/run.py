@@ -131,10 +131,10 @@ def bench_fact_sheet(env: dict[str, str]) -> list[Row]:
     ]
 
 
-def large_german_pdf() -> Path | None:
-    """A 200+ page German PDF from Debian's lilypond-doc-pdf-de, fetched once into the cache."""
+def lilypond_pdfs() -> list[Path]:
+    """The German manuals of Debian's lilypond-doc-pdf-de, fetched once into the cache."""
     CACHE.mkdir(parents=True, exist_ok=True)
-    found = sorted(CACHE.rglob("*.pdf"), key=lambda p: p.stat().st_size, reverse=True)
+    found = list(CACHE.rglob("*.pdf"))
     if not found:
         download = subprocess.run(
             ["apt-get", "download", "lilypond-doc-pdf-de"],
@@ -147,14 +147,19 @@ def large_german_pdf() -> Path | None:
             print(
                 f"lilypond-doc-pdf-de nicht verfügbar: {download.stderr.strip()}", file=sys.stderr
             )
-            return None
+            return []
         subprocess.run(["dpkg-deb", "-x", str(debs[0]), str(CACHE / "pkg")], check=True)
-        found = sorted(CACHE.rglob("*.pdf"), key=lambda p: p.stat().st_size, reverse=True)
+        found = list(CACHE.rglob("*.pdf"))
+    return sorted(p for p in found if ".de." in p.name)
+
+
+def large_german_pdf() -> Path | None:
+    """A 200+ page German PDF from Debian's lilypond-doc-pdf-de."""
     from pypdf import PdfReader
 
     # The smallest German manual with 200+ pages keeps the bench run short.
-    for path in sorted(found, key=lambda p: p.stat().st_size):
-        if ".de." in path.name and len(PdfReader(path).pages) >= 200:
+    for path in sorted(lilypond_pdfs(), key=lambda p: p.stat().st_size):
+        if len(PdfReader(path).pages) >= 200:
             return path
     return None
 
@@ -192,26 +197,51 @@ def table(rows: Sequence[Row]) -> str:
     return "\n".join(lines)
 
 
+PARTS = ("embedding", "ingest", "pdf", "retrieval", "lilypond", "rerank")
+
+
 def main() -> int:
     """Run the benchmarks and write the table."""
     parser = argparse.ArgumentParser(description="Quellenchat-Benchmarks")
     parser.add_argument(
         "--quick", action="store_true", help="kleinere Stichproben, ohne großes PDF"
     )
+    parser.add_argument(
+        "--only",
+        choices=PARTS,
+        action="append",
+        help="nur diese Teile (mehrfach möglich); Ergebnis nach bench/results/TEIL.md. "
+        "`rerank` (Satzfenster-Rerank-Experiment) läuft nur so.",
+    )
     args = parser.parse_args()
     settings = Settings()
     env = {"QUELLENCHAT_MODELS_DIR": str(settings.models_dir.resolve())}
+    parts = set(args.only or PARTS[:-1])
+    if args.quick and not args.only:
+        parts = {"embedding", "ingest"}
     rows: list[Row] = []
-    rows += bench_embedding(settings, 16 if args.quick else 48)
-    rows += bench_fact_sheet(env)
-    if not args.quick:
+    if "embedding" in parts:
+        rows += bench_embedding(settings, 16 if args.quick else 48)
+    if "ingest" in parts:
+        rows += bench_fact_sheet(env)
+    if "pdf" in parts:
         rows += bench_large_pdf(env)
+    if "retrieval" in parts:
         from bench.retrieval_bench import quality
 
         rows += quality(settings)
+    if "lilypond" in parts:
+        from bench.retrieval_bench import lilypond_quality
+
+        rows += lilypond_quality(settings)
+    if "rerank" in parts:
+        from bench.rerank_experiment import rerank_rows
+
+        rows += rerank_rows(settings)
     report = f"Maschine: {machine()}\n\n{table(rows)}\n"
     print(report)
-    out = ROOT / "bench" / "results" / "latest.md"
+    name = "latest" if not args.only else "-".join(sorted(parts))
+    out = ROOT / "bench" / "results" / f"{name}.md"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(report, encoding="utf-8")
     return 0

@@ -22,33 +22,49 @@ class EvalItem:
     question: str
     gold: str | None
     answerable: bool
-    # Optional: the source a hit must come from (SQuAD paragraphs).
+    # Optional: the source a hit must come from (SQuAD paragraphs, PDFs of a dev set) …
     source: str | None = None
+    # … and the 1-based physical page it must be on (PDFs).
+    page: int | None = None
 
 
 def read_items(path: Path) -> list[EvalItem]:
-    """Read one `{"question", "gold", "answerable"}` object per line; errors name the line."""
+    """Read one `{"question", "gold", "answerable"}` object per line; errors name the line.
+
+    Optional fields: `source` (as ingested, relative to its corpus folder) and `page` (1-based
+    physical page); a hit must then come from that source and page.
+    """
     items = []
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
         if not line.strip():
             continue
         try:
-            data = json.loads(line)
-            items.append(
-                EvalItem(
-                    str(data["question"]), data.get("gold"), bool(data.get("answerable", True))
-                )
-            )
-        except (json.JSONDecodeError, KeyError, TypeError) as exc:
+            items.append(_item(json.loads(line)))
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"{path}, Zeile {number}: kein gültiges Objekt ({exc})") from exc
     return items
 
 
+def _item(data: dict[str, Any]) -> EvalItem:
+    source, page = data.get("source"), data.get("page")
+    if page is not None and (isinstance(page, bool) or not isinstance(page, int) or page < 1):
+        raise ValueError(f"page muss eine Seitenzahl ab 1 sein, nicht {page!r}")
+    return EvalItem(
+        str(data["question"]),
+        data.get("gold"),
+        bool(data.get("answerable", True)),
+        None if source is None else str(source),
+        page,
+    )
+
+
 def is_hit(item: EvalItem, passage: Passage) -> bool:
-    """The passage contains the gold phrase (normalised) and, if given, is from the right source."""
+    """The passage contains the gold phrase (normalised) and is from the item's source and page."""
     if item.gold is None:
         return False
     if item.source is not None and passage.source != item.source:
+        return False
+    if item.page is not None and passage.page != item.page:
         return False
     return letters_key(item.gold) in letters_key(passage.text)
 
