@@ -223,10 +223,14 @@ def _embed_documents(
     from quellenchat.embedding import make_embedder
 
     log("Lade Einbettungsmodell …")
-    stage = _EmbeddingStage(settings, writer, make_embedder(settings), plan, report, log)
-    for file in tqdm(plan.to_embed, desc="Dokumente", unit="Dok", disable=not show_progress):
-        stage.add(file)
-    stage.flush()
+    # Two bars: documents prepared, and chunks stored (its total grows as documents are read).
+    documents = tqdm(plan.to_embed, desc="Dokumente", unit="Dok", disable=not show_progress)
+    with tqdm(total=0, desc="Chunks", unit="Chunk", disable=not show_progress) as chunks:
+        stage = _EmbeddingStage(settings, writer, make_embedder(settings), plan, report, log)
+        stage.chunk_bar = chunks
+        for file in documents:
+            stage.add(file)
+        stage.flush()
 
 
 class _VectorFeed:
@@ -264,6 +268,7 @@ class _EmbeddingStage:
         self.log = log
         self.replaced = {f.source: r.doc_sha for f, r in plan.changed}
         self.group: list[tuple[SourceFile, PreparedDocument]] = []
+        self.chunk_bar: Any = None  # a tqdm bar over all chunks of the run, when shown
 
     def add(self, file: SourceFile) -> None:
         """Prepare one document; write it now if it is large, else once the group is full."""
@@ -282,6 +287,9 @@ class _EmbeddingStage:
             return
         if prepared.encoding and prepared.encoding != "utf-8":
             self.log(f"{file.source}: kein UTF-8, gelesen als {prepared.encoding}")
+        if self.chunk_bar is not None:
+            self.chunk_bar.total += len(prepared.chunks)
+            self.chunk_bar.refresh()
         if len(prepared.chunks) >= GROUP_CHUNKS:
             self.flush()
             self._write(file, prepared, self.embedder.embed_passages)
@@ -309,6 +317,8 @@ class _EmbeddingStage:
         def progress(count: int) -> None:
             nonlocal stored
             stored += count
+            if self.chunk_bar is not None:
+                self.chunk_bar.update(count)
             if stored < total:  # only documents written in several batches say how far they are
                 self.log(f"{file.source}: {stored}/{total} Chunks gespeichert")
 
