@@ -197,7 +197,7 @@ def table(rows: Sequence[Row]) -> str:
     return "\n".join(lines)
 
 
-PARTS = ("embedding", "ingest", "pdf", "retrieval", "lilypond", "rerank")
+PARTS = ("embedding", "ingest", "pdf", "bigpdf", "retrieval", "lilypond", "rerank")
 
 
 def main() -> int:
@@ -226,6 +226,10 @@ def main() -> int:
         rows += bench_fact_sheet(env)
     if "pdf" in parts:
         rows += bench_large_pdf(env)
+    if "bigpdf" in parts:
+        from bench.big_pdf import big_pdf_rows
+
+        rows += big_pdf_rows(env)
     if "retrieval" in parts:
         from bench.retrieval_bench import quality
 
