@@ -650,11 +650,12 @@ class Running:
 def serve(chat: ChatApp, host: str, port: int, *, timeout: float = 60.0) -> Running:
     """Start the app on host:port in a background thread; returns once it accepts requests.
 
-    The app becomes the store's writer: it holds the writer lock until `Running.stop()`.
+    The app becomes the store's writer: it holds the writer lock until `Running.stop()` (when
+    another process holds it now, the app takes it as soon as it is free).
     """
     import uvicorn
 
-    chat.guard.acquire()
+    chat.guard.hold()
 
     config = uvicorn.Config(chat.asgi(), host=host, port=port, log_level="warning")
     server = uvicorn.Server(config)
@@ -696,7 +697,10 @@ def main() -> int:
         say(f"FEHLER: {exc}")
         return 2
     if not chat.guard.held:
-        say("Hinweis: Ein anderer Prozess liest gerade ein; der Reiter „Quellen“ wartet darauf.")
+        say(
+            "Hinweis: Ein anderer Prozess liest gerade ein; die App übernimmt den Speicher, "
+            "sobald er frei ist (bis dahin kann der Reiter „Quellen“ nicht einlesen)."
+        )
     print(f"Quellenchat läuft: {running.url}  (Beenden mit Strg+C)", flush=True)
     try:
         while running.thread.is_alive():
