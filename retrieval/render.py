@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 
 from retrieval.answers import Answer, Citation, Evidence
 from retrieval.citation_text import citation_text, flat, place, source_age
+from retrieval.feedback import QUOTE_NOTE
 from retrieval.passages import Passage
 
 # Markdown punctuation that could start a link, an image, emphasis, code, a table or a heading.
@@ -141,6 +142,8 @@ def sources_html(
         else ""
     )
     cards = "".join(citation_card(c, pdf_link, this_year) for c in citations)
+    if citations:
+        cards += f'<p class="qc-note">{_e(QUOTE_NOTE)}</p>'
     if related:
         cards += '<h3 class="qc-related-head">Möglicherweise verwandt (kein Beleg)</h3>' + "".join(
             related_card(p, pdf_link, this_year) for p in related

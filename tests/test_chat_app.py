@@ -231,7 +231,9 @@ def test_ten_clients_asking_at_once_all_get_complete_answers(app: Running, tmp_p
 
 @pytest.fixture(scope="module")
 def admin_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
-    running = _start(app_settings(tmp_path_factory, "admin-app", admin_password="geheim"))
+    running = _start(
+        app_settings(tmp_path_factory, "admin-app", admin_password="geheim", upload_max_mb=1)
+    )
     yield running
     running.stop()
 
@@ -268,6 +270,24 @@ def test_admin_password_is_enforced_then_upload_and_reingest(
     assert "literature/Robotik Studie.pdf" in [row[1] for row in table["data"]]
     answer = admin.predict("Wer entlastet Beschäftigte in der Montage?", api_name="/ask")
     assert answer["citations"][0]["source"] == "literature/Robotik Studie.pdf"
+
+
+def test_an_oversized_upload_is_refused_before_it_is_stored(
+    admin_app: Running, tmp_path: Path
+) -> None:
+    big = tmp_path / "gross.pdf"
+    big.write_bytes(b"%PDF-1.4\n" + b"0" * (1024 * 1024 + 1))  # the limit is 1 MB here
+    with httpx.Client(base_url=admin_app.url) as http:
+        with big.open("rb") as handle:
+            refused = http.post("gradio_api/upload", files={"files": ("gross.pdf", handle)})
+        assert refused.status_code == 413
+        with big.open("rb") as handle:
+            small = http.post("gradio_api/upload", files={"files": ("klein.pdf", handle.read(64))})
+        assert small.status_code == 200
+    # gradio_client reads the limit from the app's config and refuses before sending.
+    with pytest.raises(ValueError, match="exceeds the maximum file size of 1048576 bytes"):
+        _client(admin_app, tmp_path / "admin").predict(handle_file(big), False, api_name="/upload")
+    assert not (admin_app.chat.settings.corpus[0] / "literature" / "gross.pdf").exists()
 
 
 def test_admin_tab_is_disabled_off_loopback_without_password(

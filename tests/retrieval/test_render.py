@@ -8,6 +8,7 @@ import pytest
 
 from retrieval.citation_text import citation_text
 from retrieval.corpus_files import pdf_href
+from retrieval.feedback import QUOTE_NOTE
 from retrieval.render import answer_markdown, citation_card, escape_markdown, sources_html
 from tests.retrieval.answer_factory import make_answer, make_citation, make_passage
 
@@ -128,6 +129,14 @@ def test_source_without_stated_year_or_publisher_says_so() -> None:
     parsed = _parse(citation_card(make_citation(passage, passage.text), pdf_href, 2025))
     assert "ohne Jahresangabe · Abschnitt Herausforderungen · ✓ geprüft" in parsed.text
     assert "unbekannt" not in parsed.text
+
+
+def test_panel_with_citations_says_what_zitat_falsch_stores() -> None:
+    passage = make_passage("Ein Satz.")
+    parsed = _parse(sources_html((make_citation(passage, "Ein Satz."),), pdf_href, 2025))
+    assert QUOTE_NOTE in parsed.text
+    assert "keine IP-Adresse" in QUOTE_NOTE
+    assert QUOTE_NOTE not in _parse(sources_html((), pdf_href, 2025)).text
 
 
 def test_refusal_shows_related_passages_as_no_support() -> None:
