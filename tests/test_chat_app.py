@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +25,7 @@ from quellenchat.storage import open_client, read_sources
 from retrieval.answers import REFUSAL
 from retrieval.render import answer_markdown, escape_markdown
 from tests.app_support import HOSTILE_QUESTION, app_settings, free_port
-from tests.helpers import PROJECT_ROOT, write_pdf
+from tests.helpers import MODELS_DIR, PROJECT_ROOT, write_pdf
 
 QUESTION = "Warum fehlt vielen Firmen das Vertrauen in KI?"
 OFF_TOPIC = "Wie backe ich ein Sauerteigbrot mit Roggenmehl?"
@@ -331,3 +334,67 @@ def test_heartbeats_fill_silences_and_pass_errors_on() -> None:
     assert "Belege stehen schon rechts" in queue_notice(3, evidence_shown=True)
     assert "eine Anfrage wartet" in queue_notice(1, evidence_shown=False)
     assert "Belege" not in queue_notice(1, evidence_shown=False)
+
+
+@dataclass
+class Launched:
+    """`python chat_app.py` running as its own process."""
+
+    process: subprocess.Popen[str]
+    url: str
+    stderr: Path
+
+    def stop(self) -> str:
+        """Ctrl+C, as a user would; returns what the app wrote to stderr."""
+        self.process.send_signal(signal.SIGINT)
+        assert self.process.wait(timeout=120) == 0
+        return self.stderr.read_text(encoding="utf-8")
+
+
+def launch(env: dict[str, str], stderr: Path) -> Launched:
+    """Start `python chat_app.py` like `make run` does; returns once it has printed its URL."""
+    with stderr.open("w", encoding="utf-8") as errors:
+        process = subprocess.Popen(
+            [sys.executable, "chat_app.py"],
+            cwd=PROJECT_ROOT, env=env, stdout=subprocess.PIPE, stderr=errors, text=True,
+        )  # fmt: skip
+    assert process.stdout is not None
+    for line in process.stdout:  # ends when the process does
+        if line.startswith("Quellenchat läuft: "):
+            return Launched(process, line.split()[2], stderr)
+    process.wait()
+    raise AssertionError(f"kein URL ausgegeben:\n{stderr.read_text(encoding='utf-8')}")
+
+
+def test_python_chat_app_ingests_a_fresh_store_then_reuses_it(
+    fact_sheet_corpus: Path, tmp_path: Path
+) -> None:
+    env = {
+        **os.environ,
+        "QUELLENCHAT_CORPUS": json.dumps([str(fact_sheet_corpus)]),
+        "QUELLENCHAT_STORE": str(tmp_path / "store"),
+        "QUELLENCHAT_MODELS_DIR": str(MODELS_DIR),
+        "QUELLENCHAT_LLM_BACKEND": "extractive",
+        "QUELLENCHAT_FEEDBACK_FILE": str(tmp_path / "feedback.jsonl"),
+        "QUELLENCHAT_HOST": "127.0.0.1",
+        "QUELLENCHAT_PORT": str(free_port()),
+    }
+    runs = []
+    for run in ("frisch", "vorhanden"):
+        app = launch(env, tmp_path / f"{run}.log")
+        try:
+            assert app.url == f"http://127.0.0.1:{env['QUELLENCHAT_PORT']}/"
+            result = Client(app.url, verbose=False, analytics_enabled=False).predict(
+                QUESTION, api_name="/ask"
+            )
+            assert result["citations"]
+            assert all(c["verified"] for c in result["citations"])
+        finally:
+            if app.process.poll() is None:
+                runs.append(app.stop())
+    fresh, existing = runs
+    assert "Index fehlt oder ist nicht aktuell (1 neu" in fresh
+    assert "Eingelesen:" in fresh
+    assert "Index ist aktuell: 1 Dokumente" in existing
+    assert "lese ein" not in existing
+    assert "Beende" in existing
