@@ -323,7 +323,7 @@ def test_quellen_tab_upload_plan_and_ingest(session: Session, tmp_path: Path) ->
     )
     page.locator("input[type=file][accept='.pdf']").set_input_files(str(pdf))
     page.get_by_role("button", name="Hochladen").click()
-    expect(page.get_by_text("gespeichert")).to_be_visible()
+    expect(page.get_by_text("„Fördermittel.pdf“ gespeichert")).to_be_visible()
     expect(page.get_by_text("1 neu")).to_be_visible()
     page.get_by_role("button", name="Jetzt einlesen").click()
     expect(page.get_by_text("Erledigt:")).to_be_visible()
