@@ -36,7 +36,7 @@ from ingest.maintenance import (
     plan_text,
     result_text,
 )
-from ingest.upload import UploadError, save_upload, upload_dir
+from ingest.upload import UploadError, limit_bytes, save_upload, upload_dir
 from quellenchat.settings import Settings
 from quellenchat.storage import read_sources
 from retrieval.answering import Answerer, QuestionError, clean_question
@@ -96,9 +96,12 @@ CSS = """
 .qc-card a { color: #1d4ed8; text-decoration: underline; }
 .qc-card button { border: 1px solid #374151; border-radius: 6px; padding: .25rem .6rem;
   background: #f3f4f6; color: #111827; cursor: pointer; margin-right: .5rem; }
-.qc-card button:focus-visible, .qc-card a:focus-visible { outline: 3px solid #1d4ed8;
-  outline-offset: 2px; }
+/* Keyboard focus always clearly visible (WCAG 2.4.7), whatever the theme does; text fields
+   draw it inside, where no container clips it. */
+:focus-visible { outline: 3px solid #1d4ed8 !important; outline-offset: 2px !important; }
+textarea:focus-visible, input:focus-visible { outline-offset: -3px !important; }
 .qc-related { border-style: dashed; }
+.qc-note { font-size: .85rem; color: #374151; margin: 0; }
 .qc-status, .qc-empty { color: #374151; }
 """
 
@@ -131,7 +134,31 @@ element.addEventListener('click', async (event) => {
   }
 });
 """
-PAGE_JS = "() => { document.documentElement.lang = 'de'; }"
+# Gradio refuses an oversized upload only with an English message (and, server-side, once the
+# limit is reached); this refuses it in German before a byte is sent. The limit comes from the
+# hint element of the Quellen tab.
+PAGE_JS = """() => {
+  document.documentElement.lang = 'de';
+  const refuse = (event, files) => {
+    const hint = document.getElementById('qc-upload-fehler');
+    if (!hint || !files?.length || !event.target.closest?.('#qc-upload')) return;
+    const big = [...files].find((file) => file.size > Number(hint.dataset.maxBytes));
+    hint.textContent = big
+      ? `Abgelehnt: „${big.name}“ ist zu groß (${(big.size / 1048576).toFixed(1)
+          .replace('.', ',')} MB, höchstens ${hint.dataset.maxMb} MB). Nichts wurde hochgeladen.`
+      : '';
+    if (big) {
+      event.preventDefault();
+      event.stopImmediatePropagation();
+      if (event.target.value) event.target.value = '';
+    }
+  };
+  for (const name of ['input', 'change']) {
+    document.addEventListener(name, (event) => refuse(event, event.target.files), true);
+  }
+  document.addEventListener('drop', (event) => refuse(event, event.dataTransfer?.files), true);
+}
+"""
 
 T = TypeVar("T")
 # Gradio recognises a progress parameter by its default; tqdm bars of the ingest feed it.
@@ -255,11 +282,14 @@ class ChatApp:
     def report_quote(
         self, turns: list[Answer], comment: str, event: gr.EventData
     ) -> tuple[str, Any]:
-        """„Zitat falsch“ on a citation card of the latest answer."""
-        number = getattr(event, "_data", None) or {}
-        if not turns or not isinstance(number, dict) or not isinstance(number.get("n"), int):
+        """„Zitat falsch“ on a citation card of the latest answer (the card's JS sends `n`)."""
+        try:
+            number = event.n  # the data passed to `trigger` are the event's attributes
+        except (AttributeError, TypeError):  # a click without data
+            number = None
+        if not turns or not isinstance(number, int):
             return gr.skip(), gr.skip()
-        return self._record("zitat_falsch", turns[-1], comment, citation=number["n"])
+        return self._record("zitat_falsch", turns[-1], comment, citation=number)
 
     def _record(
         self, kind: Kind, answer: Answer, comment: str, citation: int | None = None
@@ -341,6 +371,8 @@ class ChatApp:
                     self._chat_tab()
                 with gr.Tab("Quellen", id="quellen"):
                     self._sources_tab(demo)
+            # As a load event: `mount_gradio_app(js=…)` misses the config the page embeds.
+            demo.load(None, js=PAGE_JS, api_visibility="private")
             gr.api(
                 self.ask,
                 api_name="ask",
@@ -390,6 +422,8 @@ class ChatApp:
                     feedback_options=("Like", "Dislike"),
                     placeholder="Stellen Sie eine Frage oder wählen Sie ein Beispiel unten.",
                 )
+                stored = STORED_NOTE.format(days=self.settings.feedback_retention_days)
+                gr.Markdown(stored, elem_id="qc-datenschutz")
                 question = gr.Textbox(
                     label="Ihre Frage",
                     placeholder="z. B. Welche Chancen bietet KI für KMU?",
@@ -413,7 +447,7 @@ class ChatApp:
                     with gr.Row():
                         up = gr.Button("👍 Hilfreich", size="sm", elem_id="qc-gut")
                         down = gr.Button("👎 Nicht hilfreich", size="sm", elem_id="qc-schlecht")
-                    gr.Markdown(STORED_NOTE.format(days=self.settings.feedback_retention_days))
+                    gr.Markdown(stored)
                 feedback_status = gr.Markdown("", elem_id="qc-rueckmeldung")
             with gr.Column(scale=2):
                 gr.Markdown("## Quellen")
@@ -457,10 +491,16 @@ class ChatApp:
                     label=f"PDF hochladen (höchstens {self.settings.upload_max_mb} MB)",
                     file_types=[".pdf"],
                     type="filepath",
+                    elem_id="qc-upload",
                 )
                 with gr.Column():
                     replace = gr.Checkbox(label="Vorhandene Datei gleichen Namens ersetzen")
                     upload = gr.Button("Hochladen")
+            gr.HTML(
+                f'<p id="qc-upload-fehler" class="qc-status" role="alert" '
+                f'data-max-bytes="{limit_bytes(self.settings.upload_max_mb)}" '
+                f'data-max-mb="{self.settings.upload_max_mb}"></p>'
+            )
             upload_status = gr.Markdown("")
             with gr.Row():
                 refresh = gr.Button("Aktualisieren")
@@ -520,7 +560,7 @@ class ChatApp:
             path="",
             theme=theme(),
             css=CSS,
-            js=PAGE_JS,
+            max_file_size=limit_bytes(self.settings.upload_max_mb),  # save_upload checks, too
             show_error=True,
             footer_links=[],
         )
@@ -547,6 +587,8 @@ def theme() -> gr.themes.Base:
         body_text_color_subdued="*neutral_600",
         block_label_text_color="*neutral_700",
         input_placeholder_color="*neutral_500",
+        # Not "all": the focus outline must appear at once, not fade in from the text colour.
+        button_transition="background-color 0.2s ease, border-color 0.2s ease, color 0.2s ease",
     )
 
 
@@ -650,11 +692,12 @@ class Running:
 def serve(chat: ChatApp, host: str, port: int, *, timeout: float = 60.0) -> Running:
     """Start the app on host:port in a background thread; returns once it accepts requests.
 
-    The app becomes the store's writer: it holds the writer lock until `Running.stop()`.
+    The app becomes the store's writer: it holds the writer lock until `Running.stop()` (when
+    another process holds it now, the app takes it as soon as it is free).
     """
     import uvicorn
 
-    chat.guard.acquire()
+    chat.guard.hold()
 
     config = uvicorn.Config(chat.asgi(), host=host, port=port, log_level="warning")
     server = uvicorn.Server(config)
@@ -696,7 +739,10 @@ def main() -> int:
         say(f"FEHLER: {exc}")
         return 2
     if not chat.guard.held:
-        say("Hinweis: Ein anderer Prozess liest gerade ein; der Reiter „Quellen“ wartet darauf.")
+        say(
+            "Hinweis: Ein anderer Prozess liest gerade ein; die App übernimmt den Speicher, "
+            "sobald er frei ist (bis dahin kann der Reiter „Quellen“ nicht einlesen)."
+        )
     print(f"Quellenchat läuft: {running.url}  (Beenden mit Strg+C)", flush=True)
     try:
         while running.thread.is_alive():

@@ -197,7 +197,7 @@ def table(rows: Sequence[Row]) -> str:
     return "\n".join(lines)
 
 
-PARTS = ("embedding", "ingest", "pdf", "bigpdf", "retrieval", "lilypond", "rerank")
+PARTS = ("embedding", "ingest", "pdf", "bigpdf", "retrieval", "lilypond", "app", "rerank")
 
 
 def main() -> int:
@@ -238,6 +238,10 @@ def main() -> int:
         from bench.retrieval_bench import lilypond_quality
 
         rows += lilypond_quality(settings)
+    if "app" in parts:
+        from bench.app_bench import app_rows
+
+        rows += app_rows(env)
     if "rerank" in parts:
         from bench.rerank_experiment import rerank_rows
 

@@ -2,7 +2,7 @@
 
 The app is the store's one writer while it runs: `StoreGuard` holds the writer lock of the
 embedded store for the app's lifetime, so a CLI ingest meanwhile is refused instead of writing
-behind the app's back; the app hands the lock to its own ingest runs.
+behind the app's back; the app's own ingest runs work under the lock it holds.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 import fcntl
 import hmac
 import ipaddress
+import logging
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,6 +21,10 @@ from quellenchat.settings import Settings
 from quellenchat.storage import StoreError, open_client, read_sources
 
 AdminMode = Literal["open", "password", "disabled"]
+
+# How often the app tries again for a writer lock that another process held at its start.
+RETRY_SECONDS = 5.0
+_logger = logging.getLogger("quellenchat.ingest")
 
 DOCUMENT_COLUMNS = ["Titel", "Quelle", "Jahr", "Seiten", "Chunks", "sha256", "Eingelesen"]
 
@@ -139,12 +144,19 @@ def password_ok(settings: Settings, given: str | None) -> bool:
 
 
 class StoreGuard:
-    """Holds the embedded store's writer lock for the app's lifetime; hands it to ingest runs."""
+    """Holds the embedded store's writer lock for the app's lifetime; its ingest runs use it.
+
+    The lock is never let go between the app's runs, so a CLI ingest cannot slip in. When another
+    process holds it at start, `hold()` keeps trying in the background until it is free.
+    """
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._handle: IO[str] | None = None
+        self._handle_lock = threading.Lock()
         self._updating = threading.Lock()
+        self._closed = threading.Event()
+        self._retrying: threading.Thread | None = None
 
     @property
     def held(self) -> bool:
@@ -153,46 +165,86 @@ class StoreGuard:
 
     def acquire(self) -> bool:
         """Take the writer lock; False when another process holds it."""
-        if self.held:
+        return self._take(retrying=False)
+
+    def _take(self, *, retrying: bool) -> bool:
+        with self._handle_lock:
+            if self.held or (retrying and self._closed.is_set()):
+                return True  # held, or released meanwhile: the retries end either way
+            self.settings.store.mkdir(parents=True, exist_ok=True)
+            handle = (self.settings.store / LOCK_FILE).open("w")
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                handle.close()
+                return False
+            self._handle = handle
             return True
-        self.settings.store.mkdir(parents=True, exist_ok=True)
-        handle = (self.settings.store / LOCK_FILE).open("w")
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.close()
-            return False
-        self._handle = handle
-        return True
+
+    def hold(self, retry_seconds: float = RETRY_SECONDS) -> bool:
+        """Take the writer lock now, or keep trying every `retry_seconds` until it is free.
+
+        Returns whether it is held now.
+        """
+        self._closed.clear()
+        if self.acquire():
+            return True
+        if self._retrying is None or not self._retrying.is_alive():
+            self._retrying = threading.Thread(
+                target=self._retry,
+                args=(retry_seconds,),
+                name="quellenchat-store-lock",
+                daemon=True,
+            )
+            self._retrying.start()
+        return False
+
+    def _retry(self, seconds: float) -> None:
+        while not self._closed.wait(seconds):
+            if self._take(retrying=True):
+                if self._handle is not None:
+                    _logger.info("Schreibsperre von %s übernommen.", self.settings.store)
+                return
 
     def release(self) -> None:
-        """Give the writer lock back."""
-        if self._handle is not None:
-            self._handle.close()  # closing the file releases the flock
-            self._handle = None
+        """Give the writer lock back and stop trying to take it."""
+        self._closed.set()
+        with self._handle_lock:
+            if self._handle is not None:
+                self._handle.close()  # closing the file releases the flock
+                self._handle = None
 
     @contextmanager
-    def handed_over(self) -> Iterator[None]:
-        """Let one ingest run of this process take the lock; one at a time."""
+    def updating(self) -> Iterator[None]:
+        """One update of this app at a time."""
         if not self._updating.acquire(blocking=False):
             raise UpdateRunning("Es läuft bereits eine Aktualisierung. Bitte kurz warten.")
         try:
-            self.release()
             yield
         finally:
-            self.acquire()
             self._updating.release()
 
     def run(
         self, *, dry_run: bool, log: Log = lambda message: None, show_progress: bool = False
     ) -> Report:
-        """An ingest run (or dry run) while the app holds the store."""
+        """An ingest run (or dry run) under the lock the app holds."""
+        report = Report(store=self.settings.chroma_url or str(self.settings.store), dry_run=dry_run)
         try:
-            with self.handed_over():
+            with self.updating():
+                if not self.acquire():
+                    report.error = (
+                        f"Der Speicher {self.settings.store} wird gerade von einem anderen "
+                        "Prozess beschrieben (z. B. `python -m ingest`). Die App übernimmt ihn, "
+                        "sobald er frei ist; bitte später erneut versuchen."
+                    )
+                    return report
                 return run_ingest(
-                    self.settings, dry_run=dry_run, log=log, show_progress=show_progress
+                    self.settings,
+                    dry_run=dry_run,
+                    log=log,
+                    show_progress=show_progress,
+                    writer_locked=True,
                 )
         except UpdateRunning as exc:
-            report = Report(store=str(self.settings.store), dry_run=dry_run)
             report.error = str(exc)
             return report

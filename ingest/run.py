@@ -5,7 +5,7 @@ from __future__ import annotations
 import fcntl
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -121,14 +121,18 @@ def run_ingest(
     rebuild: bool = False,
     log: Log = lambda message: None,
     show_progress: bool = False,
+    writer_locked: bool = False,
 ) -> Report:
-    """Bring the store in line with the corpus folders; never raises for bad documents."""
+    """Bring the store in line with the corpus folders; never raises for bad documents.
+
+    `writer_locked` says the caller already holds the store's writer lock (the app's guard).
+    """
     started = time.perf_counter()
     report = Report(store=settings.chroma_url or str(settings.store), dry_run=dry_run)
     try:
         files, skipped = discover(settings.corpus)
         report.skipped = [{"source": s.source, "reason": s.reason} for s in skipped]
-        with writer_lock(settings):
+        with nullcontext() if writer_locked else writer_lock(settings):
             _run(settings, files, report, rebuild=rebuild, log=log, show_progress=show_progress)
     except (StoreError, CorpusError) as exc:
         report.error = str(exc)

@@ -36,12 +36,17 @@ def safe_pdf_name(name: str) -> str:
     return f"{(stem or 'dokument')[:MAX_NAME]}.pdf"
 
 
+def limit_bytes(max_mb: int) -> int:
+    """The upload limit in bytes (the app's web server stops reading beyond it, too)."""
+    return max_mb * 1024 * 1024
+
+
 def check_pdf(path: Path, max_mb: int) -> None:
     """Refuse files that are too large or are no PDF (by their first bytes, not their name)."""
     size = path.stat().st_size
     if size == 0:
         raise UploadError("Die Datei ist leer.")
-    if size > max_mb * 1024 * 1024:
+    if size > limit_bytes(max_mb):
         raise UploadError(
             f"Die Datei ist zu groß ({size / 1024 / 1024:.1f} MB, höchstens {max_mb} MB)."
         )

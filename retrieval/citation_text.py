@@ -8,6 +8,8 @@ from retrieval.answers import Citation
 from retrieval.passages import Passage
 
 _SPACE = re.compile(r"\s+")
+# German citation style for a source that states no year ("ohne Jahr").
+NO_YEAR = "ohne Jahresangabe"
 
 
 def flat(text: str) -> str:
@@ -25,21 +27,29 @@ def place(passage: Passage) -> str:
     return ""
 
 
+def origin(passage: Passage) -> str:
+    """Who published the source and when, as far as its metadata says: `KfW Research 2021`."""
+    parts = [flat(passage.publisher or ""), str(passage.year) if passage.year else ""]
+    return " ".join(p for p in parts if p)
+
+
 def citation_text(citation: Citation) -> str:
-    """The line „Zitat kopieren“ puts on the clipboard: `„quote“ (Title, S. N, URL)`."""
+    """The line „Zitat kopieren“ copies: `„quote“ (Title, Publisher Year, S. N, URL)`.
+
+    Publisher and year appear as far as the document's metadata states them.
+    """
     passage = citation.passage
     parts = [flat(passage.title)]
-    if where := place(passage):
-        parts.append(where)
-    if passage.url:
-        parts.append(passage.url)
+    for extra in (origin(passage), place(passage), passage.url or ""):
+        if extra:
+            parts.append(extra)
     return f"„{flat(citation.quote)}“ ({', '.join(parts)})"
 
 
 def source_age(year: int | None, this_year: int) -> str:
     """How old a source is, for users judging whether it is still current."""
     if year is None:
-        return "Jahr unbekannt"
+        return NO_YEAR
     age = this_year - year
     if age <= 0:
         return f"{year} (aktuell)"

@@ -137,14 +137,14 @@ def _print_answer(answer: Any) -> None:
         print("Quellen:")
     for c in answer.citations:
         mark = "geprüft" if c.verified else "NICHT geprüft"
-        print(f"[{c.n}] {c.passage.title} – {_place(c.passage)} ({mark})")
+        print(f"[{c.n}] {_titled(c.passage)} – {_place(c.passage)} ({mark})")
         print(f"    „{c.quote}“")
         if c.passage.url:
             print(f"    {c.passage.url}")
     if answer.related:
         print("Möglicherweise verwandt (kein Beleg):")
         for p in answer.related:
-            print(f"  - {p.title} – {_place(p)}")
+            print(f"  - {_titled(p)} – {_place(p)}")
     print(f"(Backend: {answer.backend})")
 
 
@@ -154,12 +154,21 @@ def _print_listing(question: str, passages: Sequence[Any]) -> None:
         print("Keine Passagen gefunden.")
     for n, p in enumerate(passages, start=1):
         print(
-            f"\n[{n}] {p.title} – {_place(p)} (Score {p.score:.4f}, Ähnlichkeit {p.similarity:.3f})"
+            f"\n[{n}] {_titled(p)} – {_place(p)} "
+            f"(Score {p.score:.4f}, Ähnlichkeit {p.similarity:.3f})"
         )
         for sentence in p.key_sentences:
             print(f"    » {sentence}")
         if p.url:
             print(f"    {p.url}")
+
+
+def _titled(passage: Any) -> str:
+    """The title with publisher and year, as far as the metadata states them."""
+    from retrieval.citation_text import origin
+
+    who = origin(passage)
+    return f"{passage.title} ({who})" if who else passage.title
 
 
 def _place(passage: Any) -> str:

@@ -16,8 +16,8 @@ def conversation_markdown(turns: Sequence[Answer], exported_at: datetime) -> str
         "# Quellenchat – Unterhaltung",
         "",
         f"Exportiert am {exported_at:%d.%m.%Y um %H:%M} Uhr. Jede Quelle ist als Zitat mit "
-        "Dokument, Seite und Link angegeben; „geprüft“ heißt: das Zitat steht wörtlich im "
-        "gespeicherten Text der Quelle.",
+        "Dokument, Herausgeber und Jahr (soweit angegeben), Seite und Link angegeben; "
+        "„geprüft“ heißt: das Zitat steht wörtlich im gespeicherten Text der Quelle.",
     ]
     for number, turn in enumerate(turns, start=1):
         lines += ["", f"## Frage {number}", "", escape_markdown(flat(turn.question)), ""]

@@ -28,9 +28,15 @@ MAX_COMMENT = 2000
 PRUNE_EVERY = timedelta(hours=1)
 
 STORED_NOTE = (
-    "Gespeichert werden nur Frage, Antwort, Passagen-IDs, Antwort-Backend, Zeitpunkt, "
-    "Art der Rückmeldung und Ihr Kommentar – keine IP-Adresse und keine Nutzerdaten. "
-    "Einträge werden nach {days} Tagen gelöscht."
+    "Bei einer Rückmeldung (👍/👎 oder „Zitat falsch“) werden nur Frage, Antwort, Passagen-IDs, "
+    "Antwort-Backend, Zeitpunkt, Art der Rückmeldung, gegebenenfalls das gemeldete Zitat und Ihr "
+    "Kommentar gespeichert – keine IP-Adresse und keine Nutzerdaten. Einträge werden nach {days} "
+    "Tagen gelöscht."
+)
+# Beside the "Zitat falsch" buttons of the sources panel.
+QUOTE_NOTE = (
+    "„Zitat falsch“ speichert das Zitat mit Frage, Antwort und Passagen-IDs – keine IP-Adresse, "
+    "keine Nutzerdaten."
 )
 
 STORED_SHORT = "(Keine IP-Adresse, keine Nutzerdaten.)"

@@ -80,6 +80,7 @@ class Passage:
             "similarity": round(self.similarity, 6),
             "url": self.url,
             "year": self.year,
+            "publisher": self.publisher,
             "span": [self.start, self.end],
             "highlights": [list(h) for h in self.highlights],
             "coverage": round(self.coverage, 4),

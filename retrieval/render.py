@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 
 from retrieval.answers import Answer, Citation, Evidence
 from retrieval.citation_text import citation_text, flat, place, source_age
+from retrieval.feedback import QUOTE_NOTE
 from retrieval.passages import Passage
 
 # Markdown punctuation that could start a link, an image, emphasis, code, a table or a heading.
@@ -76,8 +77,16 @@ def _links(passage: Passage, pdf_link: PdfLink) -> str:
     return " · ".join(links)
 
 
+def _meta(passage: Passage, this_year: int) -> list[str]:
+    """Publisher, year with the source's age, page and section, as far as they are known."""
+    meta = [flat(passage.publisher or ""), source_age(passage.year, this_year), place(passage)]
+    if passage.section and passage.page is not None:
+        meta.append(f"Abschnitt {flat(passage.section)}")
+    return [m for m in meta if m]
+
+
 def citation_card(citation: Citation, pdf_link: PdfLink, this_year: int) -> str:
-    """One citation of the sources panel: number, title, place, age, check mark, quote, links."""
+    """One citation card: number, title, publisher, age, place, check mark, quote, links."""
     p = citation.passage
     n = citation.n
     check = (
@@ -85,9 +94,7 @@ def citation_card(citation: Citation, pdf_link: PdfLink, this_year: int) -> str:
         if citation.verified
         else '<span class="qc-unverified">✗ nicht geprüft</span>'
     )
-    meta = [m for m in (place(p), source_age(p.year, this_year)) if m]
-    if p.section and p.page is not None:
-        meta.insert(1, f"Abschnitt {flat(p.section)}")
+    meta = _meta(p, this_year)
     links = _links(p, pdf_link)
     return (
         f'<article class="qc-card" id="quelle-{n}" aria-labelledby="quelle-{n}-titel">'
@@ -106,7 +113,7 @@ def citation_card(citation: Citation, pdf_link: PdfLink, this_year: int) -> str:
 
 def related_card(passage: Passage, pdf_link: PdfLink, this_year: int) -> str:
     """A passage shown after a refusal: nearby, but explicitly no support for anything."""
-    meta = [m for m in (place(passage), source_age(passage.year, this_year)) if m]
+    meta = _meta(passage, this_year)
     links = _links(passage, pdf_link)
     return (
         '<article class="qc-card qc-related">'
@@ -135,6 +142,8 @@ def sources_html(
         else ""
     )
     cards = "".join(citation_card(c, pdf_link, this_year) for c in citations)
+    if citations:
+        cards += f'<p class="qc-note">{_e(QUOTE_NOTE)}</p>'
     if related:
         cards += '<h3 class="qc-related-head">Möglicherweise verwandt (kein Beleg)</h3>' + "".join(
             related_card(p, pdf_link, this_year) for p in related

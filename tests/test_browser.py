@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from playwright.sync_api import Browser, Page, Route, expect, sync_playwright
@@ -31,6 +32,7 @@ FLAGS = [
 ]
 ARTIFACTS = PROJECT_ROOT / "data" / "test-artifacts"
 WAIT_MS = 90_000  # answers on a busy 2-core machine; a bound, not a speed assertion
+UPLOAD_MAX_MB = 1
 
 # WCAG contrast of an element's text against the first opaque background behind it.
 CONTRAST_JS = """
@@ -59,6 +61,46 @@ CONTRAST_JS = """
 """
 
 
+# The focused element, and whether its focus indicator is visible: an outline of at least 2 px
+# whose colour has 3:1 contrast against the background behind the element (WCAG 2.4.7, 1.4.11).
+FOCUS_JS = """
+() => {
+  const element = document.activeElement;
+  const style = getComputedStyle(element);
+  const rgb = (value) => (value.match(/[\\d.]+/g) || []).map(Number);
+  const luminance = ([r, g, b]) => {
+    const channel = (c) => {
+      c /= 255;
+      return c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4;
+    };
+    return 0.2126 * channel(r) + 0.7152 * channel(g) + 0.0722 * channel(b);
+  };
+  let node = element.parentElement, background = [255, 255, 255];
+  while (node && node.nodeType === 1) {
+    const parts = rgb(getComputedStyle(node).backgroundColor);
+    if (parts.length === 3 || (parts.length === 4 && parts[3] > 0.9)) {
+      background = parts.slice(0, 3);
+      break;
+    }
+    node = node.parentElement;
+  }
+  const [light, dark] = [luminance(rgb(style.outlineColor)), luminance(background)]
+    .sort((a, b) => b - a);
+  const contrast = (light + 0.05) / (dark + 0.05);
+  const name = element.getAttribute('aria-label') || element.innerText || element.placeholder;
+  return {
+    tag: element.tagName,
+    name: (name || '').trim().slice(0, 60),
+    classes: element.className.toString(),
+    outline: `${style.outlineStyle} ${style.outlineWidth} ${style.outlineColor}`,
+    background: `rgb(${background.join(', ')})`,
+    visible: style.outlineStyle !== 'none' && parseFloat(style.outlineWidth) >= 2
+      && contrast >= 3,
+  };
+}
+"""
+
+
 @dataclass
 class Session:
     """A browser page on the app, with what it tried that it must not."""
@@ -70,9 +112,8 @@ class Session:
 
 @pytest.fixture(scope="module")
 def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
-    running = serve(
-        ChatApp(app_settings(tmp_path_factory, "browser-app")), "127.0.0.1", free_port()
-    )
+    settings = app_settings(tmp_path_factory, "browser-app", upload_max_mb=UPLOAD_MAX_MB)
+    running = serve(ChatApp(settings), "127.0.0.1", free_port())
     yield running
     running.stop()
 
@@ -282,11 +323,80 @@ def test_quellen_tab_upload_plan_and_ingest(session: Session, tmp_path: Path) ->
     )
     page.locator("input[type=file][accept='.pdf']").set_input_files(str(pdf))
     page.get_by_role("button", name="Hochladen").click()
-    expect(page.get_by_text("gespeichert")).to_be_visible()
+    expect(page.get_by_text("„Fördermittel.pdf“ gespeichert")).to_be_visible()
     expect(page.get_by_text("1 neu")).to_be_visible()
     page.get_by_role("button", name="Jetzt einlesen").click()
     expect(page.get_by_text("Erledigt:")).to_be_visible()
     expect(table.get_by_text("literature/Fördermittel.pdf")).to_be_visible()
     expect(page.get_by_role("button", name="Jetzt einlesen")).to_be_hidden()
     _screenshot(page, "browser-quellen.png")
+    assert session.outside == []
+
+
+def _tab_to(page: Page, wanted: Callable[[dict[str, Any]], bool], limit: int = 60) -> None:
+    """Press Tab until `wanted` holds for the focused element; every stop must show its focus."""
+    for _ in range(limit):
+        page.keyboard.press("Tab")
+        focused = page.evaluate(FOCUS_JS)
+        if focused["tag"] != "BODY":
+            assert focused["visible"], focused
+        if wanted(focused):
+            return
+    raise AssertionError(f"nicht per Tab erreichbar (zuletzt: {focused})")
+
+
+def test_the_whole_flow_by_keyboard_alone(session: Session, app: Running) -> None:
+    page = session.page
+    expect(page.get_by_label("Ihre Frage")).to_be_visible()
+    _tab_to(page, lambda f: f["tag"] == "TEXTAREA" and "Welche Chancen" in f["name"])
+    page.keyboard.type(HOSTILE_QUESTION)
+    page.keyboard.press("Enter")
+    _wait_for_answer(page, 1)
+    _screenshot(page, "browser-tastatur-antwort.png")
+    _tab_to(page, lambda f: "qc-copy" in f["classes"])
+    assert page.evaluate(FOCUS_JS)["name"] == "Zitat 1 kopieren"
+    _screenshot(page, "browser-tastatur-fokus.png")
+    page.keyboard.press("Enter")
+    copy = page.locator("#qc-quellen button.qc-copy").first
+    expect(copy).to_have_text("Kopiert ✓")
+    expected = citation_text(app.chat.answerer.ask(HOSTILE_QUESTION).citations[0])
+    assert page.evaluate("navigator.clipboard.readText()") == expected
+    assert session.outside == []
+
+
+def test_what_feedback_stores_is_visible_where_feedback_is_given(session: Session) -> None:
+    page = session.page
+    _ask(page, "Warum fehlt vielen Firmen das Vertrauen in KI?")
+    note = page.locator("#qc-datenschutz")
+    expect(note).to_be_visible()  # without opening the "Rückmeldung" accordion
+    expect(note).to_contain_text("keine IP-Adresse")
+    expect(note).to_contain_text("nach 180 Tagen gelöscht")
+    expect(page.locator("#qc-quellen .qc-note")).to_be_visible()
+    expect(page.locator("#qc-quellen .qc-note")).to_contain_text("keine Nutzerdaten")
+
+
+def test_oversized_upload_is_refused_in_german_before_it_is_sent(
+    session: Session, app: Running, tmp_path: Path
+) -> None:
+    page = session.page
+    sent: list[str] = []
+    page.on("request", lambda r: sent.append(r.url) if "/upload" in r.url else None)
+    page.get_by_role("tab", name="Quellen").click()
+    big = tmp_path / "Großer Bericht.pdf"
+    big.write_bytes(b"%PDF-1.4\n" + b"0" * (UPLOAD_MAX_MB * 1024 * 1024 + 1))
+    page.locator("input[type=file][accept='.pdf']").set_input_files(str(big))
+    hint = page.locator("#qc-upload-fehler")
+    expect(hint).to_contain_text("„Großer Bericht.pdf“ ist zu groß (1,0 MB, höchstens 1 MB)")
+    expect(hint).to_contain_text("Nichts wurde hochgeladen")
+    page.get_by_role("button", name="Hochladen").click()
+    expect(page.get_by_text("Bitte zuerst eine PDF-Datei auswählen")).to_be_visible()
+    assert sent == []
+    assert not (app.chat.settings.corpus[0] / "literature" / "Großer Bericht.pdf").exists()
+
+    small = write_pdf(tmp_path / "klein.pdf", ["Ein kleiner Bericht über Sensorik im Betrieb."])
+    page.locator("input[type=file][accept='.pdf']").set_input_files(str(small))
+    expect(hint).to_have_text("")
+    page.get_by_role("button", name="Hochladen").click()
+    expect(page.get_by_text("„klein.pdf“ gespeichert")).to_be_visible()
+    (app.chat.settings.corpus[0] / "literature" / "klein.pdf").unlink()  # not for other tests
     assert session.outside == []

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +25,7 @@ from quellenchat.storage import open_client, read_sources
 from retrieval.answers import REFUSAL
 from retrieval.render import answer_markdown, escape_markdown
 from tests.app_support import HOSTILE_QUESTION, app_settings, free_port
-from tests.helpers import PROJECT_ROOT, write_pdf
+from tests.helpers import MODELS_DIR, PROJECT_ROOT, write_pdf
 
 QUESTION = "Warum fehlt vielen Firmen das Vertrauen in KI?"
 OFF_TOPIC = "Wie backe ich ein Sauerteigbrot mit Roggenmehl?"
@@ -231,7 +234,9 @@ def test_ten_clients_asking_at_once_all_get_complete_answers(app: Running, tmp_p
 
 @pytest.fixture(scope="module")
 def admin_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
-    running = _start(app_settings(tmp_path_factory, "admin-app", admin_password="geheim"))
+    running = _start(
+        app_settings(tmp_path_factory, "admin-app", admin_password="geheim", upload_max_mb=1)
+    )
     yield running
     running.stop()
 
@@ -268,6 +273,24 @@ def test_admin_password_is_enforced_then_upload_and_reingest(
     assert "literature/Robotik Studie.pdf" in [row[1] for row in table["data"]]
     answer = admin.predict("Wer entlastet Beschäftigte in der Montage?", api_name="/ask")
     assert answer["citations"][0]["source"] == "literature/Robotik Studie.pdf"
+
+
+def test_an_oversized_upload_is_refused_before_it_is_stored(
+    admin_app: Running, tmp_path: Path
+) -> None:
+    big = tmp_path / "gross.pdf"
+    big.write_bytes(b"%PDF-1.4\n" + b"0" * (1024 * 1024 + 1))  # the limit is 1 MB here
+    with httpx.Client(base_url=admin_app.url) as http:
+        with big.open("rb") as handle:
+            refused = http.post("gradio_api/upload", files={"files": ("gross.pdf", handle)})
+        assert refused.status_code == 413
+        with big.open("rb") as handle:
+            small = http.post("gradio_api/upload", files={"files": ("klein.pdf", handle.read(64))})
+        assert small.status_code == 200
+    # gradio_client reads the limit from the app's config and refuses before sending.
+    with pytest.raises(ValueError, match="exceeds the maximum file size of 1048576 bytes"):
+        _client(admin_app, tmp_path / "admin").predict(handle_file(big), False, api_name="/upload")
+    assert not (admin_app.chat.settings.corpus[0] / "literature" / "gross.pdf").exists()
 
 
 def test_admin_tab_is_disabled_off_loopback_without_password(
@@ -311,3 +334,67 @@ def test_heartbeats_fill_silences_and_pass_errors_on() -> None:
     assert "Belege stehen schon rechts" in queue_notice(3, evidence_shown=True)
     assert "eine Anfrage wartet" in queue_notice(1, evidence_shown=False)
     assert "Belege" not in queue_notice(1, evidence_shown=False)
+
+
+@dataclass
+class Launched:
+    """`python chat_app.py` running as its own process."""
+
+    process: subprocess.Popen[str]
+    url: str
+    stderr: Path
+
+    def stop(self) -> str:
+        """Ctrl+C, as a user would; returns what the app wrote to stderr."""
+        self.process.send_signal(signal.SIGINT)
+        assert self.process.wait(timeout=120) == 0
+        return self.stderr.read_text(encoding="utf-8")
+
+
+def launch(env: dict[str, str], stderr: Path) -> Launched:
+    """Start `python chat_app.py` like `make run` does; returns once it has printed its URL."""
+    with stderr.open("w", encoding="utf-8") as errors:
+        process = subprocess.Popen(
+            [sys.executable, "chat_app.py"],
+            cwd=PROJECT_ROOT, env=env, stdout=subprocess.PIPE, stderr=errors, text=True,
+        )  # fmt: skip
+    assert process.stdout is not None
+    for line in process.stdout:  # ends when the process does
+        if line.startswith("Quellenchat läuft: "):
+            return Launched(process, line.split()[2], stderr)
+    process.wait()
+    raise AssertionError(f"kein URL ausgegeben:\n{stderr.read_text(encoding='utf-8')}")
+
+
+def test_python_chat_app_ingests_a_fresh_store_then_reuses_it(
+    fact_sheet_corpus: Path, tmp_path: Path
+) -> None:
+    env = {
+        **os.environ,
+        "QUELLENCHAT_CORPUS": json.dumps([str(fact_sheet_corpus)]),
+        "QUELLENCHAT_STORE": str(tmp_path / "store"),
+        "QUELLENCHAT_MODELS_DIR": str(MODELS_DIR),
+        "QUELLENCHAT_LLM_BACKEND": "extractive",
+        "QUELLENCHAT_FEEDBACK_FILE": str(tmp_path / "feedback.jsonl"),
+        "QUELLENCHAT_HOST": "127.0.0.1",
+        "QUELLENCHAT_PORT": str(free_port()),
+    }
+    runs = []
+    for run in ("frisch", "vorhanden"):
+        app = launch(env, tmp_path / f"{run}.log")
+        try:
+            assert app.url == f"http://127.0.0.1:{env['QUELLENCHAT_PORT']}/"
+            result = Client(app.url, verbose=False, analytics_enabled=False).predict(
+                QUESTION, api_name="/ask"
+            )
+            assert result["citations"]
+            assert all(c["verified"] for c in result["citations"])
+        finally:
+            if app.process.poll() is None:
+                runs.append(app.stop())
+    fresh, existing = runs
+    assert "Index fehlt oder ist nicht aktuell (1 neu" in fresh
+    assert "Eingelesen:" in fresh
+    assert "Index ist aktuell: 1 Dokumente" in existing
+    assert "lese ein" not in existing
+    assert "Beende" in existing

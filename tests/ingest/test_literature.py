@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import json
 import re
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import unquote
 
 import pytest
 
-from ingest.corpus import CorpusError, load_literature
+from ingest.corpus import CorpusError, load_literature, load_metadata
 from ingest.run import EXIT_OK, EXIT_STORE_FAILED, run_ingest
 from quellenchat.settings import Settings
 from quellenchat.storage import CHUNKS, get_collection, open_client, read_sources
 from quellenchat.types import letters_key
-from tests.helpers import FACT_SHEET, PROJECT_ROOT, write_pdf
+from tests.helpers import FACT_SHEET, MODELS_DIR, PROJECT_ROOT, write_pdf
 
 SHIPPED = PROJECT_ROOT / "corpus" / "literature.toml"
 PDF = 'kind = "pdf"\nurl = "https://example.org/a.pdf"\n'
@@ -109,11 +112,69 @@ def test_manifest_defaults_and_infos(tmp_path: Path) -> None:
     assert literature.pdfs[0].cited_as == ("WIK Consult (2021)",)
 
 
-def _fact_sheet_facts() -> str:
-    """The fact sheet with its URLs decoded, as a letters-only key (line-break hyphens vanish)."""
-    text = FACT_SHEET.read_text(encoding="utf-8")
-    urls = re.findall(r"https?://\S+", text)
-    return letters_key(text + " ".join(unquote(u) for u in urls))
+# A column of bare URLs (no indent) lists the links of the text before it; inline ones are indented.
+_URL_LINE = re.compile(r"^https?://\S+$", re.MULTILINE)
+# The sheet cites these only in running text ("(Eurostat 2021: 9% …)"); their URLs stand in the
+# column after it, in the order of the citations. Read off the sheet once, here.
+IN_TEXT_CITATIONS = {
+    "https://ec.europa.eu/eurostat/cache/metadata/en/isoc_e_esms.htm": "Eurostat 2021",
+    "https://gemeinsam-digital.de/app/uploads/2020/07/ki-umfrage_bvwm_gd.pdf": (
+        "BVMW/Gemeinsam digital 2020"
+    ),
+    "https://www.bvdw.org/fileadmin/bvdw/upload/publikationen/KI/KI-Monitor_2021.pdf": (
+        "BVDW/IW 2021 - KI-Monitor 2021"
+    ),
+}
+
+
+def _compact(text: str) -> str:
+    """Text without whitespace: a URL broken across lines becomes whole again."""
+    return re.sub(r"\s+", "", text)
+
+
+def _sheet_bullets(sheet: str) -> list[str]:
+    """The sheet's bullet items, without the URL columns."""
+    return _URL_LINE.sub("", sheet).split("•")
+
+
+def citing_texts(sheet: str) -> dict[str, str]:
+    """For each URL, the sheet's text that cites it: its bullet, or its literature list entry."""
+    bullets = _sheet_bullets(sheet)
+    urls = _URL_LINE.findall(sheet)
+    citing: dict[str, str] = {}
+    for url in dict.fromkeys(urls):
+        holding = [b for b in bullets if url in _compact(b)]
+        if holding:
+            citing[url] = holding[0]
+    # "Weiterführende Literatur" names titles without links; its links are, in the same order,
+    # the last column's URLs that no bullet holds.
+    start = next(i for i, b in enumerate(bullets) if "Weiterführende Literatur" in b) + 1
+    listed = []
+    for bullet in bullets[start:]:
+        if "http" in bullet:
+            break
+        listed.append(bullet)
+    last_column = re.findall(r"(?:^https?://\S+\n?)+\Z", sheet.rstrip() + "\n", re.MULTILINE)
+    unlinked = [u for u in last_column[0].split() if u not in citing]
+    citing.update(zip(unlinked, listed, strict=True))
+    for url, phrase in IN_TEXT_CITATIONS.items():
+        assert letters_key(phrase) in letters_key(sheet), phrase
+        citing.setdefault(url, phrase)
+    return citing
+
+
+def _states(text: str, value: str) -> bool:
+    return letters_key(value) in letters_key(text)
+
+
+def test_the_sheets_literature_list_pairs_with_its_url_column() -> None:
+    sheet = FACT_SHEET.read_text(encoding="utf-8")
+    citing = citing_texts(sheet)
+    kfw = next(u for u in citing if "Fokus-Nr.-318" in u)
+    saarland = next(u for u in citing if "uni-saarland" in u)
+    assert _states(citing[kfw], "KfW Research Nr. 318 (2021)")
+    assert _states(citing[saarland], "Universität des Saarlands (2019)")
+    assert "Video-Reihe" in citing["https://www.plattform-lernende-systeme.de/video-tutorials.html"]
 
 
 def test_shipped_manifest_covers_the_fact_sheet_links_and_invents_nothing() -> None:
@@ -124,15 +185,28 @@ def test_shipped_manifest_covers_the_fact_sheet_links_and_invents_nothing() -> N
     # Every link of the sheet has an entry (a link broken across lines is a prefix of one) …
     for link in re.findall(r"https?://\S+", sheet):
         assert any(u.startswith(link) for u in urls), link
-    # … and every entry's URL, title, publisher, year and citation stand in the sheet or its URLs.
-    facts = _fact_sheet_facts()
+    # … and each entry's title, publisher, year and first citation stand in the text that cites
+    # that entry's URL (or in the URL itself), so no value can sit in another document's entry.
+    citing = citing_texts(sheet)
     for entry in literature.documents:
         assert entry.url in sheet, entry.url
-        for value in (entry.title, entry.publisher, *entry.cited_as):
+        text = citing.get(entry.url)
+        if text is None:  # cited only by a link: nothing may be claimed about it
+            assert (entry.title, entry.publisher, entry.year, entry.cited_as) == (
+                None,
+                None,
+                None,
+                (),
+            ), entry.label
+            continue
+        own = text + " " + unquote(entry.url)
+        for value in (entry.title, entry.publisher, *entry.cited_as[:1]):
             if value is not None:
-                assert letters_key(value) in facts, value
+                assert _states(own, value), (entry.label, value)
         if entry.year is not None:
-            assert str(entry.year) in sheet, entry.label
+            assert str(entry.year) in own, entry.label
+        for value in entry.cited_as:
+            assert _states(sheet, value), value
     named = {letters_key(d.publisher or "") for d in literature.pdfs}
     assert named >= {
         letters_key(p)
@@ -151,6 +225,14 @@ def test_shipped_manifest_covers_the_fact_sheet_links_and_invents_nothing() -> N
     assert all(
         not d.url.split("?")[0].endswith(".pdf") for d in literature.documents if d.kind == "web"
     )
+
+
+def test_shipped_metadata_claims_nothing_the_fact_sheet_does_not_state() -> None:
+    [info] = load_metadata(PROJECT_ROOT / "corpus").values()
+    sheet = FACT_SHEET.read_text(encoding="utf-8")
+    assert _states(sheet, info.title)
+    # The sheet names no publisher, year or address of its own.
+    assert (info.publisher, info.year, info.url) == (None, None, None)
 
 
 def stored_chunk_ids(settings: Settings) -> set[str]:
@@ -217,6 +299,46 @@ def test_ingest_takes_citation_metadata_from_the_manifest(
     third = run_ingest(settings)
     assert third.metadata_updated == []
     assert third.plan == "0 neu, 0 geändert, 0 entfernt, 2 unverändert"
+
+
+def test_cli_shows_the_manifests_publisher_and_year(
+    make_settings: Callable[..., Settings], corpus_dir: Path
+) -> None:
+    write_pdf(corpus_dir / "literature" / "booklet.pdf", BOOKLET)
+    (corpus_dir / "literature.toml").write_text(
+        '[[document]]\nkind = "pdf"\nfile = "booklet.pdf"\ntitle = "KI im Mittelstand"\n'
+        'publisher = "Lernende Systeme"\nyear = 2021\nurl = "https://example.org/booklet.pdf"\n',
+        encoding="utf-8",
+    )
+    settings = make_settings()
+    assert run_ingest(settings).exit_code == EXIT_OK
+    question = "Welche Förderprogramme gibt es für den Mittelstand?"
+    store = ["--store", str(settings.store)]
+    found = retrieval_cli("search", question, "--k", "1", *store, "--json")
+    [passage] = json.loads(found.stdout)["passages"]
+    assert (passage["title"], passage["publisher"], passage["year"]) == (
+        "KI im Mittelstand",
+        "Lernende Systeme",
+        2021,
+    )
+    listing = retrieval_cli("search", question, "--k", "1", *store).stdout
+    assert "[1] KI im Mittelstand (Lernende Systeme 2021) – S. 2, literature/booklet.pdf" in listing
+    answer = retrieval_cli("ask", question, "--backend", "extractive", *store).stdout
+    assert "[1] KI im Mittelstand (Lernende Systeme 2021) – S. 2" in answer
+
+
+def retrieval_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    done = subprocess.run(
+        [sys.executable, "-m", "retrieval", *args],
+        capture_output=True,
+        text=True,
+        cwd=PROJECT_ROOT,
+        env={"PATH": "/usr/bin:/bin", "QUELLENCHAT_MODELS_DIR": str(MODELS_DIR)},
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return done
 
 
 def test_metadata_toml_wins_over_the_manifest_and_a_broken_manifest_stops_the_run(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -20,7 +21,7 @@ from ingest.maintenance import (
     password_ok,
     plan_text,
 )
-from ingest.run import run_ingest
+from ingest.run import LOCK_FILE, run_ingest
 from quellenchat.settings import Settings
 from tests.helpers import PROJECT_ROOT
 
@@ -74,7 +75,7 @@ def test_cli_ingest_is_refused_while_the_app_holds_the_store(
         )  # fmt: skip
         assert cli.returncode == 2, cli.stderr
         assert "anderen Prozess" in json.loads(cli.stdout)["error"]
-        # The app's own runs get the lock handed over, and take it back afterwards.
+        # The app's own runs work under the lock it holds.
         report = guard.run(dry_run=False)
         assert report.error is None
         assert report.new == ["chancen.txt"]
@@ -87,10 +88,123 @@ def test_a_second_update_while_one_runs_is_refused(
     small_corpus: Path, make_settings: Callable[..., Settings]
 ) -> None:
     guard = StoreGuard(make_settings())
-    with guard.handed_over():
+    with guard.updating():
         report = guard.run(dry_run=True)
     assert report.error is not None
     assert "bereits eine Aktualisierung" in report.error
+
+
+# Another process that takes the writer lock the moment it is free, as a CLI ingest would.
+SNATCHER = """
+import fcntl, pathlib, sys, time
+lock, stop = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2])
+print("bereit", flush=True)
+while not stop.exists():
+    with lock.open("w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            continue
+        print("Sperre bekommen", flush=True)
+        sys.exit(1)
+"""
+
+
+def _ingest_cli(settings: Settings, corpus: Path, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "ingest", "--store", str(settings.store),
+            "--corpus", str(corpus), *extra]  # fmt: skip
+
+
+def test_the_lock_stays_with_the_app_between_and_during_its_runs(
+    small_corpus: Path, make_settings: Callable[..., Settings], tmp_path: Path
+) -> None:
+    settings = make_settings()
+    run_ingest(settings)
+    guard = StoreGuard(settings)
+    assert guard.hold()
+    stop = tmp_path / "stop"
+    snatcher = subprocess.Popen(
+        [sys.executable, "-c", SNATCHER, str(settings.store / LOCK_FILE), str(stop)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert snatcher.stdout is not None
+        assert snatcher.stdout.readline().strip() == "bereit"
+        for number in range(3):
+            (small_corpus / f"neu-{number}.txt").write_text(
+                f"Dokument {number} über Robotik in der Montage.", encoding="utf-8"
+            )
+            assert guard.run(dry_run=True).new == [f"neu-{number}.txt"]
+            assert guard.run(dry_run=False).error is None
+    finally:
+        stop.touch()
+        out, _ = snatcher.communicate(timeout=60)
+    assert snatcher.returncode == 0, out  # it never got the lock
+    assert guard.held
+    cli = subprocess.run(
+        _ingest_cli(settings, small_corpus, "--json"),
+        capture_output=True, text=True, cwd=PROJECT_ROOT, timeout=300, check=False,
+    )  # fmt: skip
+    assert cli.returncode == 2, cli.stderr
+    assert "anderen Prozess" in json.loads(cli.stdout)["error"]
+    guard.release()
+    cli = subprocess.run(
+        _ingest_cli(settings, small_corpus, "--json"),
+        capture_output=True, text=True, cwd=PROJECT_ROOT, timeout=300, check=False,
+    )  # fmt: skip
+    assert cli.returncode == 0, cli.stderr
+
+
+def test_the_app_takes_the_lock_once_a_running_cli_ingest_ends(
+    fact_sheet_corpus: Path, make_settings: Callable[..., Settings]
+) -> None:
+    settings = make_settings()
+    cli = subprocess.Popen(
+        _ingest_cli(settings, fact_sheet_corpus),
+        stderr=subprocess.PIPE, text=True, cwd=PROJECT_ROOT,
+    )  # fmt: skip
+    guard = StoreGuard(settings)
+    try:
+        assert cli.stderr is not None
+        # "Plan: …" is logged under the lock; embedding the fact sheet takes a while after it.
+        for line in cli.stderr:
+            if line.startswith("Plan:"):
+                break
+        assert not guard.hold(retry_seconds=0.2)
+        refused = guard.run(dry_run=True)
+        assert "anderen Prozess" in (refused.error or "")
+        assert "sobald er frei ist" in (refused.error or "")
+        cli.stderr.read()
+        assert cli.wait(timeout=600) == 0
+        deadline = time.monotonic() + 60  # a bound for a busy machine, not a speed assertion
+        while not guard.held and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert guard.held
+        assert guard.run(dry_run=True).error is None
+        again = subprocess.run(
+            _ingest_cli(settings, fact_sheet_corpus, "--json"),
+            capture_output=True, text=True, cwd=PROJECT_ROOT, timeout=300, check=False,
+        )  # fmt: skip
+        assert again.returncode == 2, again.stderr
+    finally:
+        cli.kill()
+        cli.wait()
+        guard.release()
+
+
+def test_a_released_guard_stops_trying(
+    small_corpus: Path, make_settings: Callable[..., Settings], tmp_path: Path
+) -> None:
+    settings = make_settings()
+    other = StoreGuard(settings)  # stands for another process: flock locks are per open file
+    assert other.acquire()
+    guard = StoreGuard(settings)
+    assert not guard.hold(retry_seconds=0.05)
+    guard.release()
+    other.release()
+    time.sleep(0.3)
+    assert not guard.held
 
 
 @pytest.mark.parametrize(

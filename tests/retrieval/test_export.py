@@ -9,7 +9,9 @@ from tests.retrieval.answer_factory import make_answer, make_citation, make_pass
 
 
 def test_export_lists_every_turn_with_its_checked_sources() -> None:
-    first = make_passage("KMU sind beim Einsatz von KI noch zurückhaltend.")
+    first = make_passage(
+        "KMU sind beim Einsatz von KI noch zurückhaltend.", publisher="KfW Research"
+    )
     second = make_passage("Größere Firmen <b>nutzen</b> KI häufiger.", id="p2", page=5)
     turns = [
         make_answer("Wie viele KMU nutzen KI?", (make_citation(first, first.text),)),
@@ -26,7 +28,11 @@ def test_export_lists_every_turn_with_its_checked_sources() -> None:
         < markdown.index("Wie viele KMU")
         < markdown.index("## Frage 2")
     )
-    assert "„KMU sind beim Einsatz von KI noch zurückhaltend.“ (KI im Mittelstand, S. 3" in markdown
+    # The line the app copies, Markdown-escaped: `\#page=3` renders as `#page=3`.
+    assert (
+        "„KMU sind beim Einsatz von KI noch zurückhaltend.“ "
+        "(KI im Mittelstand, KfW Research 2021, S. 3, https://example.org/bericht.pdf\\#page=3)"
+    ) in markdown
     assert "– geprüft" in markdown
     assert "– nicht geprüft" in markdown
     assert "S. 5" in markdown

@@ -8,6 +8,7 @@ import pytest
 
 from retrieval.citation_text import citation_text
 from retrieval.corpus_files import pdf_href
+from retrieval.feedback import QUOTE_NOTE
 from retrieval.render import answer_markdown, citation_card, escape_markdown, sources_html
 from tests.retrieval.answer_factory import make_answer, make_citation, make_passage
 
@@ -74,14 +75,15 @@ def test_card_shows_hostile_passage_as_text_with_the_quote_marked() -> None:
     assert parsed.marked == HOSTILE
 
 
-def test_card_carries_number_place_age_check_and_links() -> None:
-    passage = make_passage("KMU sind beim Einsatz von KI noch zurückhaltend.")
+def test_card_carries_number_publisher_age_place_check_and_links() -> None:
+    passage = make_passage(
+        "KMU sind beim Einsatz von KI noch zurückhaltend.", publisher="Lernende Systeme"
+    )
     citation = make_citation(passage, passage.text, n=2)
     parsed = _parse(citation_card(citation, pdf_href, 2025))
     assert "[2]" in parsed.text
     assert "KI im Mittelstand" in parsed.text
-    assert "S. 3" in parsed.text
-    assert "2021 (vor 4 Jahren)" in parsed.text
+    assert "Lernende Systeme · 2021 (vor 4 Jahren) · S. 3 · ✓ geprüft" in parsed.text
     assert "✓ geprüft" in parsed.text
     assert f"quellen/{'a' * 64}.pdf#page=3" in parsed.attrs["href"]
     assert "https://example.org/bericht.pdf#page=3" in parsed.attrs["href"]
@@ -120,10 +122,28 @@ def test_answer_markdown_escapes_answer_and_lists_unsupported_sentences() -> Non
     assert "LLM nicht erreichbar" in markdown
 
 
+def test_source_without_stated_year_or_publisher_says_so() -> None:
+    passage = make_passage(
+        "Fehlender Innovationsdruck.", page=None, section="Herausforderungen", year=None
+    )
+    parsed = _parse(citation_card(make_citation(passage, passage.text), pdf_href, 2025))
+    assert "ohne Jahresangabe · Abschnitt Herausforderungen · ✓ geprüft" in parsed.text
+    assert "unbekannt" not in parsed.text
+
+
+def test_panel_with_citations_says_what_zitat_falsch_stores() -> None:
+    passage = make_passage("Ein Satz.")
+    parsed = _parse(sources_html((make_citation(passage, "Ein Satz."),), pdf_href, 2025))
+    assert QUOTE_NOTE in parsed.text
+    assert "keine IP-Adresse" in QUOTE_NOTE
+    assert QUOTE_NOTE not in _parse(sources_html((), pdf_href, 2025)).text
+
+
 def test_refusal_shows_related_passages_as_no_support() -> None:
-    related = make_passage("Die Bäckerei backt Brot.", id="p9")
+    related = make_passage("Die Bäckerei backt Brot.", id="p9", publisher="Bäckerinnung")
     markup = sources_html((), pdf_href, 2025, related=(related,))
     parsed = _parse(markup)
     assert "Möglicherweise verwandt (kein Beleg)" in parsed.text
     assert "Die Bäckerei backt Brot." in parsed.text
+    assert "Bäckerinnung · 2021 (vor 4 Jahren) · S. 3" in parsed.text
     assert "Zitat kopieren" not in parsed.text
