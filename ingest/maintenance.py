@@ -1,21 +1,23 @@
 """Keeping the store current from a long-running app: start-up check, plan, guarded updates.
 
-The app is the store's one writer while it runs: `StoreGuard` holds the writer lock of the
-embedded store for the app's lifetime, so a CLI ingest meanwhile is refused instead of writing
-behind the app's back; the app hands the lock to its own ingest runs.
+The app is the embedded store's one writer while it runs: `StoreGuard` holds its writer lock
+for the app's lifetime, so a CLI ingest meanwhile is refused instead of writing behind the app's
+back; the app hands the lock to its own ingest runs. On a Chroma server many replicas share the
+store: each ingest run takes the store's writer lease for its duration, so one replica writes at
+a time and the others (and CLI ingests) are refused while it does.
 """
 
 from __future__ import annotations
 
-import fcntl
 import hmac
 import ipaddress
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import IO, Literal
+from typing import Literal
 
-from ingest.run import LOCK_FILE, Log, Report, run_ingest
+from ingest.run import Log, Report, run_ingest
+from quellenchat.lease import FileLock, StoreBusy
 from quellenchat.settings import Settings
 from quellenchat.storage import StoreError, open_client, read_sources
 
@@ -139,48 +141,48 @@ def password_ok(settings: Settings, given: str | None) -> bool:
 
 
 class StoreGuard:
-    """Holds the embedded store's writer lock for the app's lifetime; hands it to ingest runs."""
+    """Holds the embedded store's writer lock for the app's lifetime; hands it to ingest runs.
+
+    In server mode it holds nothing: every run takes the server's writer lease itself.
+    """
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self._handle: IO[str] | None = None
+        self._lock = None if settings.chroma_url else FileLock(settings.store)
         self._updating = threading.Lock()
 
     @property
     def held(self) -> bool:
-        """Whether this process holds the writer lock (always true in server mode)."""
-        return self.settings.chroma_url is not None or self._handle is not None
+        """Whether nothing keeps this app from writing (always true in server mode)."""
+        return self._lock is None or self._lock.held
 
     def acquire(self) -> bool:
         """Take the writer lock; False when another process holds it."""
-        if self.held:
+        if self._lock is None:
             return True
-        self.settings.store.mkdir(parents=True, exist_ok=True)
-        handle = (self.settings.store / LOCK_FILE).open("w")
         try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.close()
+            self._lock.acquire()
+        except StoreBusy:
             return False
-        self._handle = handle
         return True
 
     def release(self) -> None:
         """Give the writer lock back."""
-        if self._handle is not None:
-            self._handle.close()  # closing the file releases the flock
-            self._handle = None
+        if self._lock is not None:
+            self._lock.release()
 
     @contextmanager
-    def handed_over(self) -> Iterator[None]:
-        """Let one ingest run of this process take the lock; one at a time."""
+    def handed_over(self, *, writes: bool = True) -> Iterator[None]:
+        """Let one ingest run of this process take the lock; one at a time (dry runs keep it)."""
         if not self._updating.acquire(blocking=False):
             raise UpdateRunning("Es läuft bereits eine Aktualisierung. Bitte kurz warten.")
         try:
-            self.release()
+            if writes:
+                self.release()
             yield
         finally:
-            self.acquire()
+            if writes:
+                self.acquire()
             self._updating.release()
 
     def run(
@@ -188,11 +190,11 @@ class StoreGuard:
     ) -> Report:
         """An ingest run (or dry run) while the app holds the store."""
         try:
-            with self.handed_over():
+            with self.handed_over(writes=not dry_run):
                 return run_ingest(
                     self.settings, dry_run=dry_run, log=log, show_progress=show_progress
                 )
         except UpdateRunning as exc:
-            report = Report(store=str(self.settings.store), dry_run=dry_run)
-            report.error = str(exc)
+            report = Report(self.settings.chroma_url or str(self.settings.store), dry_run)
+            report.error, report.busy = str(exc), True
             return report
