@@ -15,7 +15,7 @@ from ingest.corpus import CorpusError, SourceFile, discover
 from ingest.index import EmbedFn, Fence, StoreWriter, embedding_text
 from ingest.ownership import corpus_identities, writable_records
 from ingest.plan import Plan, make_plan
-from quellenchat.lease import LOCK_FILE, StoreBusy, writer_lock
+from quellenchat.lease import StoreBusy, writer_lock
 from quellenchat.settings import Settings
 from quellenchat.storage import SourceRecord, StoreError, open_client, unavailable_message
 
@@ -24,7 +24,6 @@ if TYPE_CHECKING:
     from quellenchat.embedding import Embedder
 
 Log = Callable[[str], None]
-__all__ = ["LOCK_FILE", "Report", "run_ingest"]
 # Small documents are embedded together until a group holds this many chunks.
 GROUP_CHUNKS = 64
 
