@@ -4,11 +4,25 @@ from __future__ import annotations
 
 import logging
 import sys
+from typing import TextIO
 
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 # Our own loggers, and uvicorn's (start-up, access lines), log at the configured level; other
 # libraries only from WARNING on (at INFO, httpx and chromadb log every request), unless DEBUG.
 OWN = ("quellenchat", "ingest", "retrieval", "chat_app", "uvicorn")
+
+
+class _Stderr(logging.StreamHandler):
+    """Writes to whatever `sys.stderr` is when a record comes (test runners swap it)."""
+
+    @property
+    def stream(self) -> TextIO:
+        """The current stderr."""
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: TextIO) -> None:
+        """Ignored: the stream is always the current stderr."""
 
 
 class _LevelFilter(logging.Filter):
@@ -28,7 +42,7 @@ def configure_logging(level: str) -> None:
     """Send log records of `level` and above to stderr, one plain line each."""
     number = logging.getLevelNamesMapping()[level]
     libraries = number if number == logging.DEBUG else max(logging.WARNING, number)
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _Stderr()
     handler.setFormatter(logging.Formatter(FORMAT))
     handler.addFilter(_LevelFilter(number, libraries))
     logging.basicConfig(level=libraries, handlers=[handler], force=True)
