@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint typecheck pytest bench ingest clean browser
+.PHONY: install run test lint typecheck pytest bench bench-load ingest clean browser
 
 install: $(STAMP)
 
@@ -46,6 +46,10 @@ test: lint typecheck pytest
 
 bench: install
 	$(PY) bench/run.py
+
+# Simulated users against the app on loopback (bounded); writes bench/results/load.md.
+bench-load: install
+	$(PY) bench/load_bench.py
 
 clean:
 	rm -rf $(VENV) data

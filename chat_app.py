@@ -37,8 +37,9 @@ from ingest.maintenance import (
     result_text,
 )
 from ingest.upload import UploadError, limit_bytes, save_upload, upload_dir
+from quellenchat.logs import configure_logging
 from quellenchat.settings import Settings
-from quellenchat.storage import read_sources
+from quellenchat.storage import StoreError, read_sources
 from retrieval.answering import Answerer, QuestionError, clean_question
 from retrieval.answers import Answer, Evidence, Token
 from retrieval.corpus_files import PDF_ROUTE, CorpusFiles, pdf_href
@@ -51,6 +52,7 @@ from retrieval.feedback import (
     FeedbackStore,
     Kind,
 )
+from retrieval.health import check_health
 from retrieval.render import (
     answer_markdown,
     answer_sources_html,
@@ -235,9 +237,14 @@ class ChatApp:
                     yield chat, sources, turns, "", self._export(turns), ""
                     return
                 yield chat, sources, turns, "", gr.skip(), status
-        except Exception as exc:  # the store or search failed: say so, keep the conversation
+        except StoreError as exc:  # the store is down: say so, keep the conversation
+            log.warning("Antwort ohne Quellenindex: %s", exc)
+            error = f"**{escape_markdown(str(exc))}** Ihre Frage steht noch im Eingabefeld."
+            yield messages(turns), gr.skip(), turns, question, gr.skip(), error
+        except Exception as exc:  # a bug: log it, tell the user in German, keep the conversation
             log.exception("Antwort fehlgeschlagen")
-            error = f"**Fehler:** {escape_markdown(str(exc) or type(exc).__name__)}"
+            kind = escape_markdown(type(exc).__name__)
+            error = f"**Die Antwort ist fehlgeschlagen** ({kind}) – bitte erneut versuchen."
             yield messages(turns), gr.skip(), turns, question, gr.skip(), error
 
     def new_conversation(self) -> tuple[Any, ...]:
@@ -252,7 +259,7 @@ class ChatApp:
         pairs = [(str(q), str(a)) for q, a in (history or [])]
         try:
             return self.answerer.ask(question, pairs).to_json()
-        except QuestionError as exc:
+        except (QuestionError, StoreError) as exc:
             raise gr.Error(str(exc)) from exc
 
     def _export(self, turns: list[Answer]) -> str:
@@ -311,14 +318,21 @@ class ChatApp:
     def login(self, password: str) -> tuple[Any, ...]:
         """Unlock the Quellen tab for this session. Yields (unlocked, panel, message, table)."""
         if self.mode == "password" and password_ok(self.settings, password):
-            return True, gr.update(visible=True), "Angemeldet.", documents_table(self.settings)
+            return True, gr.update(visible=True), "Angemeldet.", self._table()
         return False, gr.update(visible=False), "**Falsches Passwort.**", gr.skip()
 
     def documents(self, unlocked: bool) -> Any:
         """The documents table (empty when the tab is locked)."""
         if not self._admin_ok(unlocked):
             return []
-        return documents_table(self.settings)
+        return self._table()
+
+    def _table(self) -> Any:
+        try:
+            return documents_table(self.settings)
+        except StoreError as exc:  # a toast, and the table keeps what it showed
+            gr.Warning(str(exc))
+            return gr.skip()
 
     def upload(self, file: str | None, replace: bool, unlocked: bool) -> tuple[Any, ...]:
         """Save an uploaded PDF into the corpus and show the plan. (message, plan, run button)."""
@@ -356,7 +370,7 @@ class ChatApp:
         details = "\n".join(f"- {escape_markdown(line)}" for line in lines[-30:])
         return (
             result_text(report) + (f"\n\n{details}" if details else ""),
-            documents_table(self.settings),
+            self._table(),
             gr.update(visible=False),
         )
 
@@ -533,16 +547,24 @@ class ChatApp:
     # -- serving ----------------------------------------------------------------------------
 
     def asgi(self) -> Any:
-        """The FastAPI app: the corpus PDF route, with the Gradio interface mounted at `/`."""
+        """The FastAPI app: `/healthz`, the corpus PDF route, and the Gradio interface at `/`."""
         from fastapi import FastAPI, HTTPException
-        from fastapi.responses import FileResponse
+        from fastapi.responses import FileResponse, JSONResponse
 
         app = FastAPI(title=TITLE, docs_url=None, redoc_url=None, openapi_url=None)
+
+        @app.get("/healthz")
+        def healthz() -> JSONResponse:
+            health = check_health(self.answerer)
+            return JSONResponse(health.to_json(), status_code=health.http_status)
 
         @app.get(f"/{PDF_ROUTE}/{{name}}")
         def corpus_pdf(name: str) -> FileResponse:
             sha = name.removesuffix(".pdf")
-            records = read_sources(self.answerer.searcher.client)
+            try:
+                records = read_sources(self.answerer.searcher.client)
+            except StoreError as exc:
+                raise HTTPException(503, str(exc)) from exc
             path = self.files.pdf_path(records, sha) if name.endswith(".pdf") else None
             if path is None:
                 raise HTTPException(404, "Dokument nicht gefunden.")
@@ -699,7 +721,9 @@ def serve(chat: ChatApp, host: str, port: int, *, timeout: float = 60.0) -> Runn
 
     chat.guard.hold()
 
-    config = uvicorn.Config(chat.asgi(), host=host, port=port, log_level="warning")
+    # log_config=None: uvicorn's lines go through our logging (plain lines on stderr).
+    level = chat.settings.log_level.lower()
+    config = uvicorn.Config(chat.asgi(), host=host, port=port, log_level=level, log_config=None)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name="quellenchat-server", daemon=True)
     thread.start()
@@ -719,19 +743,22 @@ def serve(chat: ChatApp, host: str, port: int, *, timeout: float = 60.0) -> Runn
 def main() -> int:
     """`python chat_app.py`: bring the store up to date, then serve until interrupted."""
     settings = Settings()
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    configure_logging(settings.log_level)
     say = _stderr
-    report = bring_up_to_date(settings, log=say, show_progress=sys.stderr.isatty())
-    if report.error:
-        say(f"FEHLER: {report.error}")
+    if settings.startup_ingest:
+        report = bring_up_to_date(settings, log=say, show_progress=sys.stderr.isatty())
+        if report.error and report.busy:
+            say(f"Hinweis: {report.error} Diese Instanz zeigt bis dahin den vorhandenen Stand.")
+        elif report.error:
+            say(f"FEHLER: {report.error}")
+            return 2
+    try:
+        chat = ChatApp(settings)
+        # Load the embedder and build the lexical index now, not on the first question.
+        chat.answerer.searcher.search("Künstliche Intelligenz", k=1)
+    except StoreError as exc:
+        say(f"FEHLER: {exc}")
         return 2
-    chat = ChatApp(settings)
-    # Load the embedder and build the lexical index now, not on the first question.
-    chat.answerer.searcher.search("Künstliche Intelligenz", k=1)
     chat.feedback.prune()
     try:
         running = serve(chat, settings.host, settings.port)

@@ -214,6 +214,8 @@ def main() -> int:
         "`rerank` (Satzfenster-Rerank-Experiment) läuft nur so.",
     )
     args = parser.parse_args()
+    # Benchmarks build temporary embedded stores; a configured Chroma server must never get them.
+    os.environ.pop("QUELLENCHAT_CHROMA_URL", None)
     settings = Settings()
     env = {"QUELLENCHAT_MODELS_DIR": str(settings.models_dir.resolve())}
     parts = set(args.only or PARTS[:-1])

@@ -1,7 +1,10 @@
-"""Command line: `python -m ingest [--corpus DIR]… [--store DIR] [--dry-run] [--rebuild] [--json]`.
+"""Command line: `python -m ingest`, its subcommands `status` and `fetch`.
 
-Subcommands stand beside the bare form: `python -m ingest status [--store DIR] [--json]` and
-`python -m ingest fetch [--manifest FILE] [--dest DIR] [--json]`.
+    python -m ingest [--corpus DIR]… [--store DIR | --chroma-url URL] [--dry-run] [--rebuild]
+                     [--json]
+    python -m ingest status [--store DIR | --chroma-url URL] [--json]
+    python -m ingest fetch [--manifest FILE] [--dest DIR] [--json]
+
 With `--json`, stdout carries only JSON; progress and messages go to stderr.
 """
 
@@ -14,6 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from quellenchat.logs import configure_logging
 from quellenchat.settings import Settings
 
 SUBCOMMANDS = ("status", "fetch")
@@ -31,16 +35,33 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--store", type=Path, help="Speicher-Ordner (Standard: data/store)")
+    parser.add_argument(
+        "--chroma-url",
+        metavar="URL",
+        help="Chroma-Server statt eingebettetem Speicher (Standard: QUELLENCHAT_CHROMA_URL)",
+    )
     parser.add_argument("--json", action="store_true", help="Ergebnis als JSON auf stdout")
+
+
+def _parse(parser: argparse.ArgumentParser, argv: Sequence[str]) -> argparse.Namespace:
+    args = parser.parse_args(argv)
+    if args.store is not None and args.chroma_url is not None:
+        parser.error("--store und --chroma-url schließen sich aus (Ordner oder Server)")
+    return args
 
 
 def _settings(args: argparse.Namespace) -> Settings:
     overrides: dict[str, Any] = {}
-    if args.store is not None:
+    if args.store is not None:  # an explicit folder means the embedded store, whatever the env
         overrides["store"] = args.store
+        overrides["chroma_url"] = None
+    if args.chroma_url is not None:
+        overrides["chroma_url"] = args.chroma_url
     if getattr(args, "corpus", None):
         overrides["corpus"] = args.corpus
-    return Settings(**overrides)
+    settings = Settings(**overrides)
+    configure_logging(settings.log_level)
+    return settings
 
 
 def _ingest(argv: Sequence[str]) -> int:
@@ -58,7 +79,7 @@ def _ingest(argv: Sequence[str]) -> int:
     _common(parser)
     parser.add_argument("--dry-run", action="store_true", help="nur den Plan zeigen, nichts ändern")
     parser.add_argument("--rebuild", action="store_true", help="Index komplett neu aufbauen")
-    args = parser.parse_args(argv)
+    args = _parse(parser, argv)
 
     from ingest.run import run_ingest
 
@@ -95,7 +116,7 @@ def _status(argv: Sequence[str]) -> int:
         prog="python -m ingest status", description="Zeigt, was der Index enthält."
     )
     _common(parser)
-    args = parser.parse_args(argv)
+    args = _parse(parser, argv)
     settings = _settings(args)
 
     from quellenchat.storage import StoreError, open_client, read_sources

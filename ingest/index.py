@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 WRITE_BATCH = 64
 T = TypeVar("T")
 EmbedFn = Callable[[Sequence[str]], np.ndarray]
+Fence = Callable[[], None]
 
 
 def embedding_text(chunk: Chunk) -> str:
@@ -46,12 +47,19 @@ def embedding_text(chunk: Chunk) -> str:
 
 
 class StoreWriter:
-    """The only code that writes the store."""
+    """The only code that writes the store.
 
-    def __init__(self, client: ClientAPI, embedder_name: str, chunking: str) -> None:
+    `fence` runs before every write and raises when this writer has lost its right to write
+    (its lease in a Chroma server ran out); what it interrupts is cleaned up like a crash.
+    """
+
+    def __init__(
+        self, client: ClientAPI, embedder_name: str, chunking: str, fence: Fence = lambda: None
+    ) -> None:
         self.client = client
         self.embedder_name = embedder_name
         self.chunking = chunking
+        self.fence = fence
 
     def rebuild_reason(self) -> str | None:
         """Why the existing store cannot be reused (German), or None when it fits."""
@@ -73,6 +81,7 @@ class StoreWriter:
         """Delete every collection of the store."""
         for name in (CHUNKS, PAGES, SOURCES):
             if get_collection(self.client, name) is not None:
+                self.fence()
                 self.client.delete_collection(name)
 
     def records(self) -> list[SourceRecord]:
@@ -106,6 +115,7 @@ class StoreWriter:
             for sha in (meta.get("doc_sha"), meta.get("replaces")):
                 if isinstance(sha, str) and sha and sha not in live:
                     removed += self._delete_version(sha)
+            self.fence()
             sources.delete(ids=[marker_id])
         return removed
 
@@ -121,6 +131,7 @@ class StoreWriter:
         """Store a document's pages and chunks, then commit it and drop the version it replaces."""
         sources = self._aux(SOURCES)
         marker = PENDING_PREFIX + record.doc_sha
+        self.fence()
         sources.upsert(
             ids=[marker],
             documents=[record.source],
@@ -130,6 +141,7 @@ class StoreWriter:
         self._write_pages(record.doc_sha, units)
         for batch in _batches(chunks, WRITE_BATCH):
             vectors = embed([embedding_text(c) for c in batch])
+            self.fence()
             self._chunks(vectors.shape[1]).upsert(
                 ids=[c.id for c in batch],
                 documents=[c.text for c in batch],
@@ -140,10 +152,12 @@ class StoreWriter:
         self.commit(record)
         if replaces and replaces != record.doc_sha:
             self._drop_if_unreferenced(replaces)
+        self.fence()
         sources.delete(ids=[marker])
 
     def commit(self, record: SourceRecord) -> None:
         """Write (or overwrite) a manifest record: from now on readers see this version."""
+        self.fence()
         self._aux(SOURCES).upsert(
             ids=[record.id],
             documents=[record.source],
@@ -155,14 +169,17 @@ class StoreWriter:
         """Withdraw a source: its record first, then its chunks and pages unless referenced."""
         sources = self._aux(SOURCES)
         marker = PENDING_PREFIX + record.doc_sha
+        self.fence()
         sources.upsert(
             ids=[marker],
             documents=[record.source],
             embeddings=no_vectors(1),
             metadatas=[{"pending": True, "doc_sha": record.doc_sha, "replaces": ""}],
         )
+        self.fence()
         sources.delete(ids=[record.id])
         self._drop_if_unreferenced(record.doc_sha)
+        self.fence()
         sources.delete(ids=[marker])
 
     def _drop_if_unreferenced(self, doc_sha: str) -> None:
@@ -177,6 +194,7 @@ class StoreWriter:
                 continue
             ids = collection.get(where={"doc_sha": doc_sha}, include=[])["ids"]
             for batch in _batches(ids, WRITE_BATCH * 4):
+                self.fence()
                 collection.delete(ids=list(batch))
             count += len(ids) if name == CHUNKS else 0
         return count
@@ -184,6 +202,7 @@ class StoreWriter:
     def _write_pages(self, doc_sha: str, units: Sequence[Page]) -> None:
         pages = self._aux(PAGES)
         for batch in _batches(units, WRITE_BATCH):
+            self.fence()
             pages.upsert(
                 ids=[page_id(doc_sha, u.index) for u in batch],
                 documents=[u.text for u in batch],

@@ -1,22 +1,24 @@
 """Keeping the store current from a long-running app: start-up check, plan, guarded updates.
 
-The app is the store's one writer while it runs: `StoreGuard` holds the writer lock of the
-embedded store for the app's lifetime, so a CLI ingest meanwhile is refused instead of writing
-behind the app's back; the app's own ingest runs work under the lock it holds.
+The app is the embedded store's one writer while it runs: `StoreGuard` holds its writer lock
+for the app's lifetime, so a CLI ingest meanwhile is refused instead of writing behind the app's
+back; the app's own ingest runs work under the lock it holds. On a Chroma server many replicas
+share the store: each ingest run takes the store's writer lease for its duration, so one replica
+writes at a time and the others (and CLI ingests) are refused while it does.
 """
 
 from __future__ import annotations
 
-import fcntl
 import hmac
 import ipaddress
 import logging
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import IO, Literal
+from typing import Literal
 
-from ingest.run import LOCK_FILE, Log, Report, run_ingest
+from ingest.run import Log, Report, run_ingest
+from quellenchat.lease import FileLock, StoreBusy
 from quellenchat.settings import Settings
 from quellenchat.storage import StoreError, open_client, read_sources
 
@@ -147,38 +149,37 @@ class StoreGuard:
     """Holds the embedded store's writer lock for the app's lifetime; its ingest runs use it.
 
     The lock is never let go between the app's runs, so a CLI ingest cannot slip in. When another
-    process holds it at start, `hold()` keeps trying in the background until it is free.
+    process holds it at start, `hold()` keeps trying in the background until it is free. In server
+    mode it holds nothing: every run takes the server's writer lease itself.
     """
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self._handle: IO[str] | None = None
-        self._handle_lock = threading.Lock()
+        self._lock = None if settings.chroma_url else FileLock(settings.store)
+        self._lock_guard = threading.Lock()
         self._updating = threading.Lock()
         self._closed = threading.Event()
         self._retrying: threading.Thread | None = None
 
     @property
     def held(self) -> bool:
-        """Whether this process holds the writer lock (always true in server mode)."""
-        return self.settings.chroma_url is not None or self._handle is not None
+        """Whether nothing keeps this app from writing (always true in server mode)."""
+        return self._lock is None or self._lock.held
 
     def acquire(self) -> bool:
         """Take the writer lock; False when another process holds it."""
         return self._take(retrying=False)
 
     def _take(self, *, retrying: bool) -> bool:
-        with self._handle_lock:
-            if self.held or (retrying and self._closed.is_set()):
-                return True  # held, or released meanwhile: the retries end either way
-            self.settings.store.mkdir(parents=True, exist_ok=True)
-            handle = (self.settings.store / LOCK_FILE).open("w")
+        with self._lock_guard:
+            if self._lock is None or self._lock.held:
+                return True
+            if retrying and self._closed.is_set():
+                return True  # released meanwhile: the retries end
             try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                handle.close()
+                self._lock.acquire()
+            except StoreBusy:
                 return False
-            self._handle = handle
             return True
 
     def hold(self, retry_seconds: float = RETRY_SECONDS) -> bool:
@@ -202,17 +203,16 @@ class StoreGuard:
     def _retry(self, seconds: float) -> None:
         while not self._closed.wait(seconds):
             if self._take(retrying=True):
-                if self._handle is not None:
+                if self.held and not self._closed.is_set():
                     _logger.info("Schreibsperre von %s übernommen.", self.settings.store)
                 return
 
     def release(self) -> None:
         """Give the writer lock back and stop trying to take it."""
         self._closed.set()
-        with self._handle_lock:
-            if self._handle is not None:
-                self._handle.close()  # closing the file releases the flock
-                self._handle = None
+        with self._lock_guard:
+            if self._lock is not None:
+                self._lock.release()
 
     @contextmanager
     def updating(self) -> Iterator[None]:
@@ -227,24 +227,25 @@ class StoreGuard:
     def run(
         self, *, dry_run: bool, log: Log = lambda message: None, show_progress: bool = False
     ) -> Report:
-        """An ingest run (or dry run) under the lock the app holds."""
+        """An ingest run (or dry run) under the lock the app holds (server mode: the lease)."""
         report = Report(store=self.settings.chroma_url or str(self.settings.store), dry_run=dry_run)
         try:
             with self.updating():
-                if not self.acquire():
+                if not dry_run and not self.acquire():
                     report.error = (
                         f"Der Speicher {self.settings.store} wird gerade von einem anderen "
                         "Prozess beschrieben (z. B. `python -m ingest`). Die App übernimmt ihn, "
                         "sobald er frei ist; bitte später erneut versuchen."
                     )
+                    report.busy = True
                     return report
                 return run_ingest(
                     self.settings,
                     dry_run=dry_run,
                     log=log,
                     show_progress=show_progress,
-                    writer_locked=True,
+                    writer_locked=self._lock is not None,
                 )
         except UpdateRunning as exc:
-            report.error = str(exc)
+            report.error, report.busy = str(exc), True
             return report

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import fcntl
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager, nullcontext
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -14,17 +12,18 @@ import numpy as np
 
 from ingest.chunking import ChunkSizes
 from ingest.corpus import CorpusError, SourceFile, discover
-from ingest.index import EmbedFn, StoreWriter, embedding_text
+from ingest.index import EmbedFn, Fence, StoreWriter, embedding_text
+from ingest.ownership import corpus_identities, writable_records
 from ingest.plan import Plan, make_plan
+from quellenchat.lease import StoreBusy, writer_lock
 from quellenchat.settings import Settings
-from quellenchat.storage import SourceRecord, StoreError, open_client
+from quellenchat.storage import SourceRecord, StoreError, open_client, unavailable_message
 
 if TYPE_CHECKING:
     from ingest.documents import PreparedDocument
     from quellenchat.embedding import Embedder
 
 Log = Callable[[str], None]
-LOCK_FILE = "ingest.lock"
 # Small documents are embedded together until a group holds this many chunks.
 GROUP_CHUNKS = 64
 
@@ -53,6 +52,7 @@ class Report:
     chunks_total: int = 0
     seconds: float = 0.0
     error: str | None = None
+    busy: bool = False  # another process was writing; `error` says who
 
     @property
     def exit_code(self) -> int:
@@ -96,24 +96,6 @@ def chunking_signature(settings: Settings) -> str:
     return f"words {sizes.target}/{sizes.maximum}/{sizes.overlap}"
 
 
-@contextmanager
-def writer_lock(settings: Settings) -> Iterator[None]:
-    """One writer per embedded store: a second one is refused, never interleaved."""
-    if settings.chroma_url:
-        yield
-        return
-    settings.store.mkdir(parents=True, exist_ok=True)
-    with (settings.store / LOCK_FILE).open("w") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise StoreError(
-                f"Der Speicher {settings.store} wird gerade von einem anderen Prozess beschrieben "
-                "(Einlesen läuft bereits). Bitte warten und dann erneut versuchen."
-            ) from None
-        yield
-
-
 def run_ingest(
     settings: Settings,
     *,
@@ -125,21 +107,36 @@ def run_ingest(
 ) -> Report:
     """Bring the store in line with the corpus folders; never raises for bad documents.
 
-    `writer_locked` says the caller already holds the store's writer lock (the app's guard).
+    `writer_locked` says the caller already holds the embedded store's file lock (the app's
+    guard); on a Chroma server every run takes the writer lease itself.
     """
     started = time.perf_counter()
     report = Report(store=settings.chroma_url or str(settings.store), dry_run=dry_run)
+    options: dict[str, Any] = {"rebuild": rebuild, "log": log, "show_progress": show_progress}
     try:
         files, skipped = discover(settings.corpus)
         report.skipped = [{"source": s.source, "reason": s.reason} for s in skipped]
-        with nullcontext() if writer_locked else writer_lock(settings):
-            _run(settings, files, report, rebuild=rebuild, log=log, show_progress=show_progress)
+        if dry_run or (writer_locked and not settings.chroma_url):  # dry runs wait for nobody
+            _run(settings, files, report, **options)
+        else:
+            with writer_lock(settings) as lock:
+                _run(settings, files, report, fence=lock.check, **options)
+    except StoreBusy as exc:
+        report.error, report.busy = str(exc), True
     except (StoreError, CorpusError) as exc:
         report.error = str(exc)
     except Exception as exc:  # the store itself failed: say so, keep what is stored
-        report.error = f"Fehler beim Schreiben des Speichers: {type(exc).__name__}: {exc}"
+        report.error = _failure(settings, exc)
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _failure(settings: Settings, exc: Exception) -> str:
+    import httpx
+
+    if settings.chroma_url and isinstance(exc, httpx.TransportError):
+        return unavailable_message(f"Chroma-Server {settings.chroma_url}", exc)
+    return f"Fehler beim Schreiben des Speichers: {type(exc).__name__}: {exc}"
 
 
 def _run(
@@ -150,10 +147,15 @@ def _run(
     rebuild: bool,
     log: Log,
     show_progress: bool,
+    fence: Fence = lambda: None,
 ) -> None:
     client = open_client(settings)
-    writer = StoreWriter(client, settings.embedder, chunking_signature(settings))
-    reason = writer.rebuild_reason() or ("Neuaufbau angefordert (--rebuild)" if rebuild else None)
+    writer = StoreWriter(client, settings.embedder, chunking_signature(settings), fence)
+    mismatch = writer.rebuild_reason()
+    shared = bool(settings.chroma_url) and not report.dry_run
+    if mismatch and shared and not rebuild and writer.records():
+        raise StoreError(_shared_mismatch(settings, mismatch))
+    reason = mismatch or ("Neuaufbau angefordert (--rebuild)" if rebuild else None)
     if reason:
         report.rebuild_reason = reason
         log(f"Index wird komplett neu aufgebaut: {reason}")
@@ -161,17 +163,32 @@ def _run(
         writer.reset()
     if not report.dry_run and (removed := writer.collect_garbage()):
         log(f"Reste eines abgebrochenen Laufs entfernt: {removed} Chunks")
-    plan = make_plan(files, [] if reason else writer.records())
+    identities = (
+        corpus_identities(settings.corpus, create=not report.dry_run) if settings.chroma_url else {}
+    )
+    records = [] if reason else writer.records()
+    if settings.chroma_url:
+        records = writable_records(files, records, identities)
+    plan = make_plan(files, records)
     report.plan = plan.summary()
     report.unchanged = [f.source for f, _ in plan.unchanged]
     log(f"Plan: {report.plan}")
     if report.dry_run:
         _fill_planned(report, plan)
     elif plan.has_work:
-        _apply(settings, writer, plan, report, log=log, show_progress=show_progress)
+        _apply(settings, writer, plan, report, identities, log=log, show_progress=show_progress)
     records = writer.records()
     report.documents_total = len(records)
     report.chunks_total = sum(r.chunks for r in records)
+
+
+def _shared_mismatch(settings: Settings, reason: str) -> str:
+    return (
+        f"Der gemeinsame Index auf {settings.chroma_url} passt nicht zu den Einstellungen dieser "
+        f"Instanz: {reason}. Im Servermodus wird er nicht von selbst neu aufgebaut – eine falsch "
+        "eingestellte Instanz würde sonst den Index aller löschen. Einstellungen angleichen oder "
+        "bewusst neu aufbauen: python -m ingest --rebuild --chroma-url …"
+    )
 
 
 def _fill_planned(report: Report, plan: Plan) -> None:
@@ -187,13 +204,16 @@ def _apply(
     writer: StoreWriter,
     plan: Plan,
     report: Report,
+    identities: Mapping[str, str],
     *,
     log: Log,
     show_progress: bool,
 ) -> None:
-    _embed_documents(settings, writer, plan, report, log=log, show_progress=show_progress)
+    _embed_documents(
+        settings, writer, plan, report, identities, log=log, show_progress=show_progress
+    )
     for file, old in plan.renamed:
-        writer.commit(_record(file, old.pages, old.chunks, old.encoding))
+        writer.commit(_record(file, old.pages, old.chunks, old.encoding, identities))
         writer.remove(old)
         report.renamed.append({"from": old.source, "to": file.source})
         log(f"umbenannt: {old.source} → {file.source}")
@@ -205,7 +225,7 @@ def _apply(
         # Only the record changes (title, URL … live there, not in the chunks). It gets a fresh
         # timestamp: readers notice manifest changes by (source, doc_sha, ingested_at), which is
         # why that is precise to the millisecond.
-        writer.commit(_record(file, old.pages, old.chunks, old.encoding))
+        writer.commit(_record(file, old.pages, old.chunks, old.encoding, identities))
         report.metadata_updated.append(file.source)
         if file.info != old.info:
             log(f"Angaben aktualisiert: {file.source} („{file.info.title}“)")
@@ -216,6 +236,7 @@ def _embed_documents(
     writer: StoreWriter,
     plan: Plan,
     report: Report,
+    identities: Mapping[str, str],
     *,
     log: Log,
     show_progress: bool,
@@ -228,11 +249,13 @@ def _embed_documents(
 
     log("Lade Einbettungsmodell …")
     # Two bars: documents prepared, and chunks stored (its total grows as documents are read).
-    documents = tqdm(plan.to_embed, desc="Dokumente", unit="Dok", disable=not show_progress)
+    # The chunk bar is made first: Gradio's tqdm tracking (the app's progress bar) follows the
+    # most recent bar, which must be the one iterated.
     with tqdm(total=0, desc="Chunks", unit="Chunk", disable=not show_progress) as chunks:
         stage = _EmbeddingStage(settings, writer, make_embedder(settings), plan, report, log)
+        stage.identities = identities
         stage.chunk_bar = chunks
-        for file in documents:
+        for file in tqdm(plan.to_embed, desc="Dokumente", unit="Dok", disable=not show_progress):
             stage.add(file)
         stage.flush()
 
@@ -272,6 +295,7 @@ class _EmbeddingStage:
         self.log = log
         self.replaced = {f.source: r.doc_sha for f, r in plan.changed}
         self.group: list[tuple[SourceFile, PreparedDocument]] = []
+        self.identities: Mapping[str, str] = {}
         self.chunk_bar: Any = None  # a tqdm bar over all chunks of the run, when shown
 
     def add(self, file: SourceFile) -> None:
@@ -313,7 +337,9 @@ class _EmbeddingStage:
         self.group = []
 
     def _write(self, file: SourceFile, prepared: PreparedDocument, embed: EmbedFn) -> None:
-        record = _record(file, len(prepared.units), len(prepared.chunks), prepared.encoding)
+        record = _record(
+            file, len(prepared.units), len(prepared.chunks), prepared.encoding, self.identities
+        )
         replaces = self.replaced.get(file.source)
         total = len(prepared.chunks)
         stored = 0
@@ -337,7 +363,13 @@ class _EmbeddingStage:
         )
 
 
-def _record(file: SourceFile, pages: int, chunks: int, encoding: str | None) -> SourceRecord:
+def _record(
+    file: SourceFile,
+    pages: int,
+    chunks: int,
+    encoding: str | None,
+    identities: Mapping[str, str],
+) -> SourceRecord:
     return SourceRecord(
         source=file.source,
         doc_sha=file.sha256,
@@ -348,4 +380,5 @@ def _record(file: SourceFile, pages: int, chunks: int, encoding: str | None) -> 
         ingested_at=datetime.now(UTC).isoformat(timespec="milliseconds"),
         corpus=file.corpus.as_posix(),
         encoding=encoding,
+        corpus_id=identities.get(file.corpus.as_posix(), ""),
     )

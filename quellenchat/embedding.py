@@ -112,8 +112,23 @@ class SentenceTransformerEmbedder:
         return self._encode(self.model.encode_document, list(texts), self._prefixes.passage)
 
     def embed_query(self, text: str) -> np.ndarray:
-        """Embed one query: (dim,) float32, L2-normalised."""
-        return self._encode(self.model.encode_query, [text], self._prefixes.query)[0]
+        """Embed one query: (dim,) float32, L2-normalised.
+
+        On one torch thread (in the calling thread only; torch keeps the count per thread): a
+        query is too short to split, concurrent requests bring their own threads, and on a busy
+        CPU two intra-op threads mostly wait for each other (about 25 times slower, measured on
+        the shared 2-core machine under load).
+        """
+        import torch
+
+        threads = torch.get_num_threads()
+        if threads != 1:
+            torch.set_num_threads(1)
+        try:
+            return self._encode(self.model.encode_query, [text], self._prefixes.query)[0]
+        finally:
+            if threads != 1:
+                torch.set_num_threads(threads)
 
     def _encode(
         self, encode: Callable[..., Any], texts: list[str], prefix: str | None

@@ -5,10 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 BUNDLED_EMBEDDER = "bundled:multilingual-e5-small"
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 
 class Settings(BaseSettings):
@@ -29,6 +30,23 @@ class Settings(BaseSettings):
         default=None,
         description="URL of a Chroma server (server mode); "
         "empty means the embedded store in `store`.",
+    )
+    chroma_timeout: float = Field(
+        default=10.0,
+        gt=0,
+        description="Seconds one request to the Chroma server may take before the store "
+        "counts as unavailable (server mode).",
+    )
+    writer_lease_seconds: float = Field(
+        default=60.0,
+        ge=1,
+        description="Server mode: how long the writer lease held in Chroma lasts unless renewed "
+        "(renewed every quarter of it); a killed writer's lease is free after this.",
+    )
+    startup_ingest: bool = Field(
+        default=True,
+        description="Whether the chat app reads the corpus in (only what changed) before it "
+        "serves; false = only read the store (e.g. further replicas in server mode).",
     )
     models_dir: Path = Field(
         default=Path("data/models"),
@@ -135,3 +153,11 @@ class Settings(BaseSettings):
     )
     host: str = Field(default="127.0.0.1", description="Address the chat app binds to.")
     port: int = Field(default=7860, ge=1, le=65535, description="Port of the chat app.")
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        level = value.strip().upper()
+        if level not in LOG_LEVELS:
+            raise ValueError(f"Log-Stufe „{value}“ unbekannt (möglich: {', '.join(LOG_LEVELS)})")
+        return level

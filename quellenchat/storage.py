@@ -12,7 +12,8 @@ and server mode needs nothing beside Chroma:
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urlparse
@@ -42,26 +43,93 @@ class StoreError(Exception):
     """The store cannot be opened or used; the message is German and meant for the user."""
 
 
+class StoreUnavailable(StoreError):
+    """The store did not answer (server down, frozen, or failing); retrying later may help."""
+
+
 def open_client(settings: Settings) -> ClientAPI:
     """Embedded Chroma under `settings.store`, or a Chroma server when `chroma_url` is set."""
+    if settings.chroma_url:
+        return _http_client(settings, settings.chroma_url)
     import chromadb
     from chromadb.config import Settings as ChromaSettings
 
-    chroma_settings = ChromaSettings(anonymized_telemetry=False, allow_reset=False)
     try:
-        if settings.chroma_url:
-            url = urlparse(settings.chroma_url)
-            return chromadb.HttpClient(
-                host=url.hostname or "127.0.0.1",
-                port=url.port or (443 if url.scheme == "https" else 8000),
-                ssl=url.scheme == "https",
-                settings=chroma_settings,
-            )
         settings.store.mkdir(parents=True, exist_ok=True)
-        return chromadb.PersistentClient(path=str(settings.store), settings=chroma_settings)
+        return chromadb.PersistentClient(
+            path=str(settings.store),
+            settings=ChromaSettings(anonymized_telemetry=False, allow_reset=False),
+        )
     except Exception as exc:
-        where = settings.chroma_url or str(settings.store)
-        raise StoreError(f"Speicher {where} lässt sich nicht öffnen: {exc}") from exc
+        raise StoreError(f"Speicher {settings.store} lässt sich nicht öffnen: {exc}") from exc
+
+
+def _http_client(settings: Settings, address: str) -> ClientAPI:
+    import chromadb
+    import httpx
+    from chromadb.config import Settings as ChromaSettings
+
+    url = urlparse(address)
+    if url.scheme not in ("http", "https") or not url.hostname:
+        raise StoreError(
+            f"QUELLENCHAT_CHROMA_URL „{address}“ ist keine gültige Adresse "
+            "(erwartet z. B. http://127.0.0.1:8000)."
+        )
+    port = url.port or (443 if url.scheme == "https" else 8000)
+    where = f"Chroma-Server {address}"
+    timeout = httpx.Timeout(settings.chroma_timeout)
+    # Chroma's client waits forever (timeout=None) and checks the server while it is built:
+    # ask for a heartbeat with a deadline first, so a frozen server cannot hang us here.
+    with translate_errors(where, settings.chroma_timeout):
+        base = f"{url.scheme}://{url.hostname}:{port}"
+        httpx.get(f"{base}/api/v2/heartbeat", timeout=timeout).raise_for_status()
+        client = chromadb.HttpClient(
+            host=url.hostname,
+            port=port,
+            ssl=url.scheme == "https",
+            settings=ChromaSettings(anonymized_telemetry=False, allow_reset=False),
+        )
+    session = getattr(getattr(client, "_server", None), "_session", None)
+    if isinstance(session, httpx.Client):
+        session.timeout = timeout
+    return client
+
+
+def describe(client: ClientAPI) -> str:
+    """Where a client's store is, for messages: the server's address or the embedded folder."""
+    chroma = client.get_settings()
+    if "fastapi" not in chroma.chroma_api_impl.lower():
+        return str(chroma.persist_directory)
+    scheme = "https" if chroma.chroma_server_ssl_enabled else "http"
+    return f"Chroma-Server {scheme}://{chroma.chroma_server_host}:{chroma.chroma_server_http_port}"
+
+
+@contextmanager
+def translate_errors(where: str, timeout: float | None = None) -> Iterator[None]:
+    """Turn whatever Chroma or its HTTP client raises into a German `StoreUnavailable`.
+
+    Wrap only calls into Chroma: any exception from there means the store failed us.
+    """
+    try:
+        yield
+    except StoreError:
+        raise
+    except Exception as exc:
+        raise StoreUnavailable(unavailable_message(where, exc, timeout)) from exc
+
+
+def unavailable_message(where: str, exc: BaseException, timeout: float | None = None) -> str:
+    """The German message for a store that failed with `exc`."""
+    import httpx
+
+    again = "bitte gleich erneut versuchen."
+    if isinstance(exc, httpx.TimeoutException | TimeoutError):
+        limit = f" innerhalb von {timeout:g} s" if timeout else ""
+        return f"Der Quellenindex ({where}) antwortet nicht{limit} – {again}"
+    if isinstance(exc, httpx.TransportError | ConnectionError) or "Could not connect" in str(exc):
+        return f"Der Quellenindex ({where}) ist nicht erreichbar – {again}"
+    detail = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+    return f"Der Quellenindex ({where}) meldet einen Fehler: {detail} – {again}"
 
 
 def no_vectors(count: int) -> np.ndarray:
@@ -97,6 +165,9 @@ class SourceRecord:
     ingested_at: str  # ISO 8601, UTC
     corpus: str = ""  # the corpus folder it came from
     encoding: str | None = None
+    # Server mode: the identity of that corpus folder (`ingest.ownership`); only writers
+    # reading the same folder may withdraw the record.
+    corpus_id: str = ""
 
     @property
     def id(self) -> str:
@@ -117,6 +188,8 @@ class SourceRecord:
         }
         if self.encoding:
             meta["encoding"] = self.encoding
+        if self.corpus_id:
+            meta["corpus_id"] = self.corpus_id
         return meta
 
     @classmethod
@@ -132,6 +205,7 @@ class SourceRecord:
             ingested_at=str(meta["ingested_at"]),
             corpus=str(meta.get("corpus", "")),
             encoding=meta.get("encoding"),
+            corpus_id=str(meta.get("corpus_id", "")),
         )
 
 
@@ -158,11 +232,38 @@ def collection_metadata(embedder_name: str, dim: int, chunking: str) -> dict[str
 
 
 def get_collection(client: ClientAPI, name: str) -> Collection | None:
-    """An existing collection, never Chroma's default embedding function; None when missing."""
-    try:
-        return client.get_collection(name, embedding_function=None)
-    except Exception:  # chromadb raises NotFoundError (ValueError in older versions)
-        return None
+    """An existing collection, never Chroma's default embedding function; None when missing.
+
+    Raises:
+        StoreUnavailable: The store failed; a missing collection must not hide an outage.
+    """
+    from chromadb.errors import NotFoundError
+
+    with translate_errors(describe(client)):
+        try:
+            return client.get_collection(name, embedding_function=None)
+        except NotFoundError:
+            return None
+        except ValueError as exc:  # older chromadb said "does not exist" with a ValueError
+            if "does not exist" in str(exc):
+                return None
+            raise
+
+
+def check_embedder(client: ClientAPI, embedder_name: str) -> None:
+    """Refuse to read a store whose chunks another embedding model made (vectors would not match).
+
+    Raises:
+        StoreError: The chunks were embedded with a different model.
+    """
+    chunks = get_collection(client, CHUNKS)
+    built_with = (chunks.metadata or {}).get("embedder") if chunks is not None else None
+    if built_with is not None and built_with != embedder_name:
+        raise StoreError(
+            f"Der Index ({describe(client)}) wurde mit dem Einbettungsmodell {built_with} "
+            f"gebaut, diese Instanz nutzt {embedder_name} (QUELLENCHAT_EMBEDDER) – "
+            "Einstellungen angleichen oder den Index neu aufbauen (python -m ingest --rebuild)."
+        )
 
 
 def read_sources(client: ClientAPI) -> list[SourceRecord]:
@@ -170,7 +271,8 @@ def read_sources(client: ClientAPI) -> list[SourceRecord]:
     sources = get_collection(client, SOURCES)
     if sources is None:
         return []
-    result = sources.get(include=["metadatas"])
+    with translate_errors(describe(client)):
+        result = sources.get(include=["metadatas"])
     records = [
         SourceRecord.from_metadata(meta)
         for rid, meta in zip(result["ids"], result["metadatas"] or [], strict=True)
@@ -184,6 +286,7 @@ def read_page_text(client: ClientAPI, doc_sha: str, unit: int) -> str | None:
     pages = get_collection(client, PAGES)
     if pages is None:
         return None
-    result = pages.get(ids=[page_id(doc_sha, unit)], include=["documents"])
+    with translate_errors(describe(client)):
+        result = pages.get(ids=[page_id(doc_sha, unit)], include=["documents"])
     documents = result["documents"] or []
     return documents[0] if documents else None

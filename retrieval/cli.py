@@ -10,7 +10,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from quellenchat.logs import configure_logging
 from quellenchat.settings import Settings
+from quellenchat.storage import StoreError
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -21,9 +23,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("entweder eine Frage oder --questions DATEI angeben")
     if args.command == "eval" and (args.file is None) == (args.squad is None):
         parser.error("entweder DATEI.jsonl oder --squad DATEI.json angeben")
+    if args.store is not None and args.chroma_url is not None:
+        parser.error("--store und --chroma-url schließen sich aus (Ordner oder Server)")
+    if args.command == "eval" and args.squad is not None and args.chroma_url is not None:
+        parser.error("--squad liest in einen temporären Index ein, nie in einen Chroma-Server")
     try:
         return int(args.handler(args))
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, StoreError) as exc:
         print(f"FEHLER: {exc}", file=sys.stderr)
         return 2
 
@@ -52,7 +58,7 @@ def _parser() -> argparse.ArgumentParser:
         choices=["extractive", "local", "openai"],
         help="Antwort-Backend (Standard: QUELLENCHAT_LLM_BACKEND, sonst local bzw. extractive)",
     )
-    ask.add_argument("--store", type=Path, help="Speicher-Ordner (Standard: data/store)")
+    _where(ask)
     ask.add_argument("--json", action="store_true", help="nur JSON auf stdout")
     ask.set_defaults(handler=_ask)
 
@@ -71,14 +77,28 @@ def _parser() -> argparse.ArgumentParser:
 
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--k", type=int, default=10, help="Anzahl Passagen (Standard 10)")
-    parser.add_argument("--store", type=Path, help="Speicher-Ordner (Standard: data/store)")
+    _where(parser)
     parser.add_argument("--json", action="store_true", help="nur JSON auf stdout")
 
 
+def _where(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--store", type=Path, help="Speicher-Ordner (Standard: data/store)")
+    parser.add_argument(
+        "--chroma-url",
+        metavar="URL",
+        help="Chroma-Server statt eingebettetem Speicher (Standard: QUELLENCHAT_CHROMA_URL)",
+    )
+
+
 def _settings(args: argparse.Namespace, **overrides: Any) -> Settings:
-    if args.store is not None:
-        overrides["store"] = args.store
-    return Settings(**overrides)
+    if args.store is not None:  # an explicit folder means the embedded store, whatever the env
+        overrides.setdefault("store", args.store)
+        overrides.setdefault("chroma_url", None)
+    if args.chroma_url is not None:
+        overrides.setdefault("chroma_url", args.chroma_url)
+    settings = Settings(**overrides)
+    configure_logging(settings.log_level)
+    return settings
 
 
 def _searcher(settings: Settings) -> Any:
@@ -111,7 +131,8 @@ def _search(args: argparse.Namespace) -> int:
 def _ask(args: argparse.Namespace) -> int:
     from retrieval.answering import Answerer
 
-    answerer = Answerer(_settings(args), searcher=_searcher(_settings(args)))
+    settings = _settings(args)
+    answerer = Answerer(settings, searcher=_searcher(settings))
     questions = (
         [args.question]
         if args.questions is None
@@ -202,7 +223,8 @@ def _eval_squad(args: argparse.Namespace, tmp: Path) -> int:
     corpus = tmp / "corpus"
     corpus.mkdir()
     items = squad_corpus(args.squad, corpus)
-    settings = Settings(corpus=[corpus], store=tmp / "store")
+    # Never the configured Chroma server: the benchmark's paragraphs must not land in it.
+    settings = _settings(args, corpus=[corpus], store=tmp / "store", chroma_url=None)
     report = run_ingest(settings, log=lambda m: print(m, file=sys.stderr))
     if report.exit_code == 2:
         raise OSError(report.error or "Einlesen fehlgeschlagen")

@@ -9,7 +9,16 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from quellenchat.storage import CHUNKS, get_collection, open_client, read_sources, where_in
+from quellenchat.storage import (
+    CHUNKS,
+    check_embedder,
+    describe,
+    get_collection,
+    open_client,
+    read_sources,
+    translate_errors,
+    where_in,
+)
 from retrieval.highlight import asks_for_quantity, key_sentences
 from retrieval.lexical import analyze
 from retrieval.passages import Passage
@@ -64,6 +73,7 @@ class Searcher:
         version = manifest_version(read_sources(self.client))
         with self._lock:
             if self._snapshot is None or self._snapshot.version != version:
+                check_embedder(self.client, self.embedder.name)
                 self._snapshot = load_snapshot(self.client)
             return self._snapshot
 
@@ -129,12 +139,13 @@ class Searcher:
         collection = get_collection(self.client, CHUNKS)
         if collection is None:
             return []
-        result = collection.query(
-            query_embeddings=query.reshape(1, -1).astype(np.float32),
-            n_results=self.fusion.candidates,
-            where=where_in("doc_sha", allowed),
-            include=["distances"],
-        )
+        with translate_errors(describe(self.client)):
+            result = collection.query(
+                query_embeddings=query.reshape(1, -1).astype(np.float32),
+                n_results=self.fusion.candidates,
+                where=where_in("doc_sha", allowed),
+                include=["distances"],
+            )
         ids = result["ids"][0]
         distances = (result["distances"] or [[]])[0]
         return [(cid, 1.0 - float(d)) for cid, d in zip(ids, distances, strict=True)]
@@ -143,7 +154,8 @@ class Searcher:
         collection = get_collection(self.client, CHUNKS)
         if collection is None or not ids:
             return {}
-        result = collection.get(ids=list(ids), include=["embeddings"])
+        with translate_errors(describe(self.client)):
+            result = collection.get(ids=list(ids), include=["embeddings"])
         vectors = np.asarray(result["embeddings"], dtype=np.float32)
         return {cid: float(v @ query) for cid, v in zip(result["ids"], vectors, strict=True)}
 

@@ -10,7 +10,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from quellenchat.storage import CHUNKS, SourceRecord, get_collection, read_sources, where_in
+from quellenchat.storage import (
+    CHUNKS,
+    SourceRecord,
+    describe,
+    get_collection,
+    read_sources,
+    translate_errors,
+    where_in,
+)
 from quellenchat.types import Chunk, strip_urls
 from retrieval.lexical import LexicalIndex, analyze
 
@@ -71,12 +79,13 @@ def load_snapshot(client: ClientAPI) -> StoreSnapshot:
     if collection is not None and by_sha:
         offset = 0
         while True:
-            page = collection.get(
-                where=where_in("doc_sha", by_sha),
-                include=["documents", "metadatas"],
-                limit=PAGE_SIZE,
-                offset=offset,
-            )
+            with translate_errors(describe(client)):
+                page = collection.get(
+                    where=where_in("doc_sha", by_sha),
+                    include=["documents", "metadatas"],
+                    limit=PAGE_SIZE,
+                    offset=offset,
+                )
             for cid, text, meta in zip(
                 page["ids"], page["documents"] or [], page["metadatas"] or [], strict=True
             ):

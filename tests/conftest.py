@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -10,6 +11,10 @@ import pytest
 
 from quellenchat.settings import Settings
 from tests.helpers import FACT_SHEET, MODELS_DIR, PROJECT_ROOT, write_pdf
+
+# Temporary stores are embedded: a Chroma server configured in the developer's environment must
+# never receive test data. Server-mode tests pass their own server's URL explicitly.
+os.environ.pop("QUELLENCHAT_CHROMA_URL", None)
 
 
 @pytest.fixture

@@ -21,7 +21,8 @@ from ingest.maintenance import (
     password_ok,
     plan_text,
 )
-from ingest.run import LOCK_FILE, run_ingest
+from ingest.run import run_ingest
+from quellenchat.lease import LOCK_FILE
 from quellenchat.settings import Settings
 from tests.helpers import PROJECT_ROOT
 
@@ -172,7 +173,9 @@ def test_the_app_takes_the_lock_once_a_running_cli_ingest_ends(
             if line.startswith("Plan:"):
                 break
         assert not guard.hold(retry_seconds=0.2)
-        refused = guard.run(dry_run=True)
+        assert guard.run(dry_run=True).error is None  # a plan needs no lock
+        refused = guard.run(dry_run=False)
+        assert refused.busy
         assert "anderen Prozess" in (refused.error or "")
         assert "sobald er frei ist" in (refused.error or "")
         cli.stderr.read()
