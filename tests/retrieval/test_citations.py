@@ -96,7 +96,8 @@ def test_short_uncited_sentences_are_marked_too(sentence: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "lead_in", ["Laut den Quellen:", "Im Einzelnen:", "Zusammengefasst:", "According to the sources:"]
+    "lead_in",
+    ["Laut den Quellen:", "Im Einzelnen:", "Zusammengefasst:", "According to the sources:"],
 )
 def test_pure_lead_ins_need_no_citation(lead_in: str) -> None:
     assert is_connective(lead_in)
