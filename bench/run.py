@@ -197,7 +197,7 @@ def table(rows: Sequence[Row]) -> str:
     return "\n".join(lines)
 
 
-PARTS = ("embedding", "ingest", "pdf", "retrieval", "lilypond", "rerank")
+PARTS = ("embedding", "ingest", "pdf", "retrieval", "lilypond", "answers", "llm", "rerank")
 
 
 def main() -> int:
@@ -234,6 +234,14 @@ def main() -> int:
         from bench.retrieval_bench import lilypond_quality
 
         rows += lilypond_quality(settings)
+    if "answers" in parts:
+        from bench.answer_bench import answer_rows
+
+        rows += answer_rows(settings)
+    if "llm" in parts:
+        from bench.llm_bench import llm_rows
+
+        rows += llm_rows(settings)
     if "rerank" in parts:
         from bench.rerank_experiment import rerank_rows
 
