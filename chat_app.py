@@ -41,7 +41,7 @@ from quellenchat.logs import configure_logging
 from quellenchat.settings import Settings
 from quellenchat.storage import StoreError, read_sources
 from retrieval.answering import Answerer, QuestionError, clean_question
-from retrieval.answers import Answer, Evidence, Token
+from retrieval.answers import Answer, Evidence, Progress, Token
 from retrieval.corpus_files import PDF_ROUTE, CorpusFiles, pdf_href
 from retrieval.export import conversation_markdown, export_file_name
 from retrieval.feedback import (
@@ -220,10 +220,9 @@ class ChatApp:
             for event in with_heartbeats(events, HEARTBEAT_SECONDS):
                 sources, status = gr.skip(), ""
                 if event is None:
-                    waiting = self.answerer.queue_size()
-                    if text or not waiting:
-                        continue
-                    status = queue_notice(waiting, evidence_shown=evidence)
+                    continue
+                if isinstance(event, Progress):
+                    status = progress_notice(event, evidence_shown=evidence)
                 elif isinstance(event, Evidence):
                     evidence = True
                     sources = evidence_sources_html(event, pdf_href, datetime.now().year)
@@ -246,6 +245,14 @@ class ChatApp:
             kind = escape_markdown(type(exc).__name__)
             error = f"**Die Antwort ist fehlgeschlagen** ({kind}) – bitte erneut versuchen."
             yield messages(turns), gr.skip(), turns, question, gr.skip(), error
+
+    def warm_up(self) -> threading.Thread:
+        """Start the local model and prime its fixed prompt prefix, in the background."""
+        thread = threading.Thread(
+            target=self.answerer.warm_up, name="quellenchat-warm-up", daemon=True
+        )
+        thread.start()
+        return thread
 
     def new_conversation(self) -> tuple[Any, ...]:
         """Clear chat, sources, history and export."""
@@ -627,14 +634,23 @@ def messages(turns: list[Answer]) -> list[dict[str, str]]:
     return chat
 
 
-def queue_notice(waiting: int, *, evidence_shown: bool) -> str:
-    """What users see while the local model is busy with other questions."""
-    others = "eine Anfrage wartet" if waiting == 1 else f"{waiting} Anfragen warten"
+def queue_notice(position: int, *, evidence_shown: bool) -> str:
+    """What a user sees while their request waits for the local model: their own place."""
     shown = " Die Belege stehen schon rechts." if evidence_shown else ""
     return (
-        f"Das Sprachmodell beantwortet gerade andere Fragen – {others} (Ihre eingeschlossen). "
-        f"Ihre Antwort folgt.{shown}"
+        "Das Sprachmodell beantwortet gerade eine andere Frage. "
+        f"Sie sind Nr. {position} in der Warteschlange; Ihre Antwort folgt.{shown}"
     )
+
+
+def progress_notice(progress: Progress, *, evidence_shown: bool) -> str:
+    """The status line for what the answer waits for (condensing, queue, the model reading)."""
+    match progress.stage:
+        case "queued":
+            return queue_notice(progress.position, evidence_shown=evidence_shown)
+        case "condensing":
+            return "Die Folgefrage wird mit dem bisherigen Gespräch zur eigenen Frage ergänzt …"
+    return "Das Sprachmodell liest die Belege und formuliert Ihre Antwort …"
 
 
 def with_heartbeats(events: Iterator[T], interval: float) -> Iterator[T | None]:
@@ -760,6 +776,9 @@ def main() -> int:
         say(f"FEHLER: {exc}")
         return 2
     chat.feedback.prune()
+    # Model load and the cold prompt prefix are paid now, not by the first question; the app is
+    # ready meanwhile (early questions queue behind the warm-up and see their place).
+    chat.warm_up()
     try:
         running = serve(chat, settings.host, settings.port)
     except RuntimeError as exc:

@@ -197,7 +197,18 @@ def table(rows: Sequence[Row]) -> str:
     return "\n".join(lines)
 
 
-PARTS = ("embedding", "ingest", "pdf", "bigpdf", "retrieval", "lilypond", "app", "rerank")
+PARTS = (
+    "embedding",
+    "ingest",
+    "pdf",
+    "bigpdf",
+    "retrieval",
+    "lilypond",
+    "answers",
+    "llm",
+    "app",
+    "rerank",
+)
 
 
 def main() -> int:
@@ -240,6 +251,14 @@ def main() -> int:
         from bench.retrieval_bench import lilypond_quality
 
         rows += lilypond_quality(settings)
+    if "answers" in parts:
+        from bench.answer_bench import answer_rows
+
+        rows += answer_rows(settings)
+    if "llm" in parts:
+        from bench.llm_bench import llm_rows
+
+        rows += llm_rows(settings)
     if "app" in parts:
         from bench.app_bench import app_rows
 

@@ -218,7 +218,11 @@ def _remove_stale_temps(dest: Path) -> None:
 
 
 class RequestGate:
-    """Lets one request through at a time, in arrival order, and tells how many are waiting."""
+    """Lets one request through at a time, in arrival order, and tells each its place in line.
+
+    A caller either uses `turn()`, or holds a ticket across several requests: `join()`, then
+    `wait()` (polling `position()` meanwhile, to show it), finally `leave()`.
+    """
 
     def __init__(self) -> None:
         self._cond = threading.Condition()
@@ -236,6 +240,30 @@ class RequestGate:
         with self._cond:
             return bool(self._queue)
 
+    def join(self) -> object:
+        """Get in line; returns the ticket for `position`, `wait` and `leave`."""
+        ticket = object()
+        with self._cond:
+            self._queue.append(ticket)
+        return ticket
+
+    def position(self, ticket: object) -> int:
+        """The ticket's place: 0 = its turn, 1 = next after the running request, and so on."""
+        with self._cond:
+            return self._queue.index(ticket)
+
+    def wait(self, ticket: object, timeout: float | None = None) -> bool:
+        """Wait at most `timeout` seconds for the ticket's turn; tell whether it came."""
+        with self._cond:
+            return self._cond.wait_for(lambda: self._queue[0] is ticket, timeout)
+
+    def leave(self, ticket: object) -> None:
+        """Leave the line (done, or given up waiting); the next one gets its turn."""
+        with self._cond:
+            with contextlib.suppress(ValueError):
+                self._queue.remove(ticket)
+            self._cond.notify_all()
+
     @contextlib.contextmanager
     def turn(self, timeout: float | None = None) -> Iterator[None]:
         """Wait for this caller's turn (at most `timeout` seconds) and hold it inside the block.
@@ -243,19 +271,14 @@ class RequestGate:
         Raises:
             TimeoutError: The turn did not come within `timeout`.
         """
-        ticket = object()
-        with self._cond:
-            self._queue.append(ticket)
-            if not self._cond.wait_for(lambda: self._queue[0] is ticket, timeout):
-                self._queue.remove(ticket)
-                self._cond.notify_all()
-                raise TimeoutError(f"nach {timeout:.0f} s noch {len(self._queue)} vor uns")
+        ticket = self.join()
         try:
+            if not self.wait(ticket, timeout):
+                ahead = self.position(ticket)
+                raise TimeoutError(f"nach {timeout:.0f} s noch {ahead} vor uns")
             yield
         finally:
-            with self._cond:
-                self._queue.remove(ticket)
-                self._cond.notify_all()
+            self.leave(ticket)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -133,8 +133,9 @@ class Settings(BaseSettings):
     )
     refusal_threshold: float | None = Field(
         default=None,
-        description="Top-passage similarity below which the answer is a refusal; "
-        "empty = the value calibrated on the dev set.",
+        description="Evidence strength (top-passage similarity plus 0.1 × the idf-weighted share "
+        "of question terms found) below which the answer is a refusal; empty = the value "
+        "calibrated on the dev set (`python -m retrieval eval` prints it).",
     )
     feedback_file: Path = Field(
         default=Path("data/feedback.jsonl"), description="Where feedback from the app is appended."

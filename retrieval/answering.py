@@ -8,6 +8,7 @@ mapped back to that evidence, invented numbers dropped and uncited sentences mar
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import threading
@@ -17,7 +18,16 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from quellenchat.storage import read_page_text
-from retrieval.answers import REFUSAL, REFUSAL_EN, Answer, Citation, Evidence, StreamEvent, Token
+from retrieval.answers import (
+    REFUSAL,
+    REFUSAL_EN,
+    Answer,
+    Citation,
+    Evidence,
+    Progress,
+    StreamEvent,
+    Token,
+)
 from retrieval.citations import (
     best_sentence,
     map_citations,
@@ -31,6 +41,8 @@ from retrieval.prompts import Prompts
 from retrieval.refusal import DEFAULT_THRESHOLD, evidence_strength
 
 if TYPE_CHECKING:
+    from langchain_core.messages import BaseMessage
+
     from quellenchat.settings import Settings
     from retrieval.search import Searcher
 
@@ -41,8 +53,20 @@ EXTRACTIVE = "extractive"
 LLM_BACKENDS = ("local", "openai")
 MAX_EXTRACTIVE_SENTENCES = 3
 MAX_ANSWER_SENTENCES = 3
-# A passage below the best one by more than this fused score adds no extractive sentence.
+# A passage below the best one by more than this fused score adds no extractive sentence …
 EXTRACTIVE_SCORE_GAP = 0.04
+# … and goes to the LLM only when it is no further below than this, among the first three, and
+# while the quotes stay within a budget: prefill runs at ~60 tokens/s on 2 cores (≈ 4 chars each).
+MODEL_SCORE_GAP = 0.04
+MODEL_MAX_QUOTES = 3
+MODEL_CHARS = 600
+# The answer stream stops at these; a small model otherwise goes on with a made-up example.
+ANSWER_STOPS = ("\nFrage:", "<quelle", "\nBeispiel")
+CONDENSE_MAX_TOKENS = 48
+# More citation marks than this in one sentence: the small model is counting, not citing.
+MAX_MARKS_PER_SENTENCE = 6
+# How often a request waiting for the local model checks its place in line.
+QUEUE_POLL_SECONDS = 0.25
 MAX_QUESTION_CHARS = 2000
 
 _FOLLOW_UP_START = re.compile(
@@ -172,6 +196,32 @@ class _Prepared:
     passages: tuple[Passage, ...]
     quotes: tuple[Citation, ...]
     refused: bool
+    ask: str  # the question the LLM is asked
+
+    def evidence(self) -> Evidence:
+        return Evidence(self.question, self.standalone, self.passages, self.quotes, self.refused)
+
+
+def model_quotes(quotes: Sequence[Citation]) -> tuple[Citation, ...]:
+    """The quotes the LLM gets: verified, close to the best passage, within a length budget.
+
+    Fewer, closer passages mean a shorter prefill (the first token comes sooner) and fewer
+    distractors for a small model, which otherwise likes to cite a wrong neighbour. The best
+    quote always goes, whatever its length.
+    """
+    if not quotes:
+        return ()
+    best = quotes[0].passage.score
+    chosen: list[Citation] = []
+    used = 0
+    for quote in quotes:
+        if not quote.verified or quote.passage.score < best - MODEL_SCORE_GAP:
+            continue
+        if len(chosen) == MODEL_MAX_QUOTES or (chosen and used + len(quote.quote) > MODEL_CHARS):
+            break
+        chosen.append(quote)
+        used += len(quote.quote)
+    return tuple(chosen)
 
 
 class Answerer:
@@ -196,10 +246,6 @@ class Answerer:
         )
         self._models: dict[str, Any] = {}
         self._model_lock = threading.Lock()
-        # The local model answers one request at a time; the others wait visibly.
-        self._local_turn = threading.Lock()
-        self._waiting = 0
-        self._waiting_lock = threading.Lock()
         self.default_backend = self._resolve_default()
 
     # -- public API -------------------------------------------------------------------------
@@ -216,47 +262,69 @@ class Answerer:
     def stream(
         self, question: str, history: History = (), backend: str | None = None
     ) -> Iterator[StreamEvent]:
-        """Evidence first, then answer tokens, last the final `Answer`."""
+        """Evidence first, then answer tokens, last the final `Answer`.
+
+        LLM backends also stream `Progress`: while a follow-up is condensed or an English
+        question put into German for the search (before the evidence), the request's place in
+        the local model's queue, and when its turn came.
+        """
         backend = self._check_backend(backend or self.default_backend)
         question = clean_question(question)
-        notice = None
-        try:
-            standalone = self._standalone(question, history, backend)
-        except Exception as exc:  # the LLM endpoint is down: condense without it
-            log.warning("Folgefrage ohne LLM aufgelöst: %s", exc)
-            standalone = expand_follow_up(question, history)
-        prepared = self._prepare(question, standalone)
-        yield Evidence(
-            question,
-            standalone,
-            prepared.passages,
-            prepared.quotes,
-            prepared.refused,
-        )
-        if prepared.refused:
-            yield self._refusal(prepared, backend, notice)
-            return
         if backend == EXTRACTIVE:
-            answer = self._extractive(prepared, backend, notice)
-            yield Token(answer.answer)
-            yield answer
-            return
+            prepared = self._prepare(question, expand_follow_up(question, history))
+            yield prepared.evidence()
+            yield from self._extractive_events(prepared, backend, None)
+        elif history or is_english(question):
+            # The German sources are searched with a German standalone question.
+            yield from self._llm_condensed(question, history, backend)
+        else:
+            prepared = self._prepare(question, question)
+            yield prepared.evidence()
+            yield from self._llm_answer(prepared, backend, None)
+
+    def answer_messages(self, evidence: Evidence, question: str | None = None) -> list[BaseMessage]:
+        """Exactly what the LLM gets for this evidence: fixed system prompt, passages, question.
+
+        The question asked is the standalone one (a follow-up condensed), unless `question`
+        says otherwise (an English question asked as such, though searched in German).
+        """
+        from langchain_core.messages import HumanMessage, SystemMessage
+
+        return [
+            SystemMessage(self._system_prompt()),
+            HumanMessage(
+                self.prompts.answer.format(
+                    passages=format_passages(model_quotes(evidence.quotes)),
+                    question=question or evidence.standalone_question,
+                    language=_language_instruction(is_english(evidence.question)),
+                )
+            ),
+        ]
+
+    def warm_up(self) -> bool:
+        """Start the local model (if default) and put the fixed prompt prefix into its KV cache.
+
+        So the first question pays neither the model load nor the cold prefix; tells whether it
+        ran. Errors are logged, not raised: the first question then tries again or falls back.
+        """
+        if self.default_backend != "local":
+            return False
+        from langchain_core.messages import HumanMessage, SystemMessage
+
+        # The system prompt and the answer template's opening, up to the first passage.
+        opening = self.prompts.answer.template.split("{", 1)[0]
         try:
-            yield from self._generate(prepared, backend)
-        except _LLMFailure as failure:
-            log.warning("LLM-Backend %s fehlgeschlagen: %s", backend, failure)
-            notice = (
-                f"Das Sprachmodell ({backend}) war nicht erreichbar oder zu langsam "
-                f"({failure}); die Antwort besteht aus wörtlichen Belegstellen."
-            )
-            answer = self._extractive(prepared, EXTRACTIVE, notice)
-            yield Token(answer.answer)
-            yield answer
+            model = self._model("local")
+            model.warm_up([SystemMessage(self._system_prompt()), HumanMessage(opening)])
+        except Exception as exc:
+            log.warning("Lokales Sprachmodell nicht vorgewärmt: %s", _describe(exc))
+            return False
+        return True
 
     def queue_size(self) -> int:
         """How many requests are waiting for the local model."""
-        with self._waiting_lock:
-            return self._waiting
+        model = self._models.get("local")
+        return int(model.waiting) if model is not None else 0
 
     def backends(self) -> list[str]:
         """The backends usable with the current settings."""
@@ -269,12 +337,16 @@ class Answerer:
 
     # -- evidence ---------------------------------------------------------------------------
 
-    def _prepare(self, question: str, standalone: str) -> _Prepared:
+    def _prepare(self, question: str, standalone: str, ask: str | None = None) -> _Prepared:
         passages = tuple(self.searcher.search(standalone, self.settings.answer_passages))
         quotes = tuple(self._quote(n, p) for n, p in enumerate(passages, start=1))
-        english = is_english(question)
-        refused = evidence_strength(passages, lexical=not english) < self.threshold
-        return _Prepared(question, standalone, english, passages, quotes, refused)
+        english = is_english(question)  # the answer's language
+        # Coverage counts the searched words in the (German) passages: meaningless for English.
+        lexical = not is_english(standalone)
+        refused = evidence_strength(passages, lexical=lexical) < self.threshold
+        return _Prepared(
+            question, standalone, english, passages, quotes, refused, ask or standalone
+        )
 
     def _quote(self, n: int, passage: Passage) -> Citation:
         quote, span = passage_quote(passage)
@@ -295,6 +367,16 @@ class Answerer:
         )
 
     # -- extractive -------------------------------------------------------------------------
+
+    def _extractive_events(
+        self, prepared: _Prepared, backend: str, notice: str | None
+    ) -> Iterator[StreamEvent]:
+        if prepared.refused:
+            yield self._refusal(prepared, backend, notice)
+            return
+        answer = self._extractive(prepared, backend, notice)
+        yield Token(answer.answer)
+        yield answer
 
     def _extractive(self, prepared: _Prepared, backend: str, notice: str | None) -> Answer:
         """The best key sentences of the top passages, verbatim, each followed by its [n]."""
@@ -326,40 +408,102 @@ class Answerer:
 
     # -- LLM --------------------------------------------------------------------------------
 
-    def _generate(self, prepared: _Prepared, backend: str) -> Iterator[StreamEvent]:
-        from langchain_core.messages import HumanMessage, SystemMessage
+    def _llm_answer(
+        self, prepared: _Prepared, backend: str, session: _Session | None
+    ) -> Iterator[StreamEvent]:
+        """After the evidence: the gate, then the model (in its queue), else extractive."""
+        if prepared.refused:
+            yield self._refusal(prepared, backend, None)
+            return
+        try:
+            with contextlib.ExitStack() as stack:
+                if session is None:
+                    session = stack.enter_context(self._session(backend))
+                yield from self._queue(session)
+                yield from self._generate(prepared, session)
+        except _LLMFailure as failure:
+            yield from self._extractive_events(
+                prepared, EXTRACTIVE, _failure_notice(backend, failure)
+            )
 
-        messages = [
-            SystemMessage(self.prompts.system.format(refusal=REFUSAL)),
-            HumanMessage(
-                self.prompts.answer.format(
-                    passages=format_passages(prepared.quotes),
-                    question=prepared.question,
-                    language=_language_instruction(prepared.english),
-                )
-            ),
-        ]
+    def _llm_condensed(
+        self, question: str, history: History, backend: str
+    ) -> Iterator[StreamEvent]:
+        """Condense (or translate) with the model, search, then answer: one place in the queue."""
+        yield Progress("condensing")
+        try:
+            with self._session(backend) as session:
+                try:
+                    yield from self._queue(session)
+                    standalone = self._condense(session, question, history)
+                except _LLMFailure as failure:
+                    prepared = self._prepare(question, expand_follow_up(question, history))
+                    yield prepared.evidence()
+                    notice = _failure_notice(backend, failure)
+                    yield from self._extractive_events(prepared, EXTRACTIVE, notice)
+                    return
+                # A translated question is asked as asked; a follow-up as condensed.
+                prepared = self._prepare(question, standalone, None if history else question)
+                yield prepared.evidence()
+                yield from self._llm_answer(prepared, backend, session)
+        except _LLMFailure as failure:  # no model at all (not installed, not configured)
+            prepared = self._prepare(question, expand_follow_up(question, history))
+            yield prepared.evidence()
+            yield from self._extractive_events(
+                prepared, EXTRACTIVE, _failure_notice(backend, failure)
+            )
+
+    @contextmanager
+    def _session(self, backend: str) -> Iterator[_Session]:
+        """The backend's model and one place in its queue for this request's calls."""
+        model = self._model(backend)
+        with model.reserve() as reservation:
+            yield _Session(backend, model, reservation)
+
+    def _queue(self, session: _Session) -> Iterator[Progress]:
+        """Wait for the model's turn, telling the place in line whenever it changes."""
+        shown = 0
+        while not session.reservation.wait(QUEUE_POLL_SECONDS):
+            if session.reservation.remaining <= 0:
+                raise _LLMFailure(f"nach {self.settings.llm_timeout:g} s noch nicht an der Reihe")
+            position = session.reservation.position
+            if position and position != shown:
+                shown = position
+                yield Progress("queued", position)
+
+    def _generate(self, prepared: _Prepared, session: _Session) -> Iterator[StreamEvent]:
+        yield Progress("generating")
         parts: list[str] = []
-        with self._turn(backend):
-            model = self._model(backend)
+        try:
+            stream = session.model.stream(
+                self.answer_messages(prepared.evidence(), prepared.ask),
+                stop=list(ANSWER_STOPS),
+                reservation=session.reservation,
+            )
             try:
-                for chunk in model.stream(messages):
+                for chunk in stream:
                     text = chunk.content if isinstance(chunk.content, str) else ""
-                    if text:
-                        parts.append(text)
-                        yield Token(text)
-            except Exception as exc:
-                raise _LLMFailure(_describe(exc)) from exc
-        yield self._finish(prepared, "".join(parts), backend)
+                    if not text:
+                        continue
+                    parts.append(text)
+                    yield Token(text)
+                    if _enough("".join(parts)):
+                        break  # the rest would be cut anyway: free the model sooner
+            finally:
+                stream.close()
+        except Exception as exc:
+            raise _LLMFailure(_describe(exc)) from exc
+        yield self._finish(prepared, "".join(parts), session.backend)
 
     def _finish(self, prepared: _Prepared, raw: str, backend: str) -> Answer:
         """Map the model's citations onto the evidence; a refusal by the model is a refusal."""
-        refusal = REFUSAL_EN if prepared.english else REFUSAL
         if _is_refusal(raw):
             return self._refusal(prepared, backend, None)
         # Short answers are the rule the prompt states; a small model overruns it.
         kept = " ".join(split_sentences(raw)[:MAX_ANSWER_SENTENCES])
-        mapped = map_citations(kept, [c.quote for c in prepared.quotes], exempt=(refusal,))
+        sent = {c.n for c in model_quotes(prepared.quotes)}
+        sources = [c.quote if c.n in sent else "" for c in prepared.quotes]
+        mapped = map_citations(kept, sources, exempt=(REFUSAL, REFUSAL_EN))
         if not mapped.cited:
             notice = (
                 "Das Sprachmodell hat seine Antwort nicht belegt; "
@@ -378,38 +522,31 @@ class Answerer:
             unsupported=mapped.unsupported,
         )
 
-    def _standalone(self, question: str, history: History, backend: str) -> str:
-        if not history:
-            return question
-        if backend == EXTRACTIVE:
-            return expand_follow_up(question, history)
+    def _condense(self, session: _Session, question: str, history: History) -> str:
+        """The follow-up as a standalone German question (or the English one translated)."""
         from langchain_core.messages import HumanMessage
 
-        turns = "\n".join(f"Frage: {q}\nAntwort: {_shorten(a)}" for q, a in history[-3:])
-        prompt = self.prompts.condense.format(history=turns, question=question)
-        with self._turn(backend):
-            reply = self._model(backend).invoke([HumanMessage(prompt)])
+        if history:
+            turns = "\n".join(f"Frage: {q}\nAntwort: {_shorten(a)}" for q, a in history[-3:])
+            prompt = self.prompts.condense.format(history=turns, question=question)
+        else:  # an English question: the sources are German
+            prompt = self.prompts.translate.format(question=question)
+        try:
+            reply = session.model.invoke(
+                [HumanMessage(prompt)],
+                stop=["\n"],
+                max_tokens=min(CONDENSE_MAX_TOKENS, self.settings.llm_max_tokens),
+                reservation=session.reservation,
+            )
+        except Exception as exc:
+            raise _LLMFailure(_describe(exc)) from exc
         text = reply.content if isinstance(reply.content, str) else ""
         standalone = text.strip().splitlines()[0].strip() if text.strip() else ""
+        standalone = re.sub(r"^(Eigenständige Frage|Frage)\s*:\s*", "", standalone).strip()
         return standalone or expand_follow_up(question, history)
 
-    @contextmanager
-    def _turn(self, backend: str) -> Iterator[None]:
-        """One request at a time on the local model; others count as waiting meanwhile."""
-        if backend != "local":
-            yield
-            return
-        with self._waiting_lock:
-            self._waiting += 1
-        try:
-            self._local_turn.acquire()
-        finally:
-            with self._waiting_lock:
-                self._waiting -= 1
-        try:
-            yield
-        finally:
-            self._local_turn.release()
+    def _system_prompt(self) -> str:
+        return self.prompts.system.format(refusal=REFUSAL)
 
     def _model(self, backend: str) -> Any:
         with self._model_lock:
@@ -446,21 +583,30 @@ class Answerer:
         return backend
 
 
+@dataclass(frozen=True)
+class _Session:
+    """One request's model and its place in the model's queue."""
+
+    backend: str
+    model: Any  # a retrieval.llm.GuardedChatModel
+    reservation: Any  # its retrieval.llm.Reservation
+
+
 class _LLMFailure(Exception):
     """The LLM backend could not answer (down, timeout, not configured)."""
 
 
+def _failure_notice(backend: str, failure: _LLMFailure) -> str:
+    log.warning("LLM-Backend %s fehlgeschlagen: %s", backend, failure)
+    return (
+        f"Das Sprachmodell ({backend}) war nicht erreichbar oder zu langsam "
+        f"({failure}); die Antwort besteht aus wörtlichen Belegstellen."
+    )
+
+
 def format_passages(quotes: Sequence[Citation]) -> str:
     """The numbered evidence for the model, each passage delimited as data."""
-    blocks = []
-    for citation in quotes:
-        p = citation.passage
-        place = f", Seite {p.page}" if p.page is not None else ""
-        text = _neutralise(citation.quote)
-        blocks.append(
-            f'<quelle nr="{citation.n}" titel="{_neutralise(p.title)}{place}">\n{text}\n</quelle>'
-        )
-    return "\n".join(blocks)
+    return "\n".join(f'<quelle nr="{c.n}">{_neutralise(c.quote)}</quelle>' for c in quotes)
 
 
 def _neutralise(text: str) -> str:
@@ -470,11 +616,16 @@ def _neutralise(text: str) -> str:
 
 def _language_instruction(english: bool) -> str:
     if english:
-        return (
-            "Answer in English, each sentence followed by the [number] of its source; if no "
-            f"source says anything about the question, reply exactly: {REFUSAL_EN}\nAnswer:"
-        )
+        return "Answer (in English, each sentence followed by the [number] of its source):"
     return "Antwort (auf Deutsch, jeder Satz mit [Nummer] seiner Quelle):"
+
+
+def _enough(text: str) -> bool:
+    """The answer so far has more sentences than are kept, or runs away counting "[1] [2] …"."""
+    sentences = split_sentences(text)
+    if len(sentences) > MAX_ANSWER_SENTENCES:
+        return True
+    return bool(sentences) and sentences[-1].count("[") > MAX_MARKS_PER_SENTENCE
 
 
 def _is_refusal(text: str) -> bool:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from retrieval.passages import Passage
 
@@ -72,7 +72,7 @@ class Answer:
             "unsupported": list(self.unsupported),
             "citations": [c.to_json() for c in self.citations],
             "passages": [p.to_json() for p in self.passages],
-            "related": [p.id for p in self.related],
+            "related": [p.to_json() for p in self.related],
         }
 
 
@@ -95,4 +95,17 @@ class Token:
     text: str
 
 
-StreamEvent = Evidence | Token | Answer
+@dataclass(frozen=True)
+class Progress:
+    """What the answer is waiting for, streamed before the evidence or the first token.
+
+    `condensing`: a follow-up is being turned into a standalone question (before the evidence);
+    `queued`: this request waits for the local model, `position` in line (1 = next);
+    `generating`: it is this request's turn, the model reads the evidence (tokens follow).
+    """
+
+    stage: Literal["condensing", "queued", "generating"]
+    position: int = 0
+
+
+StreamEvent = Evidence | Progress | Token | Answer

@@ -17,8 +17,10 @@ from retrieval.passages import Passage
 UNSUPPORTED_MARK = " [ohne Beleg]"
 # A model's citation stays when the sentence shares this share of its terms with the source …
 KEEP_OVERLAP = 0.3
-# … and a sentence sharing this much with one source is attributed to it, mark or no mark.
+# … and a sentence sharing this much with one source is attributed to it, mark or no mark,
+# if it has enough terms to tell (a bare "15%." matches any source that mentions 15%).
 ADOPT_OVERLAP = 0.75
+ADOPT_MIN_TERMS = 3
 
 # `[1]`, `[1, 2]`, `[1,2; 3]`, `[Quelle 1]`, `[Passage 2]`: what small models write.
 _CITATION_RE = re.compile(r"\[\s*(?:(?:Quelle|Passage|Source)\s*)?(\d+(?:\s*[,;]\s*\d+)*)\s*\]")
@@ -32,6 +34,16 @@ _ABBREVIATION_END_RE = re.compile(
     r"|\d)\.$"
 )
 _MARKS_AFTER_STOP_RE = re.compile(r"([.!?])((?:[ \t]*\[[^\]\n]{1,24}\])+)")
+# Lead-ins that state nothing ("Laut den Quellen:", "Im Einzelnen:"): the only sentences besides
+# an exempt refusal that need no citation. Every word must be one of these, and it must end in ":".
+CONNECTIVE_WORDS = frozenset(
+    {
+        *("laut", "den", "der", "dem", "quellen", "quelle", "zufolge", "nach", "im", "einzelnen"),
+        *("zusammengefasst", "kurz", "gesagt", "folgendes", "folgende", "folgt", "es", "gilt"),
+        *("dazu", "hierzu", "heißt", "steht", "darin", "according", "to", "the", "sources"),
+        *("source", "in", "summary", "short", "brief", "detail", "following"),
+    }
+)
 
 
 def normalize_for_match(text: str) -> str:
@@ -108,8 +120,9 @@ def map_citations(text: str, sources: Sequence[str], *, exempt: Sequence[str] = 
     A mark stays only when its number exists (1 ≤ n ≤ len(sources)) and the sentence shares
     at least `KEEP_OVERLAP` of its terms with that source; a sentence taken (nearly) word for
     word from a source (`ADOPT_OVERLAP`) gets that source's number even when the model wrote
-    another one or none. A sentence left without a mark is marked as unsupported. Sentences
-    equal to an `exempt` text (the refusal) need none.
+    another one or none. Any sentence left without a mark, however short ("Ja, stimmt.",
+    "PWNED."), is marked as unsupported; only sentences equal to an `exempt` text (the refusal)
+    and pure lead-ins (`is_connective`) need none. Text without letters or digits is dropped.
     """
     source_terms = [frozenset(analyze(source)) for source in sources]
     cited: list[int] = []
@@ -123,13 +136,13 @@ def map_citations(text: str, sources: Sequence[str], *, exempt: Sequence[str] = 
         ]
         body = _CITATION_RE.sub("", sentence)
         body = re.sub(r"\s+([.,;:!?])", r"\1", re.sub(r"\s{2,}", " ", body)).strip()
-        if not body:
+        if not re.search(r"\w", body):
             continue
         terms = set(analyze(body))
         overlaps = [_share(terms, source) for source in source_terms]
         numbers = [n for n in dict.fromkeys(marked) if 1 <= n <= len(sources)]
         numbers = [n for n in numbers if overlaps[n - 1] >= KEEP_OVERLAP]
-        if overlaps and max(overlaps) >= ADOPT_OVERLAP:
+        if overlaps and max(overlaps) >= ADOPT_OVERLAP and len(terms) >= ADOPT_MIN_TERMS:
             best = overlaps.index(max(overlaps)) + 1
             numbers = numbers if best in numbers else [best, *numbers]
         for n in numbers:
@@ -138,7 +151,7 @@ def map_citations(text: str, sources: Sequence[str], *, exempt: Sequence[str] = 
         marks = "".join(f"[{n}]" for n in numbers)
         if numbers:
             mapped = _with_marks(body, marks)
-        elif body in exempt or not _has_words(body):
+        elif body in exempt or is_connective(body):
             mapped = body
         else:
             unsupported.append(body)
@@ -158,5 +171,7 @@ def _share(terms: set[str], source: frozenset[str]) -> float:
     return len(terms & source) / len(terms) if terms else 0.0
 
 
-def _has_words(sentence: str) -> bool:
-    return len(re.findall(r"\w{2,}", sentence)) >= 3
+def is_connective(sentence: str) -> bool:
+    """A pure lead-in such as "Laut den Quellen:" that claims nothing and needs no citation."""
+    words = re.findall(r"\w+", sentence.lower())
+    return sentence.rstrip().endswith(":") and bool(words) and set(words) <= CONNECTIVE_WORDS

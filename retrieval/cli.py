@@ -129,22 +129,31 @@ def _search(args: argparse.Namespace) -> int:
 
 
 def _ask(args: argparse.Namespace) -> int:
-    from retrieval.answering import Answerer
+    from retrieval.answering import Answerer, QuestionError
 
     settings = _settings(args)
     answerer = Answerer(settings, searcher=_searcher(settings))
-    questions = (
-        [args.question]
-        if args.questions is None
-        else [q for q in args.questions.read_text(encoding="utf-8").splitlines() if q.strip()]
-    )
-    for question in questions:
-        answer = answerer.ask(question, backend=args.backend)
-        if args.json or args.questions is not None:
+    if args.questions is None:
+        answer = answerer.ask(args.question, backend=args.backend)
+        if args.json:
             print(json.dumps(answer.to_json(), ensure_ascii=False), flush=True)
         else:
             _print_answer(answer)
-    return 0
+        return 0
+    # One object per line, in order; a bad line gets an `error` object and the rest go on.
+    failed = 0
+    lines = args.questions.read_text(encoding="utf-8").splitlines()
+    for number, question in enumerate(lines, start=1):
+        if not question.strip():
+            continue
+        try:
+            payload = answerer.ask(question, backend=args.backend).to_json()
+        except QuestionError as exc:
+            failed += 1
+            payload = {"question": question, "line": number, "error": str(exc)}
+            print(f"FEHLER: {args.questions}, Zeile {number}: {exc}", file=sys.stderr)
+        print(json.dumps(payload, ensure_ascii=False), flush=True)
+    return 1 if failed else 0
 
 
 def _print_answer(answer: Any) -> None:
@@ -209,7 +218,8 @@ def _eval(args: argparse.Namespace) -> int:
     if args.squad is None:
         items = read_items(args.file)
         searcher = _searcher(_settings(args))
-        result = evaluate(items, lambda q: searcher.search(q, args.k))
+        threshold = searcher.settings.refusal_threshold
+        result = evaluate(items, lambda q: searcher.search(q, args.k), threshold)
         return _print_eval(result, args.json)
     with tempfile.TemporaryDirectory(prefix="quellenchat-squad-") as tmp:
         return _eval_squad(args, Path(tmp))
@@ -251,4 +261,30 @@ def _print_eval(result: dict[str, Any], as_json: bool) -> int:
                 f"Ähnlichkeit der besten Passage, {label} (n={d['n']}): min {d['min']:.3f}, "
                 f"Median {d['median']:.3f}, max {d['max']:.3f}"
             )
+    _print_refusal(result)
     return 0
+
+
+def _print_refusal(result: dict[str, Any]) -> None:
+    """The evidence strengths of both groups and the refusal threshold they calibrate."""
+    for label, key in (
+        ("beantwortbar", "evidence_strength_answerable"),
+        ("nicht beantwortbar", "evidence_strength_unanswerable"),
+    ):
+        d = result[key]
+        if d:
+            print(
+                f"Evidenzstärke, {label} (n={d['n']}): min {d['min']:.4f}, p25 {d['p25']:.4f}, "
+                f"Median {d['median']:.4f}, p75 {d['p75']:.4f}, max {d['max']:.4f}"
+            )
+    for label, key in (("kalibriert", "refusal_calibrated"), ("aktuell", "refusal_current")):
+        rates = result[key]
+        if rates is None:
+            continue
+        kept, refused = rates["answerable_kept"], rates["unanswerable_refused"]
+        print(
+            f"Ablehnungsschwelle {label}: {rates['threshold']:.4f} – beantwortbare behalten "
+            + ("–" if kept is None else f"{kept:.2f}")
+            + ", nicht beantwortbare abgelehnt "
+            + ("–" if refused is None else f"{refused:.2f}")
+        )

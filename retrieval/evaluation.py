@@ -69,19 +69,35 @@ def is_hit(item: EvalItem, passage: Passage) -> bool:
     return letters_key(item.gold) in letters_key(passage.text)
 
 
-def evaluate(items: Sequence[EvalItem], search: Callable[[str], list[Passage]]) -> dict[str, Any]:
-    """hit@1/3/5/10 and MRR@10 over the answerable items, and the top-score distributions."""
+def evaluate(
+    items: Sequence[EvalItem],
+    search: Callable[[str], list[Passage]],
+    refusal_threshold: float | None = None,
+) -> dict[str, Any]:
+    """hit@k and MRR@10 of the answerable items; score distributions; refusal calibration.
+
+    Besides the top similarities it reports both groups' evidence strengths (as the answerer's
+    gate computes them) and the refusal threshold calibrated from them, with the rates it gives
+    and those of `refusal_threshold` (the default when None).
+    """
+    from retrieval.answering import is_english
+    from retrieval.refusal import DEFAULT_THRESHOLD, calibration_report, evidence_strength
+
     ranks: list[int | None] = []
     top_answerable: list[float] = []
     top_unanswerable: list[float] = []
+    strengths: dict[bool, list[float]] = {True: [], False: []}
     for item in items:
         passages = search(item.question)
         top = passages[0].similarity if passages else 0.0
+        lexical = not is_english(item.question)  # as the answerer's gate does
+        strengths[item.answerable].append(evidence_strength(passages, lexical=lexical))
         if not item.answerable:
             top_unanswerable.append(top)
             continue
         top_answerable.append(top)
         ranks.append(next((i + 1 for i, p in enumerate(passages) if is_hit(item, p)), None))
+    current = DEFAULT_THRESHOLD if refusal_threshold is None else refusal_threshold
     return {
         "questions": len(items),
         "answerable": len(ranks),
@@ -89,6 +105,9 @@ def evaluate(items: Sequence[EvalItem], search: Callable[[str], list[Passage]]) 
         "mrr@10": round(sum(1 / r for r in ranks if r and r <= 10) / max(len(ranks), 1), 4),
         "top_similarity_answerable": distribution(top_answerable),
         "top_similarity_unanswerable": distribution(top_unanswerable),
+        "evidence_strength_answerable": distribution(strengths[True]),
+        "evidence_strength_unanswerable": distribution(strengths[False]),
+        **calibration_report(strengths[True], strengths[False], current),
     }
 
 

@@ -5,8 +5,10 @@ llama.cpp server that `quellenchat.llm_model` runs on loopback, or at the config
 (Ollama's `/v1`, vLLM, LM Studio, a hosted service). `GuardedChatModel` wraps it with what
 answering needs: one deadline per answer (`llm_timeout`, waiting in the queue included), German
 errors the caller can catch (`LLMError` and its subclasses), and for the local model a queue that
-runs one request at a time and tells how many wait. Callers use `stream(messages)` or
-`invoke(messages)` with LangChain messages.
+runs one request at a time and tells each waiting request its place. Callers use
+`stream(messages)` or `invoke(messages)` with LangChain messages; a caller that needs several
+calls in a row (condense a follow-up, then answer) holds one `reserve()`d place for all of them
+and passes it as `reservation=`.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import contextlib
 import re
 import time
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from langchain_core.callbacks import CallbackManagerForLLMRun
@@ -27,6 +30,7 @@ from quellenchat.llm_model import (
     MODEL_NAME,
     LLMError,
     LocalServer,
+    RequestGate,
     ServerOptions,
     local_model_installed,
     local_model_path,
@@ -43,6 +47,7 @@ __all__ = [
     "LLMError",
     "LLMTimeoutError",
     "LLMUnavailableError",
+    "Reservation",
     "make_chat_model",
     "resolve_backend",
 ]
@@ -62,6 +67,33 @@ class LLMTimeoutError(LLMError, TimeoutError):
 
 class LLMUnavailableError(LLMError):
     """The model's server could not be reached or broke the connection."""
+
+
+@dataclass
+class Reservation:
+    """A place in the local model's queue, held across calls; remote models have no queue."""
+
+    gate: RequestGate | None
+    ticket: object | None
+    deadline: float  # monotonic clock: the whole answer, queue included, ends here
+
+    @property
+    def position(self) -> int:
+        """0 when it is this reservation's turn, else its place in line (1 = next)."""
+        if self.gate is None:
+            return 0
+        return self.gate.position(self.ticket)
+
+    @property
+    def remaining(self) -> float:
+        """Seconds left until the deadline (never negative)."""
+        return max(0.0, self.deadline - time.monotonic())
+
+    def wait(self, timeout: float) -> bool:
+        """Wait at most `timeout` seconds (and never past the deadline) for the turn."""
+        if self.gate is None:
+            return True
+        return self.gate.wait(self.ticket, min(timeout, self.remaining))
 
 
 def resolve_backend(settings: Settings) -> str:
@@ -191,13 +223,29 @@ class GuardedChatModel(BaseChatModel):
         """Start the local server and compute `messages` into its KV cache (no-op if remote).
 
         Later prompts that begin the same way, e.g. with the fixed system prompt, skip that part
-        of the prefill; llama.cpp keeps it in RAM even while other prompts run in between.
+        of the prefill; llama.cpp keeps it in RAM even while other prompts run in between. The
+        warm-up takes its place in the queue, so requests arriving meanwhile see theirs.
 
         Raises:
             LLMError: The server could not be started or did not answer in time.
         """
         if self.server is not None:
             self.invoke(list(messages), max_tokens=1)
+
+    @contextlib.contextmanager
+    def reserve(self) -> Iterator[Reservation]:
+        """Take a place in the queue (local model) for one answer's calls; leave it at the end.
+
+        Pass the reservation as `reservation=` to `stream`/`invoke`; its deadline
+        (`answer_timeout` from now) bounds all of them, waiting included.
+        """
+        gate = self.server.gate if self.server is not None else None
+        ticket = gate.join() if gate is not None else None
+        try:
+            yield Reservation(gate, ticket, time.monotonic() + self.answer_timeout)
+        finally:
+            if gate is not None:
+                gate.leave(ticket)
 
     def _generate(
         self,
@@ -206,7 +254,8 @@ class GuardedChatModel(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        with self._turn() as deadline:
+        reservation = kwargs.pop("reservation", None)
+        with self._turn(reservation) as deadline:
             request = self._request(deadline, kwargs)
             return self.inner._generate(messages, stop, run_manager, **request)
 
@@ -217,7 +266,8 @@ class GuardedChatModel(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
-        with self._turn() as deadline:
+        reservation = kwargs.pop("reservation", None)
+        with self._turn(reservation) as deadline:
             request = self._request(deadline, kwargs)
             chunks = self.inner._stream(messages, stop, run_manager, **request)
             try:
@@ -247,25 +297,27 @@ class GuardedChatModel(BaseChatModel):
         return request
 
     @contextlib.contextmanager
-    def _turn(self) -> Iterator[float]:
-        """Wait for the queue (local model), then yield the answer's deadline (monotonic clock).
+    def _turn(self, reservation: Reservation | None) -> Iterator[float]:
+        """Wait for the turn (local model), then yield the answer's deadline (monotonic clock).
 
-        Errors inside become `LLMError`s with German messages.
+        Without a `reservation` this call takes its own place in the queue. Errors inside become
+        `LLMError`s with German messages.
         """
-        if self.server is not None:
-            self.server.start()  # no-op when running; restarts a server that died
-        deadline = time.monotonic() + self.answer_timeout
         with contextlib.ExitStack() as turn:
+            if reservation is None:
+                reservation = turn.enter_context(self.reserve())
+            if not reservation.wait(self.answer_timeout):
+                raise LLMTimeoutError(
+                    f"{self.endpoint} ist ausgelastet: nach {self.answer_timeout:g} s war "
+                    "diese Anfrage noch nicht an der Reihe."
+                )
             if self.server is not None:
-                try:
-                    turn.enter_context(self.server.gate.turn(self.answer_timeout))
-                except TimeoutError as exc:
-                    raise LLMTimeoutError(
-                        f"{self.endpoint} ist ausgelastet: nach {self.answer_timeout:g} s war "
-                        "diese Anfrage noch nicht an der Reihe."
-                    ) from exc
+                # No-op when running; (re)starting it is not part of the answer's time.
+                started = time.monotonic()
+                self.server.start()
+                reservation.deadline += time.monotonic() - started
             try:
-                yield deadline
+                yield reservation.deadline
             except LLMError:
                 raise
             except Exception as exc:

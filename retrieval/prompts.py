@@ -13,6 +13,7 @@ EXPECTED: dict[str, frozenset[str]] = {
     "system.de.md": frozenset({"refusal"}),
     "answer.de.md": frozenset({"passages", "question", "language"}),
     "condense.de.md": frozenset({"history", "question"}),
+    "translate.de.md": frozenset({"question"}),
 }
 
 
@@ -70,6 +71,7 @@ class Prompts:
     system: Prompt
     answer: Prompt
     condense: Prompt
+    translate: Prompt
 
     @classmethod
     def load(cls, directory: Path = PROMPTS_DIR) -> Prompts:
@@ -78,4 +80,5 @@ class Prompts:
             load_prompt("system.de.md", directory),
             load_prompt("answer.de.md", directory),
             load_prompt("condense.de.md", directory),
+            load_prompt("translate.de.md", directory),
         )

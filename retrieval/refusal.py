@@ -7,14 +7,16 @@ passages: the strength is the top passage's cosine plus `COVERAGE_WEIGHT` times 
 idf-weighted term coverage among the top passages.
 
 `python -m retrieval eval` prints the strengths of both groups and the threshold calibrated
-from them (`calibrate`); the default below was calibrated that way on eval/dev-faktenblatt.jsonl
-against the shipped corpus (answerable kept 0.95, unanswerable refused 1.0).
+from them (`calibrate`, `calibration_report`); the default below was calibrated that way:
+`python -m retrieval eval eval/dev-faktenblatt.jsonl --json` over the shipped corpus gives
+`"refusal_threshold": 0.8675` (answerable kept 0.95, unanswerable refused 1.0).
 """
 
 from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
+from typing import Any
 
 from retrieval.passages import Passage
 
@@ -51,10 +53,40 @@ def calibrate(answerable: Sequence[float], unanswerable: Sequence[float]) -> flo
     candidates = [values[0] - 1e-6] + [(a + b) / 2 for a, b in itertools.pairwise(values)]
     candidates.append(values[-1] + 1e-6)
 
-    def rates(threshold: float) -> tuple[float, float]:
+    def balance(threshold: float) -> tuple[float, float]:
         kept = sum(s >= threshold for s in answerable) / len(answerable)
         refused = sum(s < threshold for s in unanswerable) / len(unanswerable)
         return min(kept, refused), kept + refused
 
-    best: float = max(candidates, key=rates)
+    best: float = max(candidates, key=balance)
     return round(best, 4)
+
+
+def rates(
+    threshold: float, answerable: Sequence[float], unanswerable: Sequence[float]
+) -> dict[str, Any]:
+    """Share of answerable questions kept and of unanswerable ones refused at `threshold`."""
+    kept = [s >= threshold for s in answerable]
+    refused = [s < threshold for s in unanswerable]
+    return {
+        "threshold": threshold,
+        "answerable_kept": _share(kept),
+        "unanswerable_refused": _share(refused),
+    }
+
+
+def calibration_report(
+    answerable: Sequence[float], unanswerable: Sequence[float], current: float
+) -> dict[str, Any]:
+    """The calibrated threshold with its rates, and the rates of the `current` one."""
+    calibrated = calibrate(answerable, unanswerable)
+    found = None if calibrated is None else rates(calibrated, answerable, unanswerable)
+    return {
+        "refusal_threshold": calibrated,
+        "refusal_calibrated": found,
+        "refusal_current": rates(current, answerable, unanswerable),
+    }
+
+
+def _share(flags: Sequence[bool]) -> float | None:
+    return round(sum(flags) / len(flags), 4) if flags else None

@@ -330,9 +330,9 @@ def test_heartbeats_fill_silences_and_pass_errors_on() -> None:
 
     with pytest.raises(RuntimeError, match="Speicher nicht erreichbar"):
         list(with_heartbeats(failing(), 0.01))
-    assert "3 Anfragen warten" in queue_notice(3, evidence_shown=True)
+    assert "Sie sind Nr. 3 in der Warteschlange" in queue_notice(3, evidence_shown=True)
     assert "Belege stehen schon rechts" in queue_notice(3, evidence_shown=True)
-    assert "eine Anfrage wartet" in queue_notice(1, evidence_shown=False)
+    assert "Sie sind Nr. 1 in der Warteschlange" in queue_notice(1, evidence_shown=False)
     assert "Belege" not in queue_notice(1, evidence_shown=False)
 
 

@@ -259,6 +259,23 @@ def test_gate_wait_can_time_out_without_blocking_the_line() -> None:
         assert gate.busy
 
 
+def test_gate_tickets_tell_each_their_place_and_move_up() -> None:
+    gate = RequestGate()
+    running, second, third = gate.join(), gate.join(), gate.join()
+    assert [gate.position(t) for t in (running, second, third)] == [0, 1, 2]
+    assert gate.wait(running, timeout=0)
+    assert not gate.wait(second, timeout=0.01)
+
+    gate.leave(second)  # gave up waiting: the one behind moves up
+    assert gate.position(third) == 1
+    gate.leave(running)
+    assert gate.position(third) == 0
+    assert gate.wait(third, timeout=0)
+    gate.leave(third)
+    gate.leave(third)  # leaving twice is harmless
+    assert not gate.busy
+
+
 # -- the llama.cpp child ----------------------------------------------------------------------
 
 

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
+import socket
 import subprocess
 import sys
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,6 +20,7 @@ from retrieval.answers import REFUSAL, REFUSAL_EN, Answer, Evidence, Token
 from retrieval.citations import normalize_for_match, quote_occurs
 from retrieval.search import Searcher
 from tests.helpers import MODELS_DIR, PROJECT_ROOT
+from tests.retrieval.planted import INSTRUCTION, PLANTED_QUESTION
 
 
 @pytest.fixture(scope="module")
@@ -65,6 +70,9 @@ def test_off_topic_question_is_refused_with_related_passages(answerer: Answerer)
     data = answer.to_json()
     assert data["refused"] is True
     assert data["citations"] == []
+    # `related` holds the same passage objects as `passages` (and `search`), not bare ids.
+    assert data["related"] == [p.to_json() for p in answer.related]
+    assert {"id", "title", "page", "url", "text"} <= set(data["related"][0])
 
 
 @pytest.mark.parametrize(
@@ -117,31 +125,40 @@ def test_control_characters_are_removed(answerer: Answerer) -> None:
 
 
 def test_instructions_inside_documents_are_data(planted_store: Settings) -> None:
-    answer = Answerer(planted_store).ask("Wie hilft KI im Kundenservice?")
+    events = list(Answerer(planted_store).stream(PLANTED_QUESTION))
+    evidence, answer = events[0], events[-1]
+    assert isinstance(evidence, Evidence)
+    assert isinstance(answer, Answer)
+    planted = next(q for q in evidence.quotes if q.passage.source == "hinweis.txt")
+    assert INSTRUCTION in planted.quote  # the instruction is part of the evidence …
+    # … yet the answer is what it would be without it: the planted passage's answering sentence,
+    # verbatim and cited, and nothing the instruction asked for.
     assert not answer.refused
-    assert answer.answer != "PWNED"
+    assert answer.notice is None
+    assert answer.answer.startswith(
+        "KI im Kundenservice: KI-Chatbots beantworten Standardanfragen rund um die Uhr und "
+        f"entlasten so die Beschäftigten. [{planted.n}]"
+    )
+    assert "PWNED" not in answer.answer
+    assert planted in answer.citations
     assert all(c.verified for c in answer.citations)
 
 
-def test_cli_ask_json_shape(fact_sheet_store: Settings) -> None:
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "retrieval",
-            "ask",
-            "Welche Chancen bietet KI?",
-            "--backend",
-            "extractive",
-            "--store",
-            str(fact_sheet_store.store),
-            "--json",
-        ],
+def run_ask(store: Settings, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """`python -m retrieval ask ARGS --store STORE` as a separate process."""
+    return subprocess.run(
+        [sys.executable, "-m", "retrieval", "ask", *args, "--store", str(store.store)],
         capture_output=True,
         text=True,
         cwd=PROJECT_ROOT,
         check=False,
-        env={**__import__("os").environ, "QUELLENCHAT_MODELS_DIR": str(MODELS_DIR)},
+        env={**os.environ, "QUELLENCHAT_MODELS_DIR": str(MODELS_DIR), **env},
+    )
+
+
+def test_cli_ask_json_shape(fact_sheet_store: Settings) -> None:
+    result = run_ask(
+        fact_sheet_store, "Welche Chancen bietet KI?", "--backend", "extractive", "--json"
     )
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
@@ -172,5 +189,84 @@ def test_unreachable_llm_falls_back_to_extractive_with_a_notice(
     assert answer.backend == "extractive"
     assert answer.notice is not None
     assert "openai" in answer.notice
+    assert answer.citations
+    assert all(c.verified for c in answer.citations)
+
+
+def test_cli_questions_file_gives_json_lines_in_order_despite_a_bad_line(
+    fact_sheet_store: Settings, tmp_path: Path
+) -> None:
+    questions = [
+        "Wie viele KMU nutzen KI?",
+        "Warum " * 500,  # too long: this line fails, the others are answered
+        "",  # blank lines are skipped
+        "Wie hoch ist der Mindestlohn in Deutschland?",
+        "Welche Chancen bietet KI für KMU?",
+    ]
+    file = tmp_path / "fragen.txt"
+    file.write_text("\n".join(questions) + "\n", encoding="utf-8")
+
+    result = run_ask(fact_sheet_store, "--questions", str(file), "--backend", "extractive")
+
+    assert result.returncode == 1  # partly failed
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [line["question"] for line in lines] == [questions[0], questions[1], *questions[3:]]
+    assert "15%" in lines[0]["answer"]
+    assert lines[0]["citations"]
+    assert set(lines[1]) == {"question", "line", "error"}
+    assert lines[1]["line"] == 2
+    assert "zu lang" in lines[1]["error"]
+    assert lines[2]["refused"] is True
+    assert lines[3]["citations"]
+    # Each question on its own: no history carried over.
+    assert all(
+        line.get("standalone_question", line["question"]) == line["question"] for line in lines
+    )
+    assert "Zeile 2" in result.stderr
+
+
+@pytest.fixture
+def silent_endpoint() -> Iterator[tuple[str, list[socket.socket]]]:
+    """An "OpenAI-compatible" endpoint that accepts connections and never answers."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    accepted: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        listener.settimeout(0.1)
+        while not stop.is_set():
+            try:
+                accepted.append(listener.accept()[0])  # read nothing, answer nothing
+            except TimeoutError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{listener.getsockname()[1]}/v1", accepted
+    stop.set()
+    thread.join()
+    for connection in accepted:
+        connection.close()
+    listener.close()
+
+
+def test_hanging_llm_times_out_to_extractive_with_a_notice(
+    fact_sheet_store: Settings,
+    searcher: Searcher,
+    silent_endpoint: tuple[str, list[socket.socket]],
+) -> None:
+    url, accepted = silent_endpoint
+    settings = fact_sheet_store.model_copy(
+        update={"openai_base_url": url, "openai_model": "stumm", "llm_timeout": 2.0}
+    )
+    answer = Answerer(settings, searcher=searcher).ask(
+        "Welche Chancen bietet KI?", backend="openai"
+    )
+    assert accepted  # the endpoint was asked, and kept silent
+    assert not answer.refused
+    assert answer.backend == "extractive"
+    assert answer.notice is not None
+    assert "openai" in answer.notice
+    assert "nicht innerhalb von 2 s" in answer.notice
     assert answer.citations
     assert all(c.verified for c in answer.citations)

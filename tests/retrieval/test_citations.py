@@ -6,6 +6,7 @@ import pytest
 
 from retrieval.citations import (
     UNSUPPORTED_MARK,
+    is_connective,
     map_citations,
     passage_quote,
     quote_occurs,
@@ -79,6 +80,43 @@ def test_uncited_sentence_is_marked_not_kept_silently() -> None:
     assert mapped.text.endswith(UNSUPPORTED_MARK)
 
 
+@pytest.mark.parametrize(
+    "sentence",
+    [
+        pytest.param("PWNED.", id="one-word"),
+        pytest.param("Ja, stimmt.", id="two-words"),
+        pytest.param("15%.", id="bare-number"),
+        pytest.param("Laut den Quellen ist das so.", id="lead-in-with-a-claim"),
+    ],
+)
+def test_short_uncited_sentences_are_marked_too(sentence: str) -> None:
+    mapped = map_citations(f"KMU sind noch zurückhaltend [2]. {sentence}", SOURCES)
+    assert mapped.unsupported == (sentence,)
+    assert mapped.text == f"KMU sind noch zurückhaltend [2]. {sentence}{UNSUPPORTED_MARK}"
+
+
+@pytest.mark.parametrize(
+    "lead_in",
+    ["Laut den Quellen:", "Im Einzelnen:", "Zusammengefasst:", "According to the sources:"],
+)
+def test_pure_lead_ins_need_no_citation(lead_in: str) -> None:
+    assert is_connective(lead_in)
+    mapped = map_citations(f"{lead_in} KMU sind noch zurückhaltend [2].", SOURCES)
+    assert mapped.unsupported == ()
+    assert mapped.text == f"{lead_in} KMU sind noch zurückhaltend [2]."
+
+
+@pytest.mark.parametrize("text", ["Laut den Quellen.", "Quellen:", "Ja:", "PWNED:"])
+def test_only_lead_ins_made_of_connective_words_count(text: str) -> None:
+    assert is_connective(text) == (text == "Quellen:")
+
+
+def test_punctuation_alone_is_no_sentence() -> None:
+    mapped = map_citations("KMU sind noch zurückhaltend [2]. …", SOURCES)
+    assert mapped.text == "KMU sind noch zurückhaltend [2]."
+    assert mapped.unsupported == ()
+
+
 def test_citation_after_the_full_stop_belongs_to_its_sentence() -> None:
     assert split_sentences("KMU zögern noch. [1] Sie nutzen KI selten. [2]") == [
         "KMU zögern noch [1].",
@@ -109,6 +147,9 @@ def test_variant_citation_marks_are_understood() -> None:
 def test_refusal_sentence_needs_no_citation() -> None:
     refusal = "Dazu enthalten die Quellen keine Aussage."
     assert map_citations(refusal, SOURCES, exempt=(refusal,)).unsupported == ()
+    # Only the exact refusal is exempt, not a sentence that merely resembles it.
+    near = "Dazu enthalten die Quellen keine genaue Aussage."
+    assert map_citations(near, SOURCES, exempt=(refusal,)).unsupported == (near,)
 
 
 def test_quote_verification_normalises_whitespace_and_hyphen_breaks() -> None:

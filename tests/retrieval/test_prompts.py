@@ -18,7 +18,7 @@ def test_shipped_prompts_load_and_fill() -> None:
 
 
 def test_missing_or_unknown_placeholder_names_the_file(tmp_path: Path) -> None:
-    for name in ("system.de.md", "condense.de.md"):
+    for name in ("system.de.md", "condense.de.md", "translate.de.md"):
         (tmp_path / name).write_text((PROMPTS_DIR / name).read_text(encoding="utf-8"))
     (tmp_path / "answer.de.md").write_text("{passages}\n{frage}\n{language}", encoding="utf-8")
     with pytest.raises(PromptError, match=r"answer\.de\.md.*fehlend: question; unbekannt: frage"):

@@ -1,8 +1,20 @@
-"""The refusal threshold calibration on known numbers."""
+"""The refusal threshold: calibration on known numbers, and reproduced by `retrieval eval`."""
 
 from __future__ import annotations
 
-from retrieval.refusal import calibrate
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from ingest.run import run_ingest
+from quellenchat.settings import Settings
+from retrieval.refusal import DEFAULT_THRESHOLD, calibrate, calibration_report
+from tests.helpers import MODELS_DIR, PROJECT_ROOT
+
+DEV = PROJECT_ROOT / "eval" / "dev-faktenblatt.jsonl"
 
 
 def test_calibration_puts_the_threshold_into_the_gap() -> None:
@@ -21,3 +33,56 @@ def test_calibration_with_overlap_balances_both_groups() -> None:
 
 def test_calibration_needs_both_groups() -> None:
     assert calibrate([0.9], []) is None
+
+
+def test_report_gives_both_thresholds_rates() -> None:
+    report = calibration_report([0.9, 0.95, 0.88], [0.7, 0.8], current=0.89)
+    assert report["refusal_threshold"] == 0.84
+    assert report["refusal_calibrated"] == {
+        "threshold": 0.84,
+        "answerable_kept": 1.0,
+        "unanswerable_refused": 1.0,
+    }
+    assert report["refusal_current"]["answerable_kept"] == round(2 / 3, 4)
+    assert calibration_report([], [0.7], current=0.8)["refusal_calibrated"] is None
+
+
+@pytest.fixture(scope="module")
+def shipped_store(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """The shipped corpus, as the default threshold was calibrated on it."""
+    settings = Settings(
+        corpus=[PROJECT_ROOT / "corpus"],
+        store=tmp_path_factory.mktemp("shipped") / "store",
+        models_dir=MODELS_DIR,
+    )
+    assert run_ingest(settings).exit_code == 0
+    return settings
+
+
+def _eval(store: Settings, *extra: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "retrieval", "eval", str(DEV), "--store", str(store.store), *extra],
+        capture_output=True,
+        text=True,
+        cwd=PROJECT_ROOT,
+        check=True,
+        env={**os.environ, "QUELLENCHAT_MODELS_DIR": str(MODELS_DIR)},
+    )
+
+
+def test_eval_reproduces_the_default_threshold(shipped_store: Settings) -> None:
+    result = json.loads(_eval(shipped_store, "--json").stdout)
+    answerable = result["evidence_strength_answerable"]
+    unanswerable = result["evidence_strength_unanswerable"]
+    assert (answerable["n"], unanswerable["n"]) == (20, 10)
+    assert unanswerable["max"] < DEFAULT_THRESHOLD <= answerable["p25"]
+    assert result["refusal_threshold"] == DEFAULT_THRESHOLD
+    assert result["refusal_current"]["threshold"] == DEFAULT_THRESHOLD
+    assert result["refusal_calibrated"]["answerable_kept"] >= 0.9
+    assert result["refusal_calibrated"]["unanswerable_refused"] >= 0.9
+    assert "hit@1" in result  # the retrieval fields stay
+
+    text = _eval(shipped_store).stdout
+    assert "Evidenzstärke, beantwortbar (n=20)" in text
+    assert "Evidenzstärke, nicht beantwortbar (n=10)" in text
+    assert f"Ablehnungsschwelle kalibriert: {DEFAULT_THRESHOLD:.4f}" in text
