@@ -211,6 +211,45 @@ PARTS = (
 )
 
 
+def run_part(
+    part: str, args: argparse.Namespace, settings: Settings, env: dict[str, str]
+) -> list[Row]:
+    """The rows of one bench part."""
+    if part == "embedding":
+        return bench_embedding(settings, 16 if args.quick else 48)
+    if part == "ingest":
+        return bench_fact_sheet(env)
+    if part == "pdf":
+        return bench_large_pdf(env)
+    if part == "bigpdf":
+        from bench.big_pdf import big_pdf_rows
+
+        return big_pdf_rows(env)
+    if part == "retrieval":
+        from bench.retrieval_bench import quality
+
+        return quality(settings)
+    if part == "lilypond":
+        from bench.retrieval_bench import lilypond_quality
+
+        return lilypond_quality(settings)
+    if part == "answers":
+        from bench.answer_bench import answer_rows
+
+        return answer_rows(settings)
+    if part == "llm":
+        from bench.llm_bench import llm_rows
+
+        return llm_rows(settings)
+    if part == "app":
+        from bench.app_bench import app_rows
+
+        return app_rows(env)
+    from bench.rerank_experiment import rerank_rows
+
+    return rerank_rows(settings)
+
+
 def main() -> int:
     """Run the benchmarks and write the table."""
     parser = argparse.ArgumentParser(description="Quellenchat-Benchmarks")
@@ -232,47 +271,18 @@ def main() -> int:
     parts = set(args.only or PARTS[:-1])
     if args.quick and not args.only:
         parts = {"embedding", "ingest"}
-    rows: list[Row] = []
-    if "embedding" in parts:
-        rows += bench_embedding(settings, 16 if args.quick else 48)
-    if "ingest" in parts:
-        rows += bench_fact_sheet(env)
-    if "pdf" in parts:
-        rows += bench_large_pdf(env)
-    if "bigpdf" in parts:
-        from bench.big_pdf import big_pdf_rows
-
-        rows += big_pdf_rows(env)
-    if "retrieval" in parts:
-        from bench.retrieval_bench import quality
-
-        rows += quality(settings)
-    if "lilypond" in parts:
-        from bench.retrieval_bench import lilypond_quality
-
-        rows += lilypond_quality(settings)
-    if "answers" in parts:
-        from bench.answer_bench import answer_rows
-
-        rows += answer_rows(settings)
-    if "llm" in parts:
-        from bench.llm_bench import llm_rows
-
-        rows += llm_rows(settings)
-    if "app" in parts:
-        from bench.app_bench import app_rows
-
-        rows += app_rows(env)
-    if "rerank" in parts:
-        from bench.rerank_experiment import rerank_rows
-
-        rows += rerank_rows(settings)
-    report = f"Maschine: {machine()}\n\n{table(rows)}\n"
-    print(report)
     name = "latest" if not args.only else "-".join(sorted(parts))
     out = ROOT / "bench" / "results" / f"{name}.md"
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(report, encoding="utf-8")
+    header = f"Maschine: {machine()}\n"
+    print(f"{header}\n{table([])}", flush=True)
+    rows: list[Row] = []
+    # Each part's rows are printed and written as soon as it ends: a later crash loses nothing.
+    for part in (p for p in PARTS if p in parts):
+        found = run_part(part, args, settings, env)
+        print("\n".join(table(found).splitlines()[2:]), flush=True)
+        rows += found
+        out.write_text(f"{header}\n{table(rows)}\n", encoding="utf-8")
     return 0
 
 

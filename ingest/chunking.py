@@ -6,7 +6,7 @@ Everything here works on character spans, so every chunk is an exact substring o
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 
 from quellenchat.types import Chunk, Page, letters_key
@@ -16,6 +16,7 @@ Span = tuple[int, int]
 BULLET = "•"
 # Below this many words a block is merged into its neighbour instead of standing alone.
 MIN_WORDS = 12
+NUMBERED_HEADING_WORDS = 10
 
 _ABBREVIATIONS = frozenset(
     [
@@ -80,6 +81,7 @@ class Heading:
     start: int
     text: str
     has_content: bool  # an inline heading (`Chancen • …`) carries content in the same block
+    numbered: bool = False  # `3.1.6 Automatische und manuelle Balken`: a main heading of a PDF
 
 
 def word_count(text: str) -> int:
@@ -147,7 +149,8 @@ def find_headings(text: str, title: str | None = None) -> list[Heading]:
         block = text[start:end]
         heading = _heading_of(block, title_key)
         if heading:
-            found.append(Heading(start, heading, has_content=False))
+            numbered = _NUMBERED.match(block).end() > 0  # type: ignore[union-attr]
+            found.append(Heading(start, heading, has_content=False, numbered=numbered))
         elif inline := _INLINE_HEADING.match(block):
             found.append(Heading(start, inline.group("h"), has_content=True))
     return found
@@ -158,10 +161,15 @@ def _heading_of(block: str, title_key: str | None) -> str | None:
         return None
     if md := _MD_HEADING.fullmatch(block):
         return md.group("h").strip()
-    candidate = block[_NUMBERED.match(block).end() :]  # type: ignore[union-attr]
+    numbering = _NUMBERED.match(block).end()  # type: ignore[union-attr]
+    candidate = block[numbering:]
     if not candidate or not candidate[0].isupper() or _URL.search(candidate):
         return None
-    if len(candidate) > 60 or word_count(candidate) > 5 or candidate[-1] in ".:;,!?":
+    # A numbered heading (`2.4 Wie die Handbücher gelesen werden sollten`) may be longer.
+    most = (80, NUMBERED_HEADING_WORDS) if numbering else (60, 5)
+    # A numbered heading may ask (`4.3.3 Was sind Engraver?`).
+    ends = ".:;,!" if numbering else ".:;,!?"
+    if len(candidate) > most[0] or word_count(candidate) > most[1] or candidate[-1] in ends:
         return None
     if any(ch.isdigit() for ch in candidate) or candidate.startswith(BULLET):
         return None
@@ -247,20 +255,37 @@ def chunk_units(
 
 
 def chunk_spans(text: str, sizes: ChunkSizes, *, by_block: bool) -> list[Span]:
-    """Chunk spans of one unit: whole paragraphs and bullets where they fit, else sentences."""
-    pieces = _pieces(text, sizes)
+    """Chunk spans of one unit: whole paragraphs and bullets where they fit, else sentences.
+
+    Packed chunks (`by_block=False`, PDF pages) start afresh at every heading, without
+    overlap, and leave out table-of-contents and index lines (`is_directory`).
+    """
     if by_block:
+        pieces = _pieces(text, sizes)
         return _merge_forward([(p[0], p[1]) for p in _join_blocks(pieces)], text, sizes)
-    return _merge_small(_pack(pieces, text, sizes), text, sizes)
+    pieces = _pieces(text, sizes, skip=is_directory)
+    headings = {h.start for h in find_headings(text)}
+    return _merge_small(_pack(pieces, text, sizes, headings), text, sizes, headings)
 
 
 # A piece is a sentence (or a word-cut part of an overlong one) plus its block number.
 _Piece = tuple[int, int, int]
+# A dot leader, as in a table of contents or an index: `Taktangabe . . . . . 20`.
+_LEADER = re.compile(r"(?:\. ?){4,}\s*\d")
 
 
-def _pieces(text: str, sizes: ChunkSizes) -> list[_Piece]:
+def is_directory(block: str) -> bool:
+    """A table-of-contents or index block: its entries point at pages through dot leaders."""
+    return _LEADER.search(block) is not None
+
+
+def _pieces(
+    text: str, sizes: ChunkSizes, skip: Callable[[str], bool] = lambda block: False
+) -> list[_Piece]:
     pieces: list[_Piece] = []
     for number, block in enumerate(blocks(text)):
+        if skip(text[block[0] : block[1]]):
+            continue
         for sentence in split_sentences(text, block):
             pieces.extend((a, b, number) for a, b in _cut_long(text, sentence, sizes.maximum))
     return pieces
@@ -287,16 +312,23 @@ def _join_blocks(pieces: Sequence[_Piece]) -> list[_Piece]:
     return joined
 
 
-def _pack(pieces: Sequence[_Piece], text: str, sizes: ChunkSizes) -> list[Span]:
-    """Pack sentences greedily up to the target size, preferring paragraph ends, with overlap."""
+def _pack(
+    pieces: Sequence[_Piece], text: str, sizes: ChunkSizes, headings: Collection[int] = ()
+) -> list[Span]:
+    """Pack sentences greedily up to the target size, preferring paragraph ends, with overlap.
+
+    A heading (a start in `headings`) closes the chunk before it once that holds `MIN_WORDS`;
+    the next chunk then starts at the heading, without overlap from another section.
+    """
     spans: list[Span] = []
     current: list[_Piece] = []
     fresh = 0  # pieces in `current` that are not overlap from the previous chunk
     for index, piece in enumerate(pieces):
         words = _words(text, current)
-        if fresh and _should_close(pieces, index, words, text, sizes):
+        section_break = piece[0] in headings and _words(text, current[-fresh:]) >= MIN_WORDS
+        if fresh and (section_break or _should_close(pieces, index, words, text, sizes)):
             spans.append((current[0][0], current[-1][1]))
-            current = _overlap_tail(current, text, sizes.overlap)
+            current = [] if section_break else _overlap_tail(current, text, sizes.overlap)
             fresh = 0
             while current and _words(text, current) + _words(text, [piece]) > sizes.maximum:
                 current.pop(0)
@@ -363,11 +395,17 @@ def is_link_list(block: str) -> bool:
     return all(_URL.match(line.strip()) for line in block.splitlines() if line.strip())
 
 
-def _merge_small(spans: Sequence[Span], text: str, sizes: ChunkSizes) -> list[Span]:
-    """Merge chunks below MIN_WORDS into a neighbour while the result stays within the maximum."""
+def _merge_small(
+    spans: Sequence[Span], text: str, sizes: ChunkSizes, headings: Collection[int] = ()
+) -> list[Span]:
+    """Merge chunks below MIN_WORDS into a neighbour while the result stays within the maximum.
+
+    A chunk that starts at a heading is not merged into the chunk before it (unless tiny).
+    """
     merged: list[Span] = []
     for span in spans:
-        if merged and _fits_merge(merged[-1], span, text, sizes):
+        opens_section = span[0] in headings and word_count(text[slice(*span)]) >= MIN_WORDS
+        if merged and not opens_section and _fits_merge(merged[-1], span, text, sizes):
             merged[-1] = (merged[-1][0], span[1])
         else:
             merged.append(span)

@@ -384,16 +384,124 @@ def join_wrapped_lines(text: str) -> str:
     return "\n\n".join("\n".join(p) for p in paragraphs)
 
 
-def clean_text(raw: str) -> str:
-    """Clean a plain-text document (or one PDF page) into paragraphs of joined lines."""
+def clean_text(raw: str, *, pdf: bool = False) -> str:
+    """Clean a plain-text document (or one PDF page) into paragraphs of joined lines.
+
+    With `pdf`, unmapped glyph names are removed first and paragraph breaks are recovered from
+    the line layout (`mark_pdf_paragraphs`): pypdf separates no paragraphs by blank lines.
+    """
     text = normalize_newlines(raw)
     text = remove_soft_hyphens(text)
     text = fix_ligatures(text)
     text = fix_spacing_diacritics(text)
+    if pdf:
+        text = remove_glyph_names(text)
     text = normalize_spaces(text)
+    if pdf:
+        text = mark_pdf_paragraphs(text)
     text = normalize_bullets(text)
     text = join_line_break_hyphens(text)
     return join_wrapped_lines(text)
+
+
+# --------------------------------------------------------------------------------------------
+# PDF page structure: glyph names, paragraphs, headings, directory lines
+# --------------------------------------------------------------------------------------------
+
+# pypdf writes a glyph that has no Unicode mapping as its PostScript name (`/noteheads.s2`,
+# `/clefs.G`, `/brace178`): music and symbol fonts. A name has a dotted suffix or a number.
+_GLYPH_RUN = re.compile(r"(?<![^\W\d_]|[/.])(?:/[A-Za-z]+(?:\d+|(?:\.\w+)+))+(?![\w/])")
+_WORD_3 = re.compile(r"[^\W\d_]{3,}")
+
+
+def remove_glyph_names(text: str) -> str:
+    """Remove unmapped glyph names; a line left without a word of three letters goes too.
+
+    Paths keep their slashes: only runs made entirely of glyph-like names are removed
+    (`/usr/share` has no dotted or numbered part and stays).
+    """
+    lines = []
+    for line in text.split("\n"):
+        stripped = _GLYPH_RUN.sub(" ", line)
+        if stripped != line and not _WORD_3.search(stripped):
+            continue
+        lines.append(stripped)
+    return "\n".join(lines)
+
+
+# A numbered heading: `2 Tutorium`, `3.1.6 Automatische und manuelle Balken`, `A.2 Vorlagen`.
+_NUMBERED_HEADING = re.compile(r"(?:\d{1,2}|[A-Z])(?:\.\d{1,2})*\.?\s+[A-ZÄÖÜ„“\"\\]")
+# A table-of-contents or index line: a dot leader before page numbers.
+DIRECTORY_LINE = re.compile(r"(?:\. ?){4,}\s*[\divxlc]+(?:,\s*\d+)*,?$", re.IGNORECASE)
+_LINE_END = re.compile(r"[.:!?]['’”“\")\]]*$")
+HEADING_MAX_WORDS = 10
+SHORT_HEADING_WORDS = 4  # an unnumbered heading (`Siehe auch`, `Verzierungen`) is this short
+PARAGRAPH_END_SHARE = 0.85  # a sentence-ending line shorter than this share of the width
+_MIN_WIDTH_LINES = 5
+
+
+def mark_pdf_paragraphs(text: str) -> str:
+    """Blank lines around headings and after paragraph ends and directory lines of a PDF page.
+
+    A paragraph ends at a line that ends a sentence and is clearly shorter than the page's
+    full lines (`PARAGRAPH_END_SHARE` of their width), at the closing brace of a code example
+    and at a table-of-contents or index line. A heading is a line without sentence
+    punctuation after a line that ends a sentence: numbered (`3.1.6 Automatische und manuelle
+    Balken`, up to `HEADING_MAX_WORDS` words), or short and title-like (`Siehe auch`, up to
+    `SHORT_HEADING_WORDS` words, less than half a line, the next line capitalised). Expects
+    stripped lines.
+    """
+    lines = text.split("\n")
+    width = _full_width(lines)
+    out: list[str] = []
+    for i, line in enumerate(lines):
+        following = lines[i + 1] if i + 1 < len(lines) else ""
+        if line and _is_heading_line(line, out[-1] if out else "", following, width):
+            if out and out[-1]:
+                out.append("")
+            out += [line, ""]
+            continue
+        if out and out[-1] and _ends_paragraph(out[-1], width):
+            out.append("")
+        out.append(line)
+    return "\n".join(out)
+
+
+def _full_width(lines: Sequence[str]) -> int | None:
+    """The length of a full line of running text (90th percentile), if the page has some."""
+    lengths = sorted(len(line) for line in lines if len(line.split()) >= 5)
+    if len(lengths) < _MIN_WIDTH_LINES:
+        return None
+    return lengths[int(len(lengths) * 0.9) - 1]
+
+
+def _ends_paragraph(line: str, width: int | None) -> bool:
+    if DIRECTORY_LINE.search(line) or (line.endswith("}") and len(line.split()) <= 6):
+        return True
+    return (
+        width is not None
+        and bool(_LINE_END.search(line))
+        and len(line) < PARAGRAPH_END_SHARE * width
+    )
+
+
+def _is_heading_line(line: str, previous: str, following: str, width: int | None) -> bool:
+    words = line.split()
+    if line[-1] in ",;-" or DIRECTORY_LINE.search(line):
+        return False
+    after_sentence = not previous or bool(_LINE_END.search(previous)) or previous.endswith("}")
+    if _NUMBERED_HEADING.match(line):  # it may ask: `4.3.3 Was sind Engraver?`
+        return after_sentence and len(words) <= HEADING_MAX_WORDS and line[-1] not in ".:!"
+    if _LINE_END.search(line):
+        return False
+    return (
+        after_sentence
+        and len(words) <= SHORT_HEADING_WORDS
+        and (width is None or len(line) < width / 2)
+        and line[0].isupper()
+        and _WORD_3.search(line) is not None
+        and following[:1].isupper()
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -512,4 +620,4 @@ def _strip_page(
 
 def clean_pdf_pages(raw_pages: Sequence[str]) -> list[str]:
     """Clean the raw text of all pages of one PDF: headers/footers out, then `clean_text` each."""
-    return [clean_text(page) for page in strip_repeated_lines(raw_pages)]
+    return [clean_text(page, pdf=True) for page in strip_repeated_lines(raw_pages)]

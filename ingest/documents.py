@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from ingest.chunking import ChunkSizes, chunk_units, find_headings, section_units
+from ingest.chunking import ChunkSizes, Heading, chunk_units, find_headings, section_units
 from ingest.cleaning import clean_pdf_pages, clean_text
 from ingest.corpus import SourceFile
 from ingest.loaders import DocumentError, iter_pdf_pages, read_text_file
@@ -49,22 +49,34 @@ def pdf_units(file: SourceFile) -> list[Page]:
 
 
 def _with_pdf_sections(chunks: Sequence[Chunk], units: Sequence[Page]) -> list[Chunk]:
-    """Give each PDF chunk the last heading before it, carried across pages."""
-    headings = {unit.index: [(h.start, h.text) for h in find_headings(unit.text)] for unit in units}
+    """Give each PDF chunk the headings in force where it starts, carried across pages.
+
+    The section is the last numbered heading, followed by the last unnumbered one after it
+    (`Taktstriche und Taktüberprüfung › Taktüberprüfungen`); without numbered headings, the
+    last heading.
+    """
+    headings = {unit.index: find_headings(unit.text) for unit in units}
     result: list[Chunk] = []
-    carried: str | None = None
-    last_unit = -1
+    state: tuple[str | None, str | None] = (None, None)  # (numbered, unnumbered after it)
+    done = -1  # the last unit whose headings are all in `state`
     for chunk in chunks:
-        if chunk.unit != last_unit:
-            carried = _last_heading(headings.get(last_unit, []), None, carried)
-            last_unit = chunk.unit
-        section = _last_heading(headings.get(chunk.unit, []), chunk.start, carried)
-        result.append(replace(chunk, section=section))
+        while done < chunk.unit - 1:  # units before this chunk's: all their headings count
+            done += 1
+            state = _advance(state, headings.get(done, []), None)
+        section = _advance(state, headings.get(chunk.unit, []), chunk.start)
+        result.append(replace(chunk, section=" › ".join(h for h in section if h) or None))
     return result
 
 
-def _last_heading(
-    found: Sequence[tuple[int, str]], before: int | None, default: str | None
-) -> str | None:
-    candidates = [text for start, text in found if before is None or start <= before]
-    return candidates[-1] if candidates else default
+def _advance(
+    state: tuple[str | None, str | None], found: Sequence[Heading], before: int | None
+) -> tuple[str | None, str | None]:
+    numbered, sub = state
+    for heading in found:
+        if before is not None and heading.start > before:
+            break
+        if heading.numbered:
+            numbered, sub = heading.text, None
+        else:
+            sub = heading.text
+    return numbered, sub

@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from quellenchat.settings import Settings
 
 # Bump when the layout or the cleaning/chunking output changes: old stores are rebuilt.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 CHUNKS = "qc_chunks"
 PAGES = "qc_pages"
 SOURCES = "qc_sources"

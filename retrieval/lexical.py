@@ -22,7 +22,7 @@ import math
 import re
 import unicodedata
 from collections import Counter
-from collections.abc import Callable, Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
@@ -260,28 +260,46 @@ class LexicalIndex:
         self, query: str, k: int, allowed: Collection[str] | None = None
     ) -> list[tuple[str, float]]:
         """Up to k (id, BM25 score) of chunks sharing a term with query, best first."""
-        if k <= 0 or self._bm25 is None:
-            return []
+        return self.query(query).top(k, allowed)
+
+    def query(self, query: str) -> LexicalScores:
+        """The BM25 score of every chunk for `query`, computed once."""
+        if self._bm25 is None:
+            return LexicalScores(self._ids, self._position, None)
         vocab = self._bm25.vocab_dict
         term_ids = [vocab[term] for term in self._analyzer(query) if term in vocab]
-        if not term_ids:
-            return []
-        return self._top(self._bm25.get_scores(term_ids), k, allowed)
+        scores = self._bm25.get_scores(term_ids) if term_ids else None
+        return LexicalScores(self._ids, self._position, scores)
 
-    def _top(
-        self, scores: npt.NDArray[np.floating], k: int, allowed: Collection[str] | None
-    ) -> list[tuple[str, float]]:
-        """The k best positive scores among allowed ids; ties keep index order."""
+
+@dataclass(frozen=True)
+class LexicalScores:
+    """One query's BM25 scores over all chunks of an index."""
+
+    ids: Sequence[str]
+    position: Mapping[str, int]
+    scores: npt.NDArray[np.floating] | None  # None: no query term is in the index
+
+    def score(self, chunk_id: str) -> float:
+        """The chunk's BM25 score (0.0 for an unknown chunk or no shared term)."""
+        at = self.position.get(chunk_id)
+        return 0.0 if self.scores is None or at is None else float(self.scores[at])
+
+    def top(self, k: int, allowed: Collection[str] | None = None) -> list[tuple[str, float]]:
+        """The k best positive (id, score) among allowed ids, best first; ties keep index order."""
         import numpy as np  # lazy: loaded with bm25s
 
+        if k <= 0 or self.scores is None:
+            return []
+        scores = self.scores
         if allowed is None:
             candidates = np.flatnonzero(scores > 0.0)
         else:
-            positions = sorted(self._position[a] for a in allowed if a in self._position)
+            positions = sorted(self.position[a] for a in allowed if a in self.position)
             candidates = np.asarray(positions, dtype=np.int64)
             candidates = candidates[scores[candidates] > 0.0]
         order = np.argsort(-scores[candidates], kind="stable")[:k]
-        return [(self._ids[i], float(scores[i])) for i in candidates[order]]
+        return [(self.ids[i], float(scores[i])) for i in candidates[order]]
 
 
 def _build_bm25(corpus_terms: list[list[str]], *, k1: float, b: float) -> bm25s.BM25 | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
@@ -34,15 +34,24 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Fusion:
-    """Score fusion: dense cosine plus a bounded lexical bonus, `lexical_bonus × BM25 / best BM25`.
+    """How dense and lexical scores are fused.
 
-    Chosen over reciprocal rank fusion on the dev set (eval/dev-faktenblatt.jsonl with XQuAD-de
-    paragraphs as distractors, plus paraphrase questions): rank fusion ignores margins, so a weak,
-    noisy BM25 list could outvote a clear dense winner (hit@1 0.84 vs 0.92). The fused score stays
-    on the cosine scale, so it means the same across queries and can gate refusals.
+    `bonus` (default): dense cosine plus a bounded lexical bonus, `lexical_bonus × BM25 / best
+    BM25`, for every candidate (also a dense one just outside the lexical list), so the fused
+    score stays on the cosine scale. `rrf`: reciprocal rank fusion,
+    `1 / (rrf_k + dense rank) + lexical_weight / (rrf_k + lexical rank)`.
+
+    Checked by `bench/tune_fusion.py` on the dev sets (fact sheet with XQuAD-de paragraphs as
+    distractors, LilyPond manuals), never on XQuAD-de: no other bonus or RRF answers two more
+    of the 60 questions at rank 1 than a bonus of 0.08. RRF ignores margins, so a noisy BM25
+    list outvotes a clear dense winner on the fact sheet (hit@1 0.85 against 0.95). Results:
+    `bench/results/tune_fusion.md`.
     """
 
+    method: Literal["bonus", "rrf"] = "bonus"
     lexical_bonus: float = 0.08
+    rrf_k: int = 60
+    lexical_weight: float = 1.0
     candidates: int = 50
     duplicate_overlap: float = 0.85
 
@@ -92,10 +101,11 @@ class Searcher:
             if not filters
             else {cid for cid, c in snapshot.chunks.items() if c.doc_sha in set(allowed)}
         )
-        lexical = snapshot.lexical.search(question, self.fusion.candidates, allowed=allowed_ids)
+        scores = snapshot.lexical.query(question)
+        lexical = scores.top(self.fusion.candidates, allowed=allowed_ids)
         similarity = dict(dense)
         similarity |= self._similarities(query, [c for c, _ in lexical if c not in similarity])
-        fused = self._fuse(similarity, dict(lexical))
+        fused = fuse(self.fusion, similarity, lexical, scores.score)
         passages = [
             Passage.build(
                 snapshot.chunks[cid],
@@ -159,15 +169,29 @@ class Searcher:
         vectors = np.asarray(result["embeddings"], dtype=np.float32)
         return {cid: float(v @ query) for cid, v in zip(result["ids"], vectors, strict=True)}
 
-    def _fuse(
-        self, similarity: Mapping[str, float], lexical: Mapping[str, float]
-    ) -> dict[str, float]:
-        best = max(lexical.values(), default=0.0) or 1.0
-        bonus = self.fusion.lexical_bonus
-        scores = {
-            cid: sim + bonus * lexical.get(cid, 0.0) / best for cid, sim in similarity.items()
-        }
-        return dict(sorted(scores.items(), key=lambda item: -item[1]))
+
+def fuse(
+    fusion: Fusion,
+    similarity: Mapping[str, float],
+    lexical: Sequence[tuple[str, float]],
+    bm25: Callable[[str], float],
+) -> dict[str, float]:
+    """Fused scores of the candidates (`similarity` holds every one), best first.
+
+    `lexical` is the lexical top list, best first; `bm25` gives any candidate's BM25 score, so
+    a dense candidate just outside the lexical list still gets its bonus.
+    """
+    if fusion.method == "rrf":
+        k = fusion.rrf_k
+        dense_order = sorted(similarity, key=lambda cid: -similarity[cid])
+        scores = {cid: 1.0 / (k + rank) for rank, cid in enumerate(dense_order, start=1)}
+        for rank, (cid, _) in enumerate(lexical, start=1):
+            scores[cid] = scores.get(cid, 0.0) + fusion.lexical_weight / (k + rank)
+    else:
+        best = lexical[0][1] if lexical else 1.0
+        bonus = fusion.lexical_bonus
+        scores = {cid: sim + bonus * bm25(cid) / best for cid, sim in similarity.items()}
+    return dict(sorted(scores.items(), key=lambda item: -item[1]))
 
 
 def collapse_duplicates(

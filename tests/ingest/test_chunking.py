@@ -10,6 +10,7 @@ from ingest.chunking import (
     chunk_spans,
     chunk_units,
     find_headings,
+    is_directory,
     section_units,
     split_sentences,
     word_count,
@@ -156,3 +157,23 @@ def test_by_block_short_bullets_stand_alone_and_bare_link_lists_are_no_chunks() 
         "• Digital Hub Karlsruhe\nhttps://digitalhub.example/",
         "Zwischentitel\n\n• " + " ".join(["Wort"] * 20),
     ]
+
+
+def test_packed_chunks_start_at_headings_without_overlap_and_skip_directories() -> None:
+    first = _long_page(30)  # 210 words
+    second = _long_page(12)
+    text = (
+        f"1.1 Erster Abschnitt\n\n{first}\n\n1.2 Zweiter Abschnitt\n\n{second}\n\n"
+        "Taktangabe . . . . . . . . . . 20\n\nTempo . . . . . . . . 19"
+    )
+    chunks = [text[a:b] for a, b in chunk_spans(text, ChunkSizes(), by_block=False)]
+    assert chunks[0].startswith("1.1 Erster Abschnitt")
+    assert [c for c in chunks if "1.2 Zweiter Abschnitt" in c] == [
+        f"1.2 Zweiter Abschnitt\n\n{second}"
+    ]  # starts at its heading: no overlap from the section before
+    assert not any(". . ." in c for c in chunks)  # the index lines are no chunk
+
+
+def test_is_directory() -> None:
+    assert is_directory("3.1.6 Automatische und manuelle Balken . . . . . . . . 30")
+    assert not is_directory("Beispiele mit %{ ... %} und Punkten. Am Ende.")

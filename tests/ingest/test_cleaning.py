@@ -17,9 +17,11 @@ from ingest.cleaning import (
     join_line_break_hyphens,
     join_wrapped_lines,
     line_break_decisions,
+    mark_pdf_paragraphs,
     normalize_bullets,
     normalize_newlines,
     normalize_spaces,
+    remove_glyph_names,
     remove_soft_hyphens,
     strip_repeated_lines,
 )
@@ -309,6 +311,93 @@ def test_clean_pdf_pages_composes_everything() -> None:
         "• Erster Punkt\n• Zweiter Punkt",
         "Letzte Seite.",
     ]
+
+
+# ------------------------------------------------------------------ PDF page structure
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        pytest.param(
+            "Text davor\n/noteheads.s2 /noteheads.s2/clefs.G /timesig.C44\nText danach",
+            "Text davor\nText danach",
+            id="glyph-line-dropped",
+        ),
+        pytest.param("34/clefs.F /dots.dot", "", id="digits-and-glyphs"),
+        pytest.param("Andante (/noteheads.s2 = 120)", "Andante (  = 120)", id="inside-text"),
+        pytest.param("/brace178 Klavier", "  Klavier", id="numbered-glyph"),
+        pytest.param("Pfad /usr/share/lilypond und /home/a.ly", None, id="paths-stay"),
+        pytest.param("Siehe /etc/fonts.conf oder a/b.c", None, id="path-with-dot-stays"),
+    ],
+)
+def test_remove_glyph_names(raw: str, expected: str | None) -> None:
+    assert remove_glyph_names(raw) == (raw if expected is None else expected)
+
+
+FULL = "Dies ist eine volle Zeile mit sehr vielen Wörtern, die bis zum Rand des Satzspiegels"
+
+
+def test_mark_pdf_paragraphs_headings_paragraph_ends_and_directory_lines() -> None:
+    lines = [
+        "2.2.1 Einfache Notation",
+        FULL,
+        FULL,
+        "reicht, und hier endet er.",
+        FULL,
+        FULL,
+        "der Absatz geht weiter, endet aber nicht",
+        FULL,
+        "Siehe auch",
+        "Notationsreferenz: ein Verweis.",
+        "4.3.3 Was sind Engraver?",
+        "Taktangabe . . . . . . . . . . . 20",
+        "Tempo . . . . . . . . . . . 19",
+    ]
+    assert mark_pdf_paragraphs("\n".join(lines)).split("\n") == [
+        "2.2.1 Einfache Notation",
+        "",
+        FULL,
+        FULL,
+        "reicht, und hier endet er.",
+        "",
+        FULL,
+        FULL,
+        "der Absatz geht weiter, endet aber nicht",
+        FULL,
+        "Siehe auch",  # after a line that ends no sentence: no heading
+        "Notationsreferenz: ein Verweis.",
+        "",
+        "4.3.3 Was sind Engraver?",
+        "",
+        "Taktangabe . . . . . . . . . . . 20",
+        "",
+        "Tempo . . . . . . . . . . . 19",
+    ]
+
+
+def test_mark_pdf_paragraphs_short_heading_and_code_end() -> None:
+    lines = [FULL] * 5 + ["Ende des Absatzes.", "Verzierungen", "Verzierungen werden so gesetzt:"]
+    lines += ["\\relative {", "c'4 d e", "}", "Danach geht es weiter."]
+    assert mark_pdf_paragraphs("\n".join(lines)).split("\n")[5:] == [
+        "Ende des Absatzes.",
+        "",
+        "Verzierungen",
+        "",
+        "Verzierungen werden so gesetzt:",
+        "",
+        "\\relative {",
+        "c'4 d e",
+        "}",
+        "",
+        "Danach geht es weiter.",
+    ]
+
+
+def test_clean_pdf_pages_recovers_paragraphs_and_drops_glyphs() -> None:
+    body = [FULL, FULL, FULL, FULL, "und der erste Absatz endet hier."]
+    raw = "\n".join(["3.1.6 Automatische Balken", *body, "/noteheads.s2 /flags.d3", "Weiter."])
+    assert clean_pdf_pages([raw]) == [f"3.1.6 Automatische Balken\n\n{' '.join(body)}\n\nWeiter."]
 
 
 # ------------------------------------------------------------------ the real fact sheet

@@ -45,8 +45,7 @@ def _box() -> object:
     return pen.glyph()
 
 
-@pytest.fixture(scope="session")
-def font(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def _build_font(path: Path, space_width: int = 250) -> Path:
     """A TrueType font with every character the test PDFs use (including ﬁ and ﬂ)."""
     names = {c: f"uni{ord(c):04X}" for c in FONT_CHARS}
     builder = FontBuilder(1000, isTTF=True)
@@ -60,15 +59,30 @@ def font(tmp_path_factory: pytest.TempPathFactory) -> Path:
         }
     )
     builder.setupHorizontalMetrics(
-        {".notdef": (500, 50), "space": (250, 0), **dict.fromkeys(names.values(), (500, 50))}
+        {
+            ".notdef": (500, 50),
+            "space": (space_width, 0),
+            **dict.fromkeys(names.values(), (500, 50)),
+        }
     )
     builder.setupHorizontalHeader(ascent=800, descent=-200)
     builder.setupNameTable({"familyName": "QuellenchatTest", "styleName": "Regular"})
     builder.setupOS2(sTypoAscender=800, sTypoDescender=-200, usWinAscent=800, usWinDescent=200)
     builder.setupPost()
-    path = tmp_path_factory.mktemp("font") / "quellenchat-test.ttf"
     builder.save(str(path))
     return path
+
+
+@pytest.fixture(scope="session")
+def font(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The test font: box glyphs, a real text layer."""
+    return _build_font(tmp_path_factory.mktemp("font") / "quellenchat-test.ttf")
+
+
+@pytest.fixture(scope="session")
+def wide_space_font(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The test font with a space glyph as wide as an em: pypdf's plain mode then glues words."""
+    return _build_font(tmp_path_factory.mktemp("font") / "wide-space.ttf", space_width=1000)
 
 
 def _new_pdf(font: Path) -> FPDF:
@@ -332,26 +346,47 @@ def test_plain_kept_when_layout_is_not_better() -> None:
     assert page.layout_calls == 1
 
 
-def test_glued_pdf_gets_no_worse(tmp_path: Path, font: Path) -> None:
-    """Words placed one by one with narrow gaps: plain extraction glues them."""
+GLUED_LINES = [
+    "Es gibt auch Befehle der Form, die den Text verändern.",
+    "Diese werden in der Referenz erklärt.",
+]
+
+
+def _word_by_word_pdf(path: Path, font: Path, gap_mm: float) -> Path:
+    """Each word placed on its own, `gap_mm` apart: no space characters in the text layer."""
     pdf = _new_pdf(font)
     pdf.add_page()
-    for row, line in enumerate(
-        [
-            "Es gibt auch Befehle der Form, die den Text verändern.",
-            "Diese werden in der Referenz erklärt.",
-        ]
-    ):
+    for row, line in enumerate(GLUED_LINES):
         x = 20.0
         for word in line.split():
             pdf.text(x, 20 + 7 * row, word)
-            x += pdf.get_string_width(word) + pdf.get_string_width(" ") * 0.4
-    pdf.output(str(tmp_path / "geklebt.pdf"))
-    [page] = list(iter_pdf_pages(tmp_path / "geklebt.pdf"))
-    plain = loaders.PdfReader(tmp_path / "geklebt.pdf").pages[0].extract_text()
-    assert glued_words(plain)  # the problem is real with pypdf's plain mode
-    assert len(glued_words(page.text)) <= len(glued_words(plain))
-    assert text_quality(page.text) >= text_quality(plain)
+            x += pdf.get_string_width(word) + gap_mm
+    pdf.output(str(path))
+    return path
+
+
+def test_layout_mode_is_chosen_where_plain_glues_words(
+    tmp_path: Path, wide_space_font: Path
+) -> None:
+    """Gaps narrower than the font's space glyph: plain mode glues, layout mode separates."""
+    pdf = _word_by_word_pdf(tmp_path / "geklebt.pdf", wide_space_font, gap_mm=1.2)
+    plain = loaders.PdfReader(pdf).pages[0].extract_text()
+    assert glued_words(plain) == [
+        "EsgibtauchBefehlederForm",
+        "diedenTextverändern",
+        "DiesewerdeninderReferenzerklärt",
+    ]  # the problem is real with pypdf's plain mode
+    [page] = list(iter_pdf_pages(pdf))
+    assert page.text == "\n".join(GLUED_LINES)
+    assert clean_pdf_pages([page.text]) == [" ".join(GLUED_LINES)]
+
+
+def test_plain_mode_is_kept_where_it_separates_words(tmp_path: Path, font: Path) -> None:
+    pdf = _word_by_word_pdf(tmp_path / "getrennt.pdf", font, gap_mm=3.0)
+    plain = loaders.PdfReader(pdf).pages[0].extract_text()
+    assert not glued_words(plain)
+    [page] = list(iter_pdf_pages(pdf))
+    assert page.text == plain
 
 
 def test_normalize_layout_single_column() -> None:

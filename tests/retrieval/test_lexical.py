@@ -242,3 +242,13 @@ def test_idf_matches_bm25_scores() -> None:
     ((_, score),) = small.search("Brot", 3)
     # Lucene BM25 (as in bm25s) with b=0 and tf=1: idf * tf / (tf + k1).
     assert score == pytest.approx(small.idf("brot") / (1 + 1.2), rel=1e-5)
+
+
+def test_query_scores_every_chunk_once(index: LexicalIndex) -> None:
+    scores = index.query("KI im Einkauf")
+    top = scores.top(10)
+    assert top == index.search("KI im Einkauf", 10)
+    assert all(scores.score(chunk_id) == score for chunk_id, score in top)
+    assert scores.score("wetter") == 0.0  # no shared term
+    assert scores.score("unbekannt") == 0.0  # no such chunk
+    assert index.query("Quantenchromodynamik").top(5) == []

@@ -12,7 +12,7 @@ import pytest
 from quellenchat.types import letters_key
 from retrieval.evaluation import EvalItem, evaluate
 from retrieval.passages import Passage
-from retrieval.search import Searcher, collapse_duplicates
+from retrieval.search import Fusion, Searcher, collapse_duplicates, fuse
 from tests.helpers import MODELS_DIR, PROJECT_ROOT
 
 
@@ -183,3 +183,20 @@ def test_cli_eval_prints_metrics_json(store_dir: Path, tmp_path: Path) -> None:
     missing = run_retrieval("search", "x", "--store", str(tmp_path / "fehlt"))
     assert missing.returncode == 2
     assert "existiert nicht" in missing.stderr
+
+
+def test_fuse_bonus_reaches_dense_candidates_outside_the_lexical_list() -> None:
+    similarity = {"a": 0.90, "b": 0.88, "c": 0.80}
+    lexical = [("c", 10.0)]  # "b" is just outside the lexical top list but has a BM25 score
+    bm25 = {"c": 10.0, "b": 5.0}.get
+    fused = fuse(Fusion(lexical_bonus=0.08), similarity, lexical, lambda cid: bm25(cid, 0.0))
+    assert fused == pytest.approx({"b": 0.92, "a": 0.90, "c": 0.88})
+    assert list(fused) == ["b", "a", "c"]
+
+
+def test_fuse_rrf_adds_reciprocal_ranks() -> None:
+    similarity = {"a": 0.90, "b": 0.88, "c": 0.80}
+    lexical = [("c", 10.0), ("b", 5.0)]
+    fused = fuse(Fusion(method="rrf", rrf_k=10), similarity, lexical, lambda cid: 0.0)
+    assert fused == pytest.approx({"b": 1 / 12 + 1 / 12, "c": 1 / 13 + 1 / 11, "a": 1 / 11})
+    assert list(fused) == ["c", "b", "a"]
