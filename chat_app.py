@@ -247,10 +247,19 @@ class ChatApp:
             yield messages(turns), gr.skip(), turns, question, gr.skip(), error
 
     def warm_up(self) -> threading.Thread:
-        """Start the local model and prime its fixed prompt prefix, in the background."""
-        thread = threading.Thread(
-            target=self.answerer.warm_up, name="quellenchat-warm-up", daemon=True
-        )
+        """Load the embedder, then the local model with its primed prefix, in the background.
+
+        One after the other: on two cores, loading both at once only slows both.
+        """
+
+        def run() -> None:
+            try:
+                self.answerer.searcher.embedder.embed_query("Künstliche Intelligenz")
+            except Exception as exc:  # the first question reports it to the user
+                log.warning("Einbettungsmodell nicht vorgeladen: %s", exc)
+            self.answerer.warm_up()
+
+        thread = threading.Thread(target=run, name="quellenchat-warm-up", daemon=True)
         thread.start()
         return thread
 
@@ -770,14 +779,15 @@ def main() -> int:
             return 2
     try:
         chat = ChatApp(settings)
-        # Load the embedder and build the lexical index now, not on the first question.
-        chat.answerer.searcher.search("Künstliche Intelligenz", k=1)
+        # The store must fit (same embedder) before the app serves; this also builds the
+        # lexical index now, not on the first question.
+        chat.answerer.searcher.snapshot()
     except StoreError as exc:
         say(f"FEHLER: {exc}")
         return 2
     chat.feedback.prune()
-    # Model load and the cold prompt prefix are paid now, not by the first question; the app is
-    # ready meanwhile (early questions queue behind the warm-up and see their place).
+    # The embedder, the local model and its cold prompt prefix load in the background while the
+    # app already serves: early questions wait for them (and see their place in the queue).
     chat.warm_up()
     try:
         running = serve(chat, settings.host, settings.port)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import os
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -84,6 +85,7 @@ class SentenceTransformerEmbedder:
         self._batch_size = batch_size
         self._dim = dim
         self._model: SentenceTransformer | None = None
+        self._loading = threading.Lock()  # the app's warm-up and an early question may race
 
     @property
     def name(self) -> str:
@@ -101,7 +103,9 @@ class SentenceTransformerEmbedder:
     def model(self) -> SentenceTransformer:
         """The sentence-transformers model, converted if bundled and loaded on first access."""
         if self._model is None:
-            self._model = self._load()
+            with self._loading:
+                if self._model is None:
+                    self._model = self._load()
         return self._model
 
     def embed_passages(self, texts: Sequence[str]) -> np.ndarray:

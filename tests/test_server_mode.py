@@ -599,7 +599,7 @@ def test_the_local_model_answers_one_question_at_a_time_and_the_other_sees_the_q
     finally:
         running.stop()
     statuses = [o[4] for job in outputs for o in job]
-    assert any("eine Anfrage wartet (Ihre eingeschlossen)" in s for s in statuses), statuses
+    assert any("Sie sind Nr. 1 in der Warteschlange" in s for s in statuses), statuses
     for job, question in zip(outputs, questions, strict=True):
         chat, _, _, _, status = job[-1]
         assert status == ""
