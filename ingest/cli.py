@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from quellenchat.logs import configure_logging
+from quellenchat.cli_args import add_store_arguments, check_store_arguments, cli_settings
 from quellenchat.settings import Settings
 
 SUBCOMMANDS = ("status", "fetch")
@@ -34,34 +34,19 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--store", type=Path, help="Speicher-Ordner (Standard: data/store)")
-    parser.add_argument(
-        "--chroma-url",
-        metavar="URL",
-        help="Chroma-Server statt eingebettetem Speicher (Standard: QUELLENCHAT_CHROMA_URL)",
-    )
+    add_store_arguments(parser)
     parser.add_argument("--json", action="store_true", help="Ergebnis als JSON auf stdout")
 
 
 def _parse(parser: argparse.ArgumentParser, argv: Sequence[str]) -> argparse.Namespace:
     args = parser.parse_args(argv)
-    if args.store is not None and args.chroma_url is not None:
-        parser.error("--store und --chroma-url schließen sich aus (Ordner oder Server)")
+    check_store_arguments(parser, args)
     return args
 
 
 def _settings(args: argparse.Namespace) -> Settings:
-    overrides: dict[str, Any] = {}
-    if args.store is not None:  # an explicit folder means the embedded store, whatever the env
-        overrides["store"] = args.store
-        overrides["chroma_url"] = None
-    if args.chroma_url is not None:
-        overrides["chroma_url"] = args.chroma_url
-    if getattr(args, "corpus", None):
-        overrides["corpus"] = args.corpus
-    settings = Settings(**overrides)
-    configure_logging(settings.log_level)
-    return settings
+    corpus = getattr(args, "corpus", None)
+    return cli_settings(args, **({"corpus": corpus} if corpus else {}))
 
 
 def _ingest(argv: Sequence[str]) -> int:

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from quellenchat.logs import configure_logging
+from quellenchat.cli_args import add_store_arguments, check_store_arguments, cli_settings
 from quellenchat.settings import Settings
 from quellenchat.storage import StoreError
 
@@ -23,8 +23,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("entweder eine Frage oder --questions DATEI angeben")
     if args.command == "eval" and (args.file is None) == (args.squad is None):
         parser.error("entweder DATEI.jsonl oder --squad DATEI.json angeben")
-    if args.store is not None and args.chroma_url is not None:
-        parser.error("--store und --chroma-url schließen sich aus (Ordner oder Server)")
+    check_store_arguments(parser, args)
     if args.command == "eval" and args.squad is not None and args.chroma_url is not None:
         parser.error("--squad liest in einen temporären Index ein, nie in einen Chroma-Server")
     try:
@@ -58,7 +57,7 @@ def _parser() -> argparse.ArgumentParser:
         choices=["extractive", "local", "openai"],
         help="Antwort-Backend (Standard: QUELLENCHAT_LLM_BACKEND, sonst local bzw. extractive)",
     )
-    _where(ask)
+    add_store_arguments(ask)
     ask.add_argument("--json", action="store_true", help="nur JSON auf stdout")
     ask.set_defaults(handler=_ask)
 
@@ -77,28 +76,8 @@ def _parser() -> argparse.ArgumentParser:
 
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--k", type=int, default=10, help="Anzahl Passagen (Standard 10)")
-    _where(parser)
+    add_store_arguments(parser)
     parser.add_argument("--json", action="store_true", help="nur JSON auf stdout")
-
-
-def _where(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--store", type=Path, help="Speicher-Ordner (Standard: data/store)")
-    parser.add_argument(
-        "--chroma-url",
-        metavar="URL",
-        help="Chroma-Server statt eingebettetem Speicher (Standard: QUELLENCHAT_CHROMA_URL)",
-    )
-
-
-def _settings(args: argparse.Namespace, **overrides: Any) -> Settings:
-    if args.store is not None:  # an explicit folder means the embedded store, whatever the env
-        overrides.setdefault("store", args.store)
-        overrides.setdefault("chroma_url", None)
-    if args.chroma_url is not None:
-        overrides.setdefault("chroma_url", args.chroma_url)
-    settings = Settings(**overrides)
-    configure_logging(settings.log_level)
-    return settings
 
 
 def _searcher(settings: Settings) -> Any:
@@ -112,7 +91,7 @@ def _searcher(settings: Settings) -> Any:
 
 
 def _search(args: argparse.Namespace) -> int:
-    searcher = _searcher(_settings(args))
+    searcher = _searcher(cli_settings(args))
     questions = (
         [args.question]
         if args.questions is None
@@ -131,7 +110,7 @@ def _search(args: argparse.Namespace) -> int:
 def _ask(args: argparse.Namespace) -> int:
     from retrieval.answering import Answerer, QuestionError
 
-    settings = _settings(args)
+    settings = cli_settings(args)
     answerer = Answerer(settings, searcher=_searcher(settings))
     if args.questions is None:
         answer = answerer.ask(args.question, backend=args.backend)
@@ -217,7 +196,7 @@ def _eval(args: argparse.Namespace) -> int:
 
     if args.squad is None:
         items = read_items(args.file)
-        searcher = _searcher(_settings(args))
+        searcher = _searcher(cli_settings(args))
         threshold = searcher.settings.refusal_threshold
         result = evaluate(items, lambda q: searcher.search(q, args.k), threshold)
         return _print_eval(result, args.json)
@@ -234,7 +213,7 @@ def _eval_squad(args: argparse.Namespace, tmp: Path) -> int:
     corpus.mkdir()
     items = squad_corpus(args.squad, corpus)
     # Never the configured Chroma server: the benchmark's paragraphs must not land in it.
-    settings = _settings(args, corpus=[corpus], store=tmp / "store", chroma_url=None)
+    settings = cli_settings(args, corpus=[corpus], store=tmp / "store", chroma_url=None)
     report = run_ingest(settings, log=lambda m: print(m, file=sys.stderr))
     if report.exit_code == 2:
         raise OSError(report.error or "Einlesen fehlgeschlagen")

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -14,22 +11,12 @@ import pytest
 from ingest.run import EXIT_OK, EXIT_STORE_FAILED, run_ingest
 from quellenchat.settings import Settings
 from quellenchat.storage import CHUNKS, get_collection, open_client, read_sources
-from tests.helpers import MODELS_DIR, PROJECT_ROOT, write_pdf
+from tests.helpers import write_pdf
+from tests.ingest.test_ingest import run_cli
 
 LONG_PAGE = " ".join(
     f"Satz {n} über die vorausschauende Wartung von Maschinen im Betrieb." for n in range(60)
 )
-
-
-def ingest_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "ingest", *args],
-        capture_output=True,
-        text=True,
-        cwd=PROJECT_ROOT,
-        timeout=600,
-        env={**os.environ, "QUELLENCHAT_MODELS_DIR": str(MODELS_DIR)},
-    )
 
 
 def chunk_ids(settings: Settings) -> set[str]:
@@ -86,10 +73,8 @@ def test_chunk_setting_change_rebuilds_with_the_new_sizes(
 def test_cli_rebuild_re_embeds_everything(tmp_path: Path, corpus_dir: Path) -> None:
     write_pdf(corpus_dir / "wartung.pdf", [LONG_PAGE])
     store = tmp_path / "store"
-    first = json.loads(
-        ingest_cli("--corpus", str(corpus_dir), "--store", str(store), "--json").stdout
-    )
-    again = ingest_cli("--corpus", str(corpus_dir), "--store", str(store), "--rebuild", "--json")
+    first = json.loads(run_cli("--corpus", str(corpus_dir), "--store", str(store), "--json").stdout)
+    again = run_cli("--corpus", str(corpus_dir), "--store", str(store), "--rebuild", "--json")
     assert again.returncode == 0, again.stderr
     summary = json.loads(again.stdout)
     assert summary["rebuilt"] is True
@@ -109,9 +94,7 @@ def test_cli_takes_several_corpus_folders_with_sources_relative_to_each(
         encoding="utf-8",
     )
     store = tmp_path / "store"
-    done = ingest_cli(
-        "--corpus", str(shop), "--corpus", str(office), "--store", str(store), "--json"
-    )
+    done = run_cli("--corpus", str(shop), "--corpus", str(office), "--store", str(store), "--json")
     assert done.returncode == 0, done.stderr
     assert sorted(json.loads(done.stdout)["new"]) == ["handbuch/wartung.pdf", "notiz.txt"]
     records = {
@@ -122,7 +105,7 @@ def test_cli_takes_several_corpus_folders_with_sources_relative_to_each(
     assert Path(records["notiz.txt"].corpus) == office
 
     # Given only one of the folders, the other folder's documents leave the index.
-    only_shop = ingest_cli("--corpus", str(shop), "--store", str(store), "--json")
+    only_shop = run_cli("--corpus", str(shop), "--store", str(store), "--json")
     assert json.loads(only_shop.stdout)["removed"] == ["notiz.txt"]
 
 
@@ -132,7 +115,7 @@ def test_a_store_that_cannot_be_opened_exits_2_and_says_why(
     write_pdf(corpus_dir / "wartung.pdf", [LONG_PAGE])
     not_a_folder = tmp_path / "store"
     not_a_folder.write_text("kein Ordner")
-    failed = ingest_cli("--corpus", str(corpus_dir), "--store", str(not_a_folder), "--json")
+    failed = run_cli("--corpus", str(corpus_dir), "--store", str(not_a_folder), "--json")
     assert failed.returncode == EXIT_STORE_FAILED
     summary = json.loads(failed.stdout)
     assert summary["exit_code"] == EXIT_STORE_FAILED
