@@ -17,7 +17,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from quellenchat.storage import read_page_text
 from retrieval.answers import (
     REFUSAL,
     REFUSAL_EN,
@@ -350,7 +349,7 @@ class Answerer:
 
     def _quote(self, n: int, passage: Passage) -> Citation:
         quote, span = passage_quote(passage)
-        page_text = read_page_text(self.searcher.client, passage.doc_sha, passage.unit)
+        page_text = self.searcher.page_text(passage.doc_sha, passage.unit)
         return Citation(n, passage, quote, quote_occurs(quote, page_text), span)
 
     def _refusal(self, prepared: _Prepared, backend: str, notice: str | None) -> Answer:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal
@@ -15,6 +16,7 @@ from quellenchat.storage import (
     describe,
     get_collection,
     open_client,
+    read_page_text,
     read_sources,
     translate_errors,
     where_in,
@@ -30,6 +32,9 @@ if TYPE_CHECKING:
 
     from quellenchat.embedding import Embedder
     from quellenchat.settings import Settings
+
+
+PAGE_CACHE = 2048  # cleaned page texts kept per searcher (a few KB each)
 
 
 @dataclass(frozen=True)
@@ -76,6 +81,8 @@ class Searcher:
         self.reranker = make_reranker(settings)
         self._snapshot: StoreSnapshot | None = None
         self._lock = threading.Lock()
+        # Cleaned page texts that quotes were checked against, for the current snapshot.
+        self._pages: OrderedDict[tuple[str, int], str] = OrderedDict()
 
     def snapshot(self) -> StoreSnapshot:
         """The current committed store content, reloaded when the manifest has changed."""
@@ -84,7 +91,28 @@ class Searcher:
             if self._snapshot is None or self._snapshot.version != version:
                 check_embedder(self.client, self.embedder.name)
                 self._snapshot = load_snapshot(self.client)
+                self._pages.clear()
             return self._snapshot
+
+    def page_text(self, doc_sha: str, unit: int) -> str | None:
+        """The stored cleaned text of a document's page (unit), or None if the store lacks it.
+
+        Read from the store once per snapshot and then kept (at most `PAGE_CACHE` pages): a page
+        belongs to the content hash `doc_sha`, and the cache empties whenever the manifest
+        changes, so a rebuilt or re-ingested store is read afresh.
+        """
+        key = (doc_sha, unit)
+        with self._lock:
+            if key in self._pages:
+                self._pages.move_to_end(key)
+                return self._pages[key]
+        text = read_page_text(self.client, doc_sha, unit)
+        if text is not None:
+            with self._lock:
+                self._pages[key] = text
+                while len(self._pages) > PAGE_CACHE:
+                    self._pages.popitem(last=False)
+        return text
 
     def search(
         self, question: str, k: int = 10, filters: Mapping[str, Any] | None = None

@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from quellenchat.settings import Settings
 from quellenchat.types import letters_key
 from retrieval.evaluation import EvalItem, evaluate
 from retrieval.passages import Passage
@@ -200,3 +202,34 @@ def test_fuse_rrf_adds_reciprocal_ranks() -> None:
     fused = fuse(Fusion(method="rrf", rrf_k=10), similarity, lexical, lambda cid: 0.0)
     assert fused == pytest.approx({"b": 1 / 12 + 1 / 12, "c": 1 / 13 + 1 / 11, "a": 1 / 11})
     assert list(fused) == ["c", "b", "a"]
+
+
+def test_page_texts_are_read_once_per_snapshot_and_afresh_after_a_change(
+    make_settings: Callable[..., Settings], corpus_dir: Path
+) -> None:
+    from ingest.run import run_ingest
+    from quellenchat.storage import read_page_text, read_sources
+
+    document = corpus_dir / "notiz.txt"
+    document.write_text("Die Werkstatt nutzt KI für die Wartung der Maschinen.\n", encoding="utf-8")
+    settings = make_settings()
+    assert run_ingest(settings).exit_code == 0
+    searcher = Searcher(settings)
+    searcher.search("Wartung der Maschinen", 3)
+    old = read_sources(searcher.client)[0].doc_sha
+
+    first = searcher.page_text(old, 0)
+    assert first == read_page_text(searcher.client, old, 0)
+    assert first is not None
+    assert "Wartung" in first
+    assert searcher.page_text(old, 0) is first  # kept, not read again
+    assert searcher.page_text(old, 99) is None  # a page the store lacks
+
+    document.write_text("Die Werkstatt nutzt KI für die Planung der Schichten.\n", encoding="utf-8")
+    assert run_ingest(settings).exit_code == 0
+    searcher.search("Planung der Schichten", 3)  # sees the new manifest: the cache is emptied
+    new = read_sources(searcher.client)[0].doc_sha
+
+    assert new != old
+    assert searcher.page_text(old, 0) is None  # the old version is gone from the store
+    assert "Schichten" in (searcher.page_text(new, 0) or "")
