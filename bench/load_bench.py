@@ -17,6 +17,7 @@ import platform
 import shutil
 import signal
 import socket
+import ssl
 import statistics
 import subprocess
 import sys
@@ -33,6 +34,11 @@ RESULTS = ROOT / "bench" / "results" / "load.md"
 TARGET_P95 = 1.5  # seconds, extractive, 16 users
 TARGET_RSS = 3.0  # GB, app with the local LLM loaded
 MODES = {"embedded": "eingebettet", "server": "Chroma-Server"}
+# gradio_client opens a new httpx client for every request, and each of those builds a TLS
+# context from the CA bundle (about 35 ms CPU) although a loopback http:// URL never uses TLS.
+# One context shared by all simulated users keeps that cost of the load generator from being
+# charged to the app on the same two cores. httpx takes an SSLContext wherever it takes `verify`.
+LOOPBACK_TLS = ssl.create_default_context()
 
 
 def machine() -> str:
@@ -171,7 +177,13 @@ def run_level(
 
     downloads = tempfile.mkdtemp(prefix="quellenchat-load-")
     clients = [
-        Client(url, verbose=False, download_files=downloads, analytics_enabled=False)
+        Client(
+            url,
+            verbose=False,
+            download_files=downloads,
+            analytics_enabled=False,
+            ssl_verify=LOOPBACK_TLS,  # type: ignore[arg-type]
+        )
         for _ in range(users)
     ]
     level = Level(users)
