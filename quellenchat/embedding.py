@@ -79,7 +79,8 @@ class QueryWorker:
     would add more (about ×1.4), but then an int8 vector depends on which other questions
     shared its batch (cosine 0.999 instead of 1.0): the same question must give the same answer,
     so queries are not batched. A failure reaches its caller; the worker goes on. The worker
-    thread starts with the first query and is a daemon.
+    thread starts with the first query (again in a forked child, which has no threads) and is a
+    daemon.
     """
 
     def __init__(self, encode: Callable[[list[str]], np.ndarray]) -> None:
@@ -92,9 +93,9 @@ class QueryWorker:
         """The query's vector, once the queries asked before it are done."""
         result: Future[np.ndarray] = Future()
         self._queue.put((text, result))
-        if self._worker is None:
+        if self._worker is None or not self._worker.is_alive():  # not yet, or in a forked child
             with self._starting:
-                if self._worker is None:
+                if self._worker is None or not self._worker.is_alive():
                     self._worker = threading.Thread(
                         target=self._run, name="quellenchat-query-embedder", daemon=True
                     )

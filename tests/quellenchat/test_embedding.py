@@ -6,6 +6,7 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -275,3 +276,24 @@ def test_half_folder_and_leftover_temp_dir_do_not_count(tmp_path: Path, converte
     ensure_converted(dest)
     assert is_converted(dest)
     assert (dest / "model.safetensors").stat().st_size > 400_000_000
+
+
+def _embed_in_child(worker: QueryWorker, results: Any) -> None:
+    results.put(float(worker.embed("Kind")[0]))
+
+
+def test_query_worker_starts_again_in_a_forked_child() -> None:
+    import multiprocessing
+
+    worker = QueryWorker(lambda texts: np.array([[float(len(t))] for t in texts]))
+    assert float(worker.embed("Eltern")[0]) == 6.0  # the parent's worker thread runs
+    context = multiprocessing.get_context("fork")
+    results = context.SimpleQueue()
+    child = context.Process(target=_embed_in_child, args=(worker, results), daemon=True)
+    child.start()
+    child.join(30)
+    if child.is_alive():  # hung waiting for a worker thread the fork did not copy
+        child.kill()
+
+    assert child.exitcode == 0
+    assert results.get() == 4.0  # the child has no threads: it started its own worker
