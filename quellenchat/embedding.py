@@ -75,7 +75,7 @@ class QueryWorker:
     A short query is a forward pass of twelve small layers, mostly Python calls holding the
     GIL. Sixteen app threads running such passes at once on two cores mostly wait for each
     other; one thread running them in turn is faster for all of them (`make bench-load`,
-    16 users: p95 1.5 s before, 0.6 s after). Batching the waiting queries into one pass
+    16 users: p95 1.5–1.8 s before, 0.6–0.8 s after). Batching the waiting queries into one pass
     would add more (about ×1.4), but then an int8 vector depends on which other questions
     shared its batch (cosine 0.999 instead of 1.0): the same question must give the same answer,
     so queries are not batched. A failure reaches its caller; the worker goes on. The worker
@@ -83,7 +83,7 @@ class QueryWorker:
     daemon.
     """
 
-    def __init__(self, encode: Callable[[list[str]], np.ndarray]) -> None:
+    def __init__(self, encode: Callable[[str], np.ndarray]) -> None:
         self._encode = encode
         self._queue: queue.SimpleQueue[tuple[str, Future[np.ndarray]]] = queue.SimpleQueue()
         self._worker: threading.Thread | None = None
@@ -106,7 +106,7 @@ class QueryWorker:
         while True:
             text, result = self._queue.get()
             try:
-                vector = self._encode([text])[0]
+                vector = self._encode(text)
             except BaseException as exc:  # the caller raises it; the worker goes on
                 result.set_exception(exc)
             else:
@@ -132,7 +132,7 @@ class SentenceTransformerEmbedder:
         self._dim = dim
         self._model: SentenceTransformer | None = None
         self._loading = threading.Lock()  # the app's warm-up and an early question may race
-        self._queries = QueryWorker(self._embed_queries)
+        self._queries = QueryWorker(self._embed_alone)
 
     @property
     def name(self) -> str:
@@ -170,8 +170,8 @@ class SentenceTransformerEmbedder:
         """
         return self._queries.embed(text)
 
-    def _embed_queries(self, texts: list[str]) -> np.ndarray:
-        """Embed queries on one torch thread (the worker's own thread).
+    def _embed_alone(self, text: str) -> np.ndarray:
+        """Embed one query on one torch thread (the worker's own thread).
 
         One thread, because on a busy CPU two intra-op threads mostly wait for each other
         (about 25 times slower, measured on the shared 2-core machine under load); torch keeps
@@ -181,7 +181,7 @@ class SentenceTransformerEmbedder:
 
         if torch.get_num_threads() != 1:
             torch.set_num_threads(1)
-        return self._encode(self.model.encode_query, texts, self._prefixes.query)
+        return self._encode(self.model.encode_query, [text], self._prefixes.query)[0]
 
     def _encode(
         self, encode: Callable[..., Any], texts: list[str], prefix: str | None

@@ -137,13 +137,13 @@ def test_query_worker_takes_turns_and_hands_failures_to_their_callers() -> None:
     seen: list[str] = []
     release = threading.Event()
 
-    def encode(texts: list[str]) -> np.ndarray:
-        seen.extend(texts)
-        if texts == ["erste"]:
+    def encode(text: str) -> np.ndarray:
+        seen.append(text)
+        if text == "erste":
             release.wait(10)  # the others wait their turn behind the first
-        if texts == ["kaputt"]:
+        if text == "kaputt":
             raise ValueError("kaputt")
-        return np.array([[float(len(t))] for t in texts], dtype=np.float32)
+        return np.array([float(len(text))], dtype=np.float32)
 
     worker = QueryWorker(encode)
     results: dict[str, object] = {}
@@ -285,7 +285,7 @@ def _embed_in_child(worker: QueryWorker, results: Any) -> None:
 def test_query_worker_starts_again_in_a_forked_child() -> None:
     import multiprocessing
 
-    worker = QueryWorker(lambda texts: np.array([[float(len(t))] for t in texts]))
+    worker = QueryWorker(lambda text: np.array([float(len(text))]))
     assert float(worker.embed("Eltern")[0]) == 6.0  # the parent's worker thread runs
     context = multiprocessing.get_context("fork")
     results = context.SimpleQueue()
