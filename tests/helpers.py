@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -11,6 +13,19 @@ FACT_SHEET = PROJECT_ROOT / "corpus" / "ki-faktenblatt.txt"
 # The converted embedding model is a cache, not a store: share it with `make run` so a test
 # session converts it at most once.
 MODELS_DIR = Path(os.environ.get("QUELLENCHAT_TEST_MODELS_DIR", PROJECT_ROOT / "data" / "models"))
+
+
+def run_retrieval(*args: str) -> subprocess.CompletedProcess[str]:
+    """`python -m retrieval ARGS` in a clean environment, as a script would call it."""
+    return subprocess.run(
+        [sys.executable, "-m", "retrieval", *args],
+        capture_output=True,
+        text=True,
+        cwd=PROJECT_ROOT,
+        env={"PATH": "/usr/bin:/bin", "QUELLENCHAT_MODELS_DIR": str(MODELS_DIR)},
+        timeout=300,
+        check=False,
+    )
 
 
 def write_pdf(path: Path, pages: Sequence[str], header: str | None = None) -> Path:

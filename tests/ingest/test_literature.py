@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import unquote
@@ -17,7 +16,7 @@ from ingest.run import EXIT_OK, EXIT_STORE_FAILED, run_ingest
 from quellenchat.settings import Settings
 from quellenchat.storage import CHUNKS, get_collection, open_client, read_sources
 from quellenchat.types import letters_key
-from tests.helpers import FACT_SHEET, MODELS_DIR, PROJECT_ROOT, write_pdf
+from tests.helpers import FACT_SHEET, PROJECT_ROOT, run_retrieval, write_pdf
 
 SHIPPED = PROJECT_ROOT / "corpus" / "literature.toml"
 PDF = 'kind = "pdf"\nurl = "https://example.org/a.pdf"\n'
@@ -328,15 +327,7 @@ def test_cli_shows_the_manifests_publisher_and_year(
 
 
 def retrieval_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    done = subprocess.run(
-        [sys.executable, "-m", "retrieval", *args],
-        capture_output=True,
-        text=True,
-        cwd=PROJECT_ROOT,
-        env={"PATH": "/usr/bin:/bin", "QUELLENCHAT_MODELS_DIR": str(MODELS_DIR)},
-        timeout=300,
-        check=False,
-    )
+    done = run_retrieval(*args)
     assert done.returncode == 0, done.stderr
     return done
 

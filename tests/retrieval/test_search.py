@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -15,7 +13,7 @@ from quellenchat.types import letters_key
 from retrieval.evaluation import EvalItem, evaluate
 from retrieval.passages import Passage
 from retrieval.search import Fusion, Searcher, collapse_duplicates, fuse
-from tests.helpers import MODELS_DIR, PROJECT_ROOT
+from tests.helpers import run_retrieval
 
 
 @pytest.mark.parametrize(
@@ -129,17 +127,6 @@ def test_eval_metrics_on_a_tiny_set_with_known_numbers(searcher: Searcher) -> No
     assert result["mrr@10"] == pytest.approx(2 / 3, abs=1e-3)
     assert result["top_similarity_unanswerable"]["n"] == 1
     assert letters_key("15% (51-249 MA)") == "1551249ma"
-
-
-def run_retrieval(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "retrieval", *args],
-        capture_output=True,
-        text=True,
-        cwd=PROJECT_ROOT,
-        env={"PATH": "/usr/bin:/bin", "QUELLENCHAT_MODELS_DIR": str(MODELS_DIR)},
-        timeout=300,
-    )
 
 
 def test_cli_search_json_contract(store_dir: Path, tmp_path: Path) -> None:
