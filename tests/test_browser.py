@@ -34,9 +34,9 @@ ARTIFACTS = PROJECT_ROOT / "data" / "test-artifacts"
 WAIT_MS = 90_000  # answers on a busy 2-core machine; a bound, not a speed assertion
 UPLOAD_MAX_MB = 1
 
-# WCAG contrast of an element's text against the first opaque background behind it.
-CONTRAST_JS = """
-(element) => {
+# JavaScript shared by the checks below: colour parsing, WCAG relative luminance and contrast,
+# and the first opaque background behind an element (walking up from `node`).
+COLOUR_JS = """
   const rgb = (value) => (value.match(/[\\d.]+/g) || []).map(Number);
   const luminance = ([r, g, b]) => {
     const channel = (c) => {
@@ -45,48 +45,44 @@ CONTRAST_JS = """
     };
     return 0.2126 * channel(r) + 0.7152 * channel(g) + 0.0722 * channel(b);
   };
-  let node = element, background = [255, 255, 255];
-  while (node && node.nodeType === 1) {
-    const parts = rgb(getComputedStyle(node).backgroundColor);
-    if (parts.length === 3 || (parts.length === 4 && parts[3] > 0.9)) {
-      background = parts.slice(0, 3);
-      break;
+  const contrast = (one, other) => {
+    const [light, dark] = [luminance(one), luminance(other)].sort((a, b) => b - a);
+    return (light + 0.05) / (dark + 0.05);
+  };
+  const backgroundFrom = (node) => {
+    while (node && node.nodeType === 1) {
+      const parts = rgb(getComputedStyle(node).backgroundColor);
+      if (parts.length === 3 || (parts.length === 4 && parts[3] > 0.9)) {
+        return parts.slice(0, 3);
+      }
+      node = node.parentElement;
     }
-    node = node.parentElement;
-  }
+    return [255, 255, 255];
+  };
+"""
+
+# WCAG contrast of an element's text against the first opaque background behind it.
+CONTRAST_JS = (
+    "(element) => {"
+    + COLOUR_JS
+    + """
   const text = rgb(getComputedStyle(element).color).slice(0, 3);
-  const [light, dark] = [luminance(text), luminance(background)].sort((a, b) => b - a);
-  return (light + 0.05) / (dark + 0.05);
+  return contrast(text, backgroundFrom(element));
 }
 """
+)
 
 
 # The focused element, and whether its focus indicator is visible: an outline of at least 2 px
 # whose colour has 3:1 contrast against the background behind the element (WCAG 2.4.7, 1.4.11).
-FOCUS_JS = """
-() => {
+FOCUS_JS = (
+    "() => {"
+    + COLOUR_JS
+    + """
   const element = document.activeElement;
   const style = getComputedStyle(element);
-  const rgb = (value) => (value.match(/[\\d.]+/g) || []).map(Number);
-  const luminance = ([r, g, b]) => {
-    const channel = (c) => {
-      c /= 255;
-      return c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4;
-    };
-    return 0.2126 * channel(r) + 0.7152 * channel(g) + 0.0722 * channel(b);
-  };
-  let node = element.parentElement, background = [255, 255, 255];
-  while (node && node.nodeType === 1) {
-    const parts = rgb(getComputedStyle(node).backgroundColor);
-    if (parts.length === 3 || (parts.length === 4 && parts[3] > 0.9)) {
-      background = parts.slice(0, 3);
-      break;
-    }
-    node = node.parentElement;
-  }
-  const [light, dark] = [luminance(rgb(style.outlineColor)), luminance(background)]
-    .sort((a, b) => b - a);
-  const contrast = (light + 0.05) / (dark + 0.05);
+  const background = backgroundFrom(element.parentElement);
+  const ratio = contrast(rgb(style.outlineColor), background);
   const name = element.getAttribute('aria-label') || element.innerText || element.placeholder;
   return {
     tag: element.tagName,
@@ -95,10 +91,11 @@ FOCUS_JS = """
     outline: `${style.outlineStyle} ${style.outlineWidth} ${style.outlineColor}`,
     background: `rgb(${background.join(', ')})`,
     visible: style.outlineStyle !== 'none' && parseFloat(style.outlineWidth) >= 2
-      && contrast >= 3,
+      && ratio >= 3,
   };
 }
 """
+)
 
 
 @dataclass
