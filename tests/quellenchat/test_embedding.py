@@ -5,13 +5,14 @@ from __future__ import annotations
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 
-from quellenchat import e5convert
+from quellenchat import e5convert, embedding
 from quellenchat.e5convert import (
     VERIFY_SAMPLE,
     ModelIntegrityError,
@@ -297,3 +298,58 @@ def test_query_worker_starts_again_in_a_forked_child() -> None:
 
     assert child.exitcode == 0
     assert results.get() == 4.0  # the child has no threads: it started its own worker
+
+
+def test_int8_linear_matches_fp32() -> None:
+    # Exercised here on every machine, also where the probe keeps fp32 because int8 is slow.
+    import torch
+
+    torch.manual_seed(0)
+    linear = torch.nn.Linear(384, 1536)
+    tokens = torch.randn(2, 7, 384)
+    int8 = embedding._int8_linear_type()(linear)
+    exact, rounded = linear(tokens).detach(), int8(tokens)
+    assert rounded.shape == exact.shape
+    cosine = torch.nn.functional.cosine_similarity(rounded.flatten(1), exact.flatten(1))
+    assert float(cosine.min()) > 0.999
+
+
+def test_int8_is_kept_out_where_its_matmul_is_slow(monkeypatch: pytest.MonkeyPatch) -> None:
+    # As on CPUs with only AVX2, where torch's int8 matmul is a loop ×30 slower than fp32.
+    import torch
+
+    real_int_mm = torch._int_mm
+
+    def slow_int_mm(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        time.sleep(0.02)
+        return real_int_mm(a, b)
+
+    model = torch.nn.Sequential(torch.nn.Linear(8, 8), torch.nn.ReLU(), torch.nn.Linear(8, 4))
+    embedding.int8_matmul_pays.cache_clear()
+    monkeypatch.setattr(torch, "_int_mm", slow_int_mm)
+    try:
+        assert embedding.int8_matmul_pays() is False
+        assert embedding.quantize_int8(model) == 0
+        assert all(type(layer) is not embedding._int8_linear_type() for layer in model)
+    finally:
+        embedding.int8_matmul_pays.cache_clear()
+
+
+def test_int8_is_used_where_its_matmul_is_fast(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The other way round: fp32 made slow, so int8 wins and every Linear is swapped.
+    import torch
+
+    real_matmul = torch.Tensor.__matmul__
+
+    def slow_matmul(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        time.sleep(0.05)
+        return real_matmul(a, b)
+
+    model = torch.nn.Sequential(torch.nn.Linear(8, 8), torch.nn.ReLU(), torch.nn.Linear(8, 4))
+    embedding.int8_matmul_pays.cache_clear()
+    monkeypatch.setattr(torch.Tensor, "__matmul__", slow_matmul)
+    try:
+        assert embedding.int8_matmul_pays() is True
+        assert embedding.quantize_int8(model) == 2
+    finally:
+        embedding.int8_matmul_pays.cache_clear()
