@@ -94,7 +94,25 @@ def bench_embedding(settings: Settings, n: int) -> list[Row]:
             f"×{ours / base:.2f}; Ziel ≥ 10/s",
         ),
         ("Einbettungsmodell laden (konvertiert)", f"{load:.1f} s", "–", ""),
+        _int8_row(),
     ]
+
+
+def _int8_row() -> Row:
+    """What the load-time probe measures on this CPU, and the path it chooses."""
+    from quellenchat.embedding import int8_matmul_pays, int8_matmul_times
+
+    times = int8_matmul_times()
+    if times is None:
+        return ("int8-Matrixprodukt (64×384·384×384)", "nicht verfügbar", "–", "fp32")
+    int8, fp32 = times
+    chosen = "int8 gewählt" if int8_matmul_pays() else "fp32 gewählt"
+    return (
+        "int8-Matrixprodukt (64×384·384×384)",
+        f"{int8 * 1e3:.2f} ms",
+        f"fp32 {fp32 * 1e3:.2f} ms",
+        f"×{int8 / fp32:.2f}; {chosen}",
+    )
 
 
 def run_cli(args: Sequence[str], env: dict[str, str]) -> tuple[float, float, str]:

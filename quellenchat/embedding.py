@@ -268,20 +268,33 @@ def int8_matmul_pays() -> bool:
     *slower* (embedding 0.2 instead of 6 chunks/s). So the probe times both on a layer-sized
     product, once per process (a few ms), and keeps fp32 unless int8 clearly wins.
     """
+    times = int8_matmul_times()
+    return times is not None and times[0] <= INT8_GAIN * times[1]
+
+
+def int8_matmul_times() -> tuple[float, float] | None:
+    """Seconds for one layer-sized product in int8 and in fp32; None if int8 does not work."""
     import torch
 
     probe = torch.ones((2, 8), dtype=torch.int8)
     try:
         if int(torch._int_mm(probe, probe.t().contiguous()).sum()) != 32:
-            return False
+            return None
     except (AttributeError, NotImplementedError, RuntimeError):
-        return False
+        return None
     generator = torch.Generator().manual_seed(0)
     tokens = torch.randint(-127, 128, (64, 384), dtype=torch.int8, generator=generator)
     weight = torch.randint(-127, 128, (384, 384), dtype=torch.int8, generator=generator)
     tokens_f, weight_f = tokens.float(), weight.float()
-    fp32 = _best_time(lambda: tokens_f @ weight_f)
-    return _best_time(lambda: torch._int_mm(tokens, weight)) <= INT8_GAIN * fp32
+    # On one thread: with two threads on a busy machine, fp32's thread pool alone took ×20
+    # longer than the product itself, and the comparison was noise.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        fp32 = _best_time(lambda: tokens_f @ weight_f, rounds=7)
+        return _best_time(lambda: torch._int_mm(tokens, weight), rounds=3), fp32
+    finally:
+        torch.set_num_threads(threads)
 
 
 def _best_time(run: Callable[[], object], rounds: int = 3) -> float:
