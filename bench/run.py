@@ -47,7 +47,7 @@ def machine() -> str:
     from quellenchat.embedding import int8_matmul_pays
 
     # The same code runs int8 or fp32 by CPU (VNNI or not): figures differ by ×3 between them.
-    matmul = "int8 (VNNI/AMX)" if int8_matmul_pays() else "fp32 (int8 hier langsamer)"
+    matmul = "int8 (VNNI/AMX)" if int8_matmul_pays() else "fp32 (keine int8-Befehle)"
     return (
         f"{cpu}, {os.cpu_count()} cores{mem}; Python {platform.python_version()}, "
         f"torch {torch.__version__}, {platform.system()} {platform.release()}; "
@@ -99,7 +99,7 @@ def bench_embedding(settings: Settings, n: int) -> list[Row]:
 
 
 def _int8_row() -> Row:
-    """What the load-time probe measures on this CPU, and the path it chooses."""
+    """int8 against fp32 on this CPU, beside the path its instruction set chooses."""
     from quellenchat.embedding import int8_matmul_pays, int8_matmul_times
 
     times = int8_matmul_times()

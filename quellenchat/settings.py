@@ -65,9 +65,9 @@ class Settings(BaseSettings):
     embed_quantize: bool = Field(
         default=True,
         description="Run the embedder's linear layers in int8 (per-token activations, per-channel "
-        "weights) where the CPU multiplies int8 faster than fp32 (AVX-512 VNNI, AMX; probed at "
-        "load): about twice as fast there, cosine ≥ 0.998 to fp32. Elsewhere, and with false, "
-        "exact fp32.",
+        "weights) where the CPU has int8 instructions (AVX-512 VNNI, AVX-VNNI, AMX; read from "
+        "/proc/cpuinfo, not timed, so one machine always computes the same vectors): about "
+        "twice as fast there, cosine ≥ 0.998 to fp32. Elsewhere, and with false, exact fp32.",
     )
     embed_query_prefix: str | None = Field(
         default=None,

@@ -314,42 +314,54 @@ def test_int8_linear_matches_fp32() -> None:
     assert float(cosine.min()) > 0.999
 
 
-def test_int8_is_kept_out_where_its_matmul_is_slow(monkeypatch: pytest.MonkeyPatch) -> None:
-    # As on CPUs with only AVX2, where torch's int8 matmul is a loop ×30 slower than fp32.
+AVX2_ONLY = "processor\t: 0\nflags\t\t: fpu sse2 avx avx2 fma\n\nprocessor\t: 1\n"
+VNNI = "processor\t: 0\nmodel name\t: AMD EPYC\nflags\t\t: fpu avx2 avx512f avx512_vnni\n"
+
+
+def test_cpu_flags_are_read_from_cpuinfo(tmp_path: Path) -> None:
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text(VNNI)
+    assert embedding.cpu_flags(cpuinfo) == {"fpu", "avx2", "avx512f", "avx512_vnni"}
+    assert embedding.cpu_flags(tmp_path / "missing") == frozenset()  # not Linux: fp32
+
+
+@pytest.mark.parametrize(("cpuinfo", "swapped"), [(AVX2_ONLY, 0), (VNNI, 2), ("", 0)])
+def test_int8_is_chosen_by_the_cpus_instructions(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cpuinfo: str, swapped: int
+) -> None:
+    # With only AVX2 torch's int8 matmul is a loop ×30 slower than fp32: it stays fp32 there.
     import torch
 
+    (tmp_path / "cpuinfo").write_text(cpuinfo)
+    monkeypatch.setattr(embedding, "CPUINFO", tmp_path / "cpuinfo")
+    model = torch.nn.Sequential(torch.nn.Linear(8, 8), torch.nn.ReLU(), torch.nn.Linear(8, 4))
+    embedding.int8_matmul_pays.cache_clear()
+    try:
+        assert embedding.int8_matmul_pays() is bool(swapped)
+        assert embedding.quantize_int8(model) == swapped
+        int8_layers = [layer for layer in model if type(layer) is embedding._int8_linear_type()]
+        assert len(int8_layers) == swapped
+        assert model(torch.ones(3, 8)).shape == (3, 4)
+    finally:
+        embedding.int8_matmul_pays.cache_clear()
+
+
+def test_the_int8_choice_does_not_depend_on_timing(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A slow int8 product (a busy machine) must not flip the choice from one start to the next.
+    import torch
+
+    embedding.int8_matmul_pays.cache_clear()
+    expected = embedding.int8_matmul_pays()
     real_int_mm = torch._int_mm
 
     def slow_int_mm(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         time.sleep(0.02)
         return real_int_mm(a, b)
 
-    model = torch.nn.Sequential(torch.nn.Linear(8, 8), torch.nn.ReLU(), torch.nn.Linear(8, 4))
-    embedding.int8_matmul_pays.cache_clear()
     monkeypatch.setattr(torch, "_int_mm", slow_int_mm)
-    try:
-        assert embedding.int8_matmul_pays() is False
-        assert embedding.quantize_int8(model) == 0
-        assert all(type(layer) is not embedding._int8_linear_type() for layer in model)
-    finally:
-        embedding.int8_matmul_pays.cache_clear()
-
-
-def test_int8_is_used_where_its_matmul_is_fast(monkeypatch: pytest.MonkeyPatch) -> None:
-    # The other way round: fp32 made slow, so int8 wins and every Linear is swapped.
-    import torch
-
-    real_matmul = torch.Tensor.__matmul__
-
-    def slow_matmul(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-        time.sleep(0.05)
-        return real_matmul(a, b)
-
-    model = torch.nn.Sequential(torch.nn.Linear(8, 8), torch.nn.ReLU(), torch.nn.Linear(8, 4))
     embedding.int8_matmul_pays.cache_clear()
-    monkeypatch.setattr(torch.Tensor, "__matmul__", slow_matmul)
     try:
-        assert embedding.int8_matmul_pays() is True
-        assert embedding.quantize_int8(model) == 2
+        assert embedding.int8_matmul_pays() is expected
+        assert expected is bool(embedding.cpu_flags() & embedding.INT8_CPU_FLAGS)
     finally:
         embedding.int8_matmul_pays.cache_clear()
