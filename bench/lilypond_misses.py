@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import sys
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -21,7 +21,12 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench.lilypond import DEV_SET  # noqa: E402
-from bench.retrieval_bench import DENSE_ONLY, _as_passage, lilypond_store  # noqa: E402
+from bench.retrieval_bench import (  # noqa: E402
+    DENSE_ONLY,
+    SearchFn,
+    lexical_only,
+    lilypond_store,
+)
 from quellenchat.settings import Settings  # noqa: E402
 from retrieval.evaluation import EvalItem, is_hit, read_items  # noqa: E402
 from retrieval.passages import Passage  # noqa: E402
@@ -29,7 +34,6 @@ from retrieval.search import Searcher  # noqa: E402
 
 DEPTH = 50  # passages looked at per question
 NEAR_PAGES = 2
-SearchFn = Callable[[str], list[Passage]]
 
 
 def first_hit(item: EvalItem, passages: Sequence[Passage]) -> int | None:
@@ -49,21 +53,6 @@ def winner_kind(item: EvalItem, winner: Passage) -> str:
     if abs(distance) <= NEAR_PAGES:
         return f"Nachbarseite ({distance:+d})"
     return "andere Seite"
-
-
-def bm25_only(searcher: Searcher, k: int) -> SearchFn:
-    """BM25 alone (our German index over the store's chunks), the k best passages."""
-
-    def search(question: str) -> list[Passage]:
-        snapshot = searcher.snapshot()
-        passages = []
-        for cid, score in snapshot.lexical.search(question, k):
-            chunk = snapshot.chunks[cid]
-            source = snapshot.records[chunk.doc_sha].source
-            passages.append(_as_passage(chunk, score, source, chunk.page))
-        return passages
-
-    return search
 
 
 def _rank(rank: int | None) -> str:
@@ -100,7 +89,7 @@ def main() -> int:
     searches: dict[str, SearchFn] = {
         "ours": lambda q: searcher.search(q, DEPTH),
         "dense": lambda q: dense.search(q, DEPTH),
-        "bm25": bm25_only(searcher, DEPTH),
+        "bm25": lexical_only(searcher, k=DEPTH),
     }
     items = read_items(DEV_SET)
     rows, kinds = analyse(items, searches)

@@ -35,12 +35,12 @@ def _hits(result: dict[str, float]) -> str:
     return f"hit@1 {result['hit@1']:.3f} · hit@5 {result['hit@5']:.3f} · MRR {result['mrr@10']:.3f}"
 
 
-def _lexical_only(searcher: Searcher, index: LexicalIndex | None = None) -> SearchFn:
-    """BM25 alone over the store's chunks: our German index, or `index` over the same ids."""
+def lexical_only(searcher: Searcher, index: LexicalIndex | None = None, k: int = 10) -> SearchFn:
+    """BM25 alone over the store's chunks, the k best: our German index, or `index` (same ids)."""
 
     def search(question: str) -> list[Passage]:
         snapshot = searcher.snapshot()
-        found = (index or snapshot.lexical).search(question, 10)
+        found = (index or snapshot.lexical).search(question, k)
         passages = []
         for cid, score in found:
             chunk = snapshot.chunks[cid]
@@ -64,7 +64,7 @@ def plain_bm25(searcher: Searcher) -> SearchFn:
     snapshot = searcher.snapshot()
     ids = sorted(snapshot.chunks)
     texts = [snapshot.chunks[cid].text for cid in ids]
-    return _lexical_only(searcher, LexicalIndex(ids, texts, k1=1.5, b=0.75, analyzer=plain_terms))
+    return lexical_only(searcher, LexicalIndex(ids, texts, k1=1.5, b=0.75, analyzer=plain_terms))
 
 
 def _as_passage(chunk: Chunk, score: float, source: str = "", page: int | None = None) -> Passage:
@@ -159,7 +159,7 @@ def compare(
         "ours": evaluate(items, lambda q: searcher.search(q, 10)),
         "dense": evaluate(items, lambda q: dense.search(q, 10)),
         "rrf": evaluate(items, lambda q: rrf.search(q, 10)),
-        "bm25": evaluate(items, _lexical_only(searcher)),
+        "bm25": evaluate(items, lexical_only(searcher)),
         "plain_bm25": evaluate(items, plain_bm25(searcher)),
         "tutorial": evaluate(items, langchain_baseline(documents, searcher)),
     }

@@ -275,10 +275,10 @@ def int8_matmul_pays() -> bool:
     return bool(cpu_flags() & INT8_CPU_FLAGS) and _int8_matmul_works()
 
 
-def cpu_flags(cpuinfo: Path | None = None) -> frozenset[str]:
-    """The instruction-set flags of the first CPU in `cpuinfo` (`CPUINFO`); empty if unreadable."""
+def cpu_flags() -> frozenset[str]:
+    """The instruction-set flags of the first CPU in `CPUINFO`; empty if unreadable."""
     try:
-        text = (cpuinfo or CPUINFO).read_text(encoding="utf-8", errors="replace")
+        text = CPUINFO.read_text(encoding="utf-8", errors="replace")
     except OSError:
         return frozenset()
     for line in text.splitlines():

@@ -318,11 +318,13 @@ AVX2_ONLY = "processor\t: 0\nflags\t\t: fpu sse2 avx avx2 fma\n\nprocessor\t: 1\
 VNNI = "processor\t: 0\nmodel name\t: AMD EPYC\nflags\t\t: fpu avx2 avx512f avx512_vnni\n"
 
 
-def test_cpu_flags_are_read_from_cpuinfo(tmp_path: Path) -> None:
+def test_cpu_flags_are_read_from_cpuinfo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     cpuinfo = tmp_path / "cpuinfo"
     cpuinfo.write_text(VNNI)
-    assert embedding.cpu_flags(cpuinfo) == {"fpu", "avx2", "avx512f", "avx512_vnni"}
-    assert embedding.cpu_flags(tmp_path / "missing") == frozenset()  # not Linux: fp32
+    monkeypatch.setattr(embedding, "CPUINFO", cpuinfo)
+    assert embedding.cpu_flags() == {"fpu", "avx2", "avx512f", "avx512_vnni"}
+    monkeypatch.setattr(embedding, "CPUINFO", tmp_path / "missing")
+    assert embedding.cpu_flags() == frozenset()  # not Linux: fp32
 
 
 @pytest.mark.parametrize(("cpuinfo", "swapped"), [(AVX2_ONLY, 0), (VNNI, 2), ("", 0)])
