@@ -230,12 +230,25 @@ class ChunkSizes:
 
 
 def chunk_units(
-    units: Sequence[Page], doc_sha: str, sizes: ChunkSizes, *, by_block: bool
+    units: Sequence[Page],
+    doc_sha: str,
+    sizes: ChunkSizes,
+    *,
+    by_block: bool,
+    whole_sections: bool = False,
 ) -> list[Chunk]:
-    """Chunk every unit; `by_block` keeps each paragraph or bullet a chunk of its own."""
+    """Chunk every unit; `by_block` keeps each paragraph or bullet a chunk of its own.
+
+    `whole_sections` adds, for a section unit of several chunks, one chunk holding the whole
+    section (heading and every bullet) where it fits twice the largest chunk: a list question
+    („Welche Herausforderungen …?“) then finds all its items in one passage.
+    """
     chunks: list[Chunk] = []
     for unit in units:
-        for lo, hi in chunk_spans(unit.text, sizes, by_block=by_block):
+        spans = chunk_spans(unit.text, sizes, by_block=by_block)
+        if whole_sections and len(spans) > 1 and word_count(unit.text) <= 2 * sizes.maximum:
+            spans.append(_strip_span(unit.text, 0, len(unit.text)))
+        for lo, hi in spans:
             chunks.append(
                 Chunk(
                     doc_sha=doc_sha,

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from ingest.sections import SectionMap, load_section_maps
 from quellenchat.types import DocumentInfo
 
 DOCUMENT_SUFFIXES = frozenset({".pdf", ".txt", ".md"})
@@ -48,8 +49,9 @@ class SourceFile:
     path: Path
     source: str  # relative to its corpus folder, forward slashes
     size: int
-    sha256: str
+    sha256: str  # the document's version: its bytes' sha256, with its section map if any
     info: DocumentInfo
+    sections: SectionMap | None = None  # printed sections (`ingest.sections`) for a text file
 
 
 @dataclass(frozen=True)
@@ -263,6 +265,7 @@ def discover(corpora: Sequence[Path]) -> tuple[list[SourceFile], list[Skipped]]:
         if not corpus.is_dir():
             raise CorpusError(f"{corpus}: Korpus-Ordner nicht gefunden")
         metadata = {**literature_infos(corpus), **load_metadata(corpus)}
+        section_maps = load_section_maps(corpus / METADATA_FILE)
         for path in sorted(p for p in corpus.rglob("*") if p.is_file()):
             source = path.relative_to(corpus).as_posix()
             if any(is_control_file(Path(part)) for part in Path(source).parts):
@@ -277,7 +280,10 @@ def discover(corpora: Sequence[Path]) -> tuple[list[SourceFile], list[Skipped]]:
                 continue
             seen[sha] = source
             info = metadata.get(source) or DocumentInfo(title=path.name)
-            found.append(SourceFile(corpus, path, source, path.stat().st_size, sha, info))
+            sections = section_maps.get(source) if path.suffix.lower() != ".pdf" else None
+            if sections is not None:  # a new map re-ingests the document, like new content
+                sha = hashlib.sha256(f"{sha}|{sections.digest}".encode()).hexdigest()
+            found.append(SourceFile(corpus, path, source, path.stat().st_size, sha, info, sections))
     return found, skipped
 
 

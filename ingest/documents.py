@@ -5,10 +5,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from ingest.chunking import ChunkSizes, Heading, chunk_units, find_headings, section_units
+from ingest.chunking import (
+    ChunkSizes,
+    Heading,
+    blocks,
+    chunk_units,
+    find_headings,
+    section_units,
+)
 from ingest.cleaning import clean_pdf_pages, clean_text
 from ingest.corpus import SourceFile
 from ingest.loaders import DocumentError, iter_pdf_pages, read_text_file
+from ingest.sections import SectionMapError, mapped_units
 from quellenchat.types import Chunk, Page
 
 
@@ -30,11 +38,23 @@ def prepare(file: SourceFile, sizes: ChunkSizes) -> PreparedDocument:
         encoding = None
     else:
         raw, encoding = read_text_file(file.path)
-        units = section_units(clean_text(raw), file.info.title)
-        chunks = chunk_units(units, file.sha256, sizes, by_block=True)
+        units = text_units(clean_text(raw), file)
+        chunks = chunk_units(
+            units, file.sha256, sizes, by_block=True, whole_sections=file.sections is not None
+        )
     if not chunks:
         raise DocumentError(f"{file.source}: kein verwertbarer Text gefunden")
     return PreparedDocument(units, chunks, encoding)
+
+
+def text_units(text: str, file: SourceFile) -> list[Page]:
+    """A text document's units: its printed sections if it has a section map, else by headings."""
+    if file.sections is None:
+        return section_units(text, file.info.title)
+    try:
+        return mapped_units(text, blocks(text), file.sections)
+    except SectionMapError as exc:
+        raise DocumentError(f"{file.source}: Abschnittskarte passt nicht ({exc})") from exc
 
 
 def pdf_units(file: SourceFile) -> list[Page]:
