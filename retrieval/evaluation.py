@@ -1,4 +1,4 @@
-"""Retrieval metrics over question sets: hit@k, MRR@10 and the top score distributions."""
+"""Retrieval metrics over question sets: hit@k, MRR@10, list recall, the top score distributions."""
 
 from __future__ import annotations
 
@@ -26,13 +26,26 @@ class EvalItem:
     source: str | None = None
     # … and the 1-based physical page it must be on (PDFs).
     page: int | None = None
+    # Realistic sets: every gold passage (a list question has one per item), the facts an
+    # answer must name, the question's kind, its split ("tune" or "heldout") and its id.
+    golds: tuple[str, ...] = ()
+    points: tuple[str, ...] = ()
+    kind: str | None = None
+    split: str | None = None
+    id: str | None = None
+
+    @property
+    def gold_phrases(self) -> tuple[str, ...]:
+        """Every phrase whose passage answers the question: `golds`, else `gold`."""
+        return self.golds or ((self.gold,) if self.gold else ())
 
 
 def read_items(path: Path) -> list[EvalItem]:
     """Read one `{"question", "gold", "answerable"}` object per line; errors name the line.
 
     Optional fields: `source` (as ingested, relative to its corpus folder) and `page` (1-based
-    physical page); a hit must then come from that source and page.
+    physical page); a hit must then come from that source and page. The realistic sets add
+    `golds`, `points`, `kind`, `split` and `id` (see `eval/realistic.md`).
     """
     items = []
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
@@ -49,24 +62,54 @@ def _item(data: dict[str, Any]) -> EvalItem:
     source, page = data.get("source"), data.get("page")
     if page is not None and (isinstance(page, bool) or not isinstance(page, int) or page < 1):
         raise ValueError(f"page muss eine Seitenzahl ab 1 sein, nicht {page!r}")
+    golds, points = data.get("golds") or [], data.get("points") or []
+    if not all(isinstance(v, str) for v in [*golds, *points]):
+        raise ValueError("golds und points müssen Textlisten sein")
+    split = data.get("split")
+    if split not in (None, *SPLITS):
+        raise ValueError(f"split muss {' oder '.join(SPLITS)} sein, nicht {split!r}")
     return EvalItem(
         str(data["question"]),
         data.get("gold"),
         bool(data.get("answerable", True)),
         None if source is None else str(source),
         page,
+        golds=tuple(golds),
+        points=tuple(points),
+        kind=data.get("kind"),
+        split=split,
+        id=data.get("id"),
     )
 
 
+SPLITS = ("tune", "heldout")
+
+
+def split_items(items: Sequence[EvalItem], split: str) -> list[EvalItem]:
+    """The items of one split ("tune" or "heldout")."""
+    return [item for item in items if item.split == split]
+
+
 def is_hit(item: EvalItem, passage: Passage) -> bool:
-    """The passage contains the gold phrase (normalised) and is from the item's source and page."""
-    if item.gold is None:
-        return False
+    """The passage contains a gold phrase (normalised) and is from the item's source and page."""
+    return bool(golds_in(item, passage))
+
+
+def golds_in(item: EvalItem, passage: Passage) -> set[str]:
+    """The item's gold phrases that the passage contains, if it is from its source and page."""
     if item.source is not None and passage.source != item.source:
-        return False
+        return set()
     if item.page is not None and passage.page != item.page:
-        return False
-    return letters_key(item.gold) in letters_key(passage.text)
+        return set()
+    text = letters_key(passage.text)
+    return {gold for gold in item.gold_phrases if letters_key(gold) in text}
+
+
+def gold_recall(item: EvalItem, passages: Sequence[Passage], k: int = 5) -> float:
+    """Share of the item's gold phrases found in its first k passages (list questions)."""
+    wanted = item.gold_phrases
+    found = set().union(*(golds_in(item, p) for p in passages[:k])) if passages else set()
+    return len(found) / len(wanted) if wanted else 0.0
 
 
 def evaluate(
@@ -84,6 +127,8 @@ def evaluate(
     from retrieval.refusal import DEFAULT_THRESHOLD, calibration_report, evidence_strength
 
     ranks: list[int | None] = []
+    recalls: list[float] = []
+    misses: list[dict[str, Any]] = []
     top_answerable: list[float] = []
     top_unanswerable: list[float] = []
     strengths: dict[bool, list[float]] = {True: [], False: []}
@@ -96,18 +141,45 @@ def evaluate(
             top_unanswerable.append(top)
             continue
         top_answerable.append(top)
-        ranks.append(next((i + 1 for i, p in enumerate(passages) if is_hit(item, p)), None))
+        rank = next((i + 1 for i, p in enumerate(passages) if is_hit(item, p)), None)
+        ranks.append(rank)
+        recall = gold_recall(item, passages)
+        if len(item.gold_phrases) > 1:
+            recalls.append(recall)
+        if rank != 1 or recall < 1.0:
+            misses.append(_miss(item, rank, recall, passages))
     current = DEFAULT_THRESHOLD if refusal_threshold is None else refusal_threshold
     return {
         "questions": len(items),
         "answerable": len(ranks),
         **{f"hit@{k}": _share(r is not None and r <= k for r in ranks) for k in CUTOFFS},
         "mrr@10": round(sum(1 / r for r in ranks if r and r <= 10) / max(len(ranks), 1), 4),
+        "list_questions": len(recalls),
+        "list_recall@5": round(sum(recalls) / len(recalls), 4) if recalls else None,
+        "misses": misses,
         "top_similarity_answerable": distribution(top_answerable),
         "top_similarity_unanswerable": distribution(top_unanswerable),
         "evidence_strength_answerable": distribution(strengths[True]),
         "evidence_strength_unanswerable": distribution(strengths[False]),
         **calibration_report(strengths[True], strengths[False], current),
+    }
+
+
+def _miss(
+    item: EvalItem, rank: int | None, recall: float, passages: Sequence[Passage]
+) -> dict[str, Any]:
+    """What a miss report shows of one question.
+
+    The rank of its first hit, the passage ranked first instead (its section or page), and, for
+    several golds, the share of them found in the top 5.
+    """
+    top = passages[0] if passages else None
+    return {
+        "id": item.id,
+        "question": item.question,
+        "rank": rank,
+        "recall@5": round(recall, 2) if len(item.gold_phrases) > 1 else None,
+        "first": None if top is None else f"{top.source} {top.section or top.page or ''}".strip(),
     }
 
 
