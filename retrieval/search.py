@@ -26,6 +26,7 @@ from retrieval.lexical import analyze
 from retrieval.passages import Passage
 from retrieval.rerank import make_reranker
 from retrieval.snapshot import StoreSnapshot, load_snapshot, manifest_version
+from retrieval.thesaurus import default_thesaurus
 
 if TYPE_CHECKING:
     from chromadb.api import ClientAPI
@@ -59,6 +60,9 @@ class Fusion:
     lexical_weight: float = 1.0
     candidates: int = 50
     duplicate_overlap: float = 0.85
+    # The lexical query also looks for the sources' terms of the question's everyday words
+    # (`retrieval.thesaurus`); false searches the question's own words only.
+    expand: bool = True
 
 
 class Searcher:
@@ -129,7 +133,9 @@ class Searcher:
             if not filters
             else {cid for cid, c in snapshot.chunks.items() if c.doc_sha in set(allowed)}
         )
-        scores = snapshot.lexical.query(question)
+        scores = snapshot.lexical.query(
+            default_thesaurus().expand(question) if self.fusion.expand else question
+        )
         lexical = scores.top(self.fusion.candidates, allowed=allowed_ids)
         similarity = dict(dense)
         similarity |= self._similarities(query, [c for c, _ in lexical if c not in similarity])
