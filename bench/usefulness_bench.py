@@ -1,0 +1,234 @@
+"""Usefulness of the answers on the realistic fact-sheet questions, per backend and split.
+
+Per backend (extractive, local) and split (tune, heldout):
+
+- named: share of answerable questions whose answer names every `point` (an `a|b` point is
+  met by either; compared after `letters_key`, like the set's own check);
+- false refusals: share of answerable questions refused;
+- near-misses refused: share of unanswerable questions refused;
+- unsupported shown as supported: answer sentences carrying a citation whose passage does not
+  hold the sentence's numbers and most of its content words (an independent, stricter reading
+  than the one the answerer uses: every number, and ≥ 60 % of the content terms);
+- non-verbatim quotes: citations whose quote is not in its passage's text;
+- latency p50/p95 of the whole answer (and first token for the local model).
+
+Run alone: `python bench/usefulness_bench.py [--backend extractive local] [--store DIR]`;
+`usefulness_rows(settings)` gives the rows for `bench/run.py`. The heldout split is reported,
+never tuned on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.answer_bench import Row, percentile, shipped_store  # noqa: E402
+from quellenchat.settings import Settings  # noqa: E402
+from quellenchat.types import letters_key  # noqa: E402
+
+REALISTIC = ROOT / "eval" / "realistic-faktenblatt.jsonl"
+SPLITS = ("tune", "heldout")
+SUPPORT_SHARE = 0.6
+_MARK_RE = re.compile(r"\[(\d+(?:\s*,\s*\d+)*)\]")
+_NUMBER_RE = re.compile(r"\d+(?:[.,]\d+)?")
+
+
+def names_points(answer: str, points: Sequence[str]) -> bool:
+    """Whether the answer names every point (`a|b`: either), after `letters_key`."""
+    text = letters_key(answer)
+    return all(any(letters_key(alt) in text for alt in point.split("|")) for point in points)
+
+
+def unsupported_sentences(answer: Any) -> list[str]:
+    """Cited sentences of `answer` whose cited passages do not hold them (see module doc)."""
+    from retrieval.citations import UNSUPPORTED_MARK, split_sentences
+    from retrieval.lexical import analyze
+
+    passages = {c.n: c.passage.text for c in answer.citations}
+    bad = []
+    for sentence in split_sentences(answer.answer):
+        numbers = [int(n) for m in _MARK_RE.finditer(sentence) for n in m.group(1).split(",")]
+        if not numbers or UNSUPPORTED_MARK.strip() in sentence or "nicht belegt" in sentence:
+            continue
+        body = _MARK_RE.sub("", sentence)
+        source = " ".join(passages.get(n, "") for n in numbers)
+        digits_ok = all(letters_key(n) in letters_key(source) for n in _NUMBER_RE.findall(body))
+        terms = set(analyze(body))
+        share = len(terms & set(analyze(source))) / len(terms) if terms else 1.0
+        if not digits_ok or share < SUPPORT_SHARE:
+            bad.append(sentence)
+    return bad
+
+
+@dataclass
+class Tally:
+    """Outcomes of one backend on one split."""
+
+    answerable: int = 0
+    named: int = 0
+    false_refusals: int = 0
+    near_misses: int = 0
+    near_refused: int = 0
+    sentences: int = 0
+    unsupported: int = 0
+    quotes: int = 0
+    not_verbatim: int = 0
+    totals: list[float] = field(default_factory=list)
+    first_tokens: list[float] = field(default_factory=list)
+    misses: list[str] = field(default_factory=list)
+
+    def figures(self) -> dict[str, Any]:
+        """The tally as rounded shares and latencies."""
+
+        def share(a: int, b: int) -> float | None:
+            return round(a / b, 3) if b else None
+
+        return {
+            "named": share(self.named, self.answerable),
+            "false_refusals": share(self.false_refusals, self.answerable),
+            "near_misses_refused": share(self.near_refused, self.near_misses),
+            "unsupported_shown_supported": self.unsupported,
+            "cited_sentences": self.sentences,
+            "non_verbatim_quotes": self.not_verbatim,
+            "answerable": self.answerable,
+            "near_miss_questions": self.near_misses,
+            "p50_s": round(percentile(self.totals, 0.5), 2) if self.totals else None,
+            "p95_s": round(percentile(self.totals, 0.95), 2) if self.totals else None,
+            "first_token_p95_s": (
+                round(percentile(self.first_tokens, 0.95), 2) if self.first_tokens else None
+            ),
+        }
+
+
+def run(answerer: Any, items: Sequence[Any], backend: str) -> dict[str, Tally]:
+    """Answer every item with `backend`; one tally per split."""
+    from retrieval.answers import Answer, Token
+
+    tallies = {split: Tally() for split in SPLITS}
+    for item in items:
+        tally = tallies[item.split or "tune"]
+        start = time.perf_counter()
+        first = None
+        answer = None
+        for event in answerer.stream(item.question, backend=backend):
+            if isinstance(event, Token) and first is None:
+                first = time.perf_counter() - start
+            elif isinstance(event, Answer):
+                answer = event
+        assert answer is not None
+        tally.totals.append(time.perf_counter() - start)
+        if first is not None and backend != "extractive" and answer.backend == backend:
+            tally.first_tokens.append(first)
+        bad = unsupported_sentences(answer)
+        tally.unsupported += len(bad)
+        tally.sentences += len(_MARK_RE.findall(answer.answer))
+        for citation in answer.citations:
+            tally.quotes += 1
+            tally.not_verbatim += citation.quote not in citation.passage.text
+        verdict = ""
+        if item.answerable:
+            tally.answerable += 1
+            if answer.refused:
+                tally.false_refusals += 1
+                verdict = "abgelehnt"
+            elif names_points(answer.answer, item.points):
+                tally.named += 1
+            else:
+                verdict = "nennt nicht " + ", ".join(item.points)
+        else:
+            tally.near_misses += 1
+            tally.near_refused += answer.refused
+            verdict = "" if answer.refused else "Near-Miss beantwortet"
+        if verdict or bad:
+            flat = answer.answer.replace("\n", " ")
+            tally.misses.append(
+                f"- {item.id} ({item.split}, {item.kind}) {item.question} → {verdict}"
+                f"{'; unbelegt gezeigt: ' + ' | '.join(bad) if bad else ''}\n  Antwort: {flat}"
+            )
+    return tallies
+
+
+def usefulness(settings: Settings, backends: Sequence[str]) -> dict[str, dict[str, Tally]]:
+    """Every backend over the realistic fact-sheet questions, on `settings`' store."""
+    from retrieval.answering import Answerer
+    from retrieval.evaluation import read_items
+
+    items = read_items(REALISTIC)
+    answerer = Answerer(settings)
+    answerer.ask("Warmlauf: Was ist KI?", backend="extractive")
+    if "local" in backends:
+        answerer.warm_up()
+    return {backend: run(answerer, items, backend) for backend in backends}
+
+
+def rows(results: dict[str, dict[str, Tally]]) -> list[Row]:
+    """One row per backend and split for the bench table."""
+    out: list[Row] = []
+    for backend, tallies in results.items():
+        for split, tally in tallies.items():
+            f = tally.figures()
+            out.append(
+                (
+                    f"Nützlichkeit {backend} ({split}, {f['answerable']} + "
+                    f"{f['near_miss_questions']} realistische Fragen)",
+                    f"nennt das Gefragte {f['named']}",
+                    f"Fehlablehnungen {f['false_refusals']}; Near-Misses abgelehnt "
+                    f"{f['near_misses_refused']}",
+                    f"unbelegt als belegt {f['unsupported_shown_supported']} von "
+                    f"{f['cited_sentences']}; nicht wörtlich {f['non_verbatim_quotes']}; "
+                    f"p50 {f['p50_s']} s, p95 {f['p95_s']} s"
+                    + (
+                        f", erstes Token p95 {f['first_token_p95_s']} s"
+                        if f["first_token_p95_s"] is not None
+                        else ""
+                    ),
+                )
+            )
+    return out
+
+
+def usefulness_rows(settings: Settings, backends: Sequence[str] = ("extractive",)) -> list[Row]:
+    """Ingest the shipped corpus into a temporary store and report usefulness per backend."""
+    with shipped_store(settings) as local:
+        return rows(usefulness(local, backends))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Print the figures as JSON and write the misses to bench/results/usefulness-misses.md."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--backend", nargs="+", default=["extractive"])
+    parser.add_argument("--store", type=Path, help="an ingested store of the shipped corpus")
+    parser.add_argument("--misses", type=Path, default=ROOT / "bench/results/usefulness-misses.md")
+    args = parser.parse_args(argv)
+    settings = Settings()
+    if args.store:
+        settings = settings.model_copy(update={"store": args.store, "corpus": [ROOT / "corpus"]})
+        results = usefulness(settings, args.backend)
+    else:
+        with shipped_store(settings) as local:
+            results = usefulness(local, args.backend)
+    print(
+        json.dumps(
+            {b: {s: t.figures() for s, t in ts.items()} for b, ts in results.items()}, indent=1
+        )
+    )
+    lines = ["# Antworten, die nicht nennen, wonach gefragt wurde", ""]
+    for backend, tallies in results.items():
+        for split, tally in tallies.items():
+            lines += [f"## {backend}, {split}", "", *tally.misses, ""]
+    args.misses.write_text("\n".join(lines), encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
