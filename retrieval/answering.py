@@ -9,6 +9,7 @@ mapped back to that evidence, invented numbers dropped and uncited sentences mar
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import re
 import threading
@@ -28,16 +29,19 @@ from retrieval.answers import (
     Token,
 )
 from retrieval.citations import (
-    best_sentence,
     map_citations,
     normalize_for_match,
     passage_quote,
     quote_occurs,
     split_sentences,
 )
+from retrieval.compose import Matcher, Piece, compose, render
+from retrieval.lexical import analyze
 from retrieval.passages import Passage
 from retrieval.prompts import Prompts
+from retrieval.question_kind import Kind, addresses_the_system, question_kind
 from retrieval.refusal import DEFAULT_THRESHOLD, evidence_strength
+from retrieval.thesaurus import default_thesaurus
 
 if TYPE_CHECKING:
     from langchain_core.messages import BaseMessage
@@ -52,6 +56,8 @@ EXTRACTIVE = "extractive"
 LLM_BACKENDS = ("local", "openai")
 MAX_EXTRACTIVE_SENTENCES = 3
 MAX_ANSWER_SENTENCES = 3
+# A list question reads the whole section of each of its first passages.
+WHOLE_SECTION_RANKS = 4
 # A passage below the best one by more than this fused score adds no extractive sentence …
 EXTRACTIVE_SCORE_GAP = 0.04
 # … and goes to the LLM only when it is no further below than this, among the first three, and
@@ -196,6 +202,7 @@ class _Prepared:
     quotes: tuple[Citation, ...]
     refused: bool
     ask: str  # the question the LLM is asked
+    kind: Kind = "fact"
 
     def evidence(self) -> Evidence:
         return Evidence(self.question, self.standalone, self.passages, self.quotes, self.refused)
@@ -244,6 +251,7 @@ class Answerer:
             else DEFAULT_THRESHOLD
         )
         self._models: dict[str, Any] = {}
+        self._item_vectors: dict[str, Any] = {}
         self._model_lock = threading.Lock()
         self.default_backend = self._resolve_default()
 
@@ -337,15 +345,48 @@ class Answerer:
     # -- evidence ---------------------------------------------------------------------------
 
     def _prepare(self, question: str, standalone: str, ask: str | None = None) -> _Prepared:
+        kind = question_kind(standalone)
         passages = tuple(self.searcher.search(standalone, self.settings.answer_passages))
+        if kind == "list":
+            passages = self._whole_sections(passages)
         quotes = tuple(self._quote(n, p) for n, p in enumerate(passages, start=1))
         english = is_english(question)  # the answer's language
         # Coverage counts the searched words in the (German) passages: meaningless for English.
         lexical = not is_english(standalone)
         refused = evidence_strength(passages, lexical=lexical) < self.threshold
+        refused = refused or addresses_the_system(question) or addresses_the_system(standalone)
         return _Prepared(
-            question, standalone, english, passages, quotes, refused, ask or standalone
+            question, standalone, english, passages, quotes, refused, ask or standalone, kind
         )
+
+    def _whole_sections(self, passages: tuple[Passage, ...]) -> tuple[Passage, ...]:
+        """Each of the first passages replaced by its whole section, where it has one.
+
+        A list question wants every item of a section; a single bullet holds one.
+        """
+        try:
+            snapshot = self.searcher.snapshot()
+        except AttributeError:  # a searcher without a store snapshot (tests' fakes)
+            return passages
+        wholes: dict[tuple[str, int, str], str] = {}
+        for cid, chunk in snapshot.chunks.items():
+            if chunk.section is None:
+                continue
+            key = (chunk.doc_sha, chunk.unit, chunk.section)
+            held = snapshot.chunks.get(wholes.get(key, ""))
+            if held is None or chunk.end - chunk.start > held.end - held.start:
+                wholes[key] = cid
+        out: list[Passage] = []
+        for rank, passage in enumerate(passages):
+            cid = wholes.get((passage.doc_sha, passage.unit, passage.section or "")) or ""
+            if rank < WHOLE_SECTION_RANKS and cid and cid != passage.id:
+                chunk = snapshot.chunks[cid]
+                record = snapshot.records[chunk.doc_sha]
+                whole = Passage.build(chunk, record, passage.score, passage.similarity)
+                passage = dataclasses.replace(whole, coverage=passage.coverage)
+            if all(p.id != passage.id for p in out):
+                out.append(passage)
+        return tuple(out)
 
     def _quote(self, n: int, passage: Passage) -> Citation:
         quote, span = passage_quote(passage)
@@ -378,32 +419,60 @@ class Answerer:
         yield answer
 
     def _extractive(self, prepared: _Prepared, backend: str, notice: str | None) -> Answer:
-        """The best key sentences of the top passages, verbatim, each followed by its [n]."""
-        chosen: list[Citation] = []
-        sentences: list[str] = []
-        best = prepared.passages[0].score
-        for quote in prepared.quotes:
-            if len(chosen) == MAX_EXTRACTIVE_SENTENCES:
-                break
-            if chosen and quote.passage.score < best - EXTRACTIVE_SCORE_GAP:
-                break
-            sentence, _ = best_sentence(quote.passage)
-            key = normalize_for_match(sentence).lower()
-            if not quote.verified or key in {normalize_for_match(s).lower() for s in sentences}:
-                continue
-            sentences.append(sentence)
-            chosen.append(quote)
-        text = " ".join(f"{s} [{c.n}]" for s, c in zip(sentences, chosen, strict=True))
+        """Verbatim pieces of the evidence, shaped by the question's kind, each with its [n]."""
+        pieces = compose(prepared.kind, prepared.quotes, self._matcher(prepared.standalone))
         return Answer(
             question=prepared.question,
-            answer=text,
+            answer=render(pieces, prepared.kind),
             refused=False,
-            citations=tuple(chosen),
+            citations=self._piece_citations(pieces),
             passages=prepared.passages,
             backend=backend,
             standalone_question=prepared.standalone,
             notice=notice,
         )
+
+    def _matcher(self, question: str) -> Matcher:
+        """Weights for the question's terms and their thesaurus expansions, by the store's idf."""
+        terms = analyze(default_thesaurus().expand(question))
+        try:
+            idf = self.searcher.snapshot().lexical.idf
+            embedder = self.searcher.embedder
+        except AttributeError:  # a searcher without a store (tests' fakes)
+            return Matcher(terms)
+        return Matcher(
+            terms,
+            idf,
+            query=embedder.embed_query(question),
+            embed=embedder.embed_passages,
+            cache=self._item_vectors,
+        )
+
+    def _piece_citations(self, pieces: Sequence[Piece]) -> tuple[Citation, ...]:
+        """One citation per cited passage, quoting what its pieces show.
+
+        The evidence's own quote where it holds the pieces, else the stretch they cover
+        (verbatim, verified against the page).
+        """
+        spans: dict[int, tuple[Citation, int, int]] = {}
+        for piece in pieces:
+            n = piece.citation.n
+            a, b = piece.span
+            if n in spans:
+                _, a0, b0 = spans[n]
+                a, b = min(a, a0), max(b, b0)
+            spans[n] = (piece.citation, a, b)
+        out = []
+        for citation, a, b in spans.values():
+            held = citation.quote_span
+            if held is not None and held[0] <= a and b <= held[1]:
+                out.append(citation)  # the evidence's own quote holds what is shown
+                continue
+            passage = citation.passage
+            quote = passage.text[a:b]
+            page_text = self.searcher.page_text(passage.doc_sha, passage.unit)
+            out.append(Citation(citation.n, passage, quote, quote_occurs(quote, page_text), (a, b)))
+        return tuple(out)
 
     # -- LLM --------------------------------------------------------------------------------
 

@@ -1,0 +1,260 @@
+"""The extractive answer: verbatim pieces of the evidence, shaped by what the question asks.
+
+A passage is read as its items (bullets or paragraphs, without the section heading) and each
+item as its sentences, all as spans of the passage text, so everything shown is a verbatim
+quote. The shape follows `question_kind`:
+
+- `list`: every item of the section that answers the question, one bullet line each with its
+  `[n]` (the section chosen by its heading and its items' match with the question);
+- `number`: the search's key sentence of each close passage, carried on to the item's next
+  sentence holding a quantity when the key sentence has none („KMU sind … zurückhaltend.
+  Unterschiedliche Studien deuten auf einen Anteil von bis zu 15% …“);
+- `yesno` and `fact`: the search's key sentence of each close passage, within its item.
+
+Choosing items by their own match with the question (embedding cosine plus idf-weighted terms)
+was tried for numbers and facts and lost to the search's key sentences on the tune split
+(0.53 and 0.56 against 0.60 answers naming what was asked); for lists it picks the section.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from retrieval.answers import Citation
+from retrieval.citations import normalize_for_match
+from retrieval.lexical import analyze
+from retrieval.question_kind import Kind
+
+Span = tuple[int, int]
+Idf = Callable[[str], float]
+Vector = Any  # a numpy vector
+Embed = Callable[[Sequence[str]], Any]
+
+MAX_LIST_ITEMS = 12
+# Among passages no further than this below the best (fused score) the answer may draw.
+SCORE_GAP = 0.04
+# Another passage's item is added when it scores no further than this below the best.
+SECOND_GAP = 0.03
+MAX_FACT_PIECES = 2
+MAX_HIGHLIGHTS = 3
+FACT_PASSAGES = 3
+# A section's heading matching the question counts this many times its items' best match.
+HEADING_WEIGHT = 0.5
+LEXICAL_WEIGHT = 0.5
+MAX_CACHED = 20_000
+
+_BULLET_RE = re.compile(r"[•▪‣◦]")
+_SENTENCE_END_RE = re.compile(r"(?<=[.!?:])\s+(?=[A-ZÄÖÜ0-9„\"(])")
+_ABBREVIATION_RE = re.compile(
+    r"(?:\b(?:bzw|ca|vgl|ggf|evtl|inkl|usw|etc|Nr|Abb|bspw|insb|sog|u|z|v|d|o|s|B|a|h|Ä)|\d)\.$"
+)
+# A quantity: a number with a unit, or any number that is not a year („2021“ names a study).
+_DIGIT_RE = re.compile(r"\d[\d.,]*\s*(?:%|prozent|eur|€)|(?<![\d.,])(?!(?:19|20)\d\d\b)\d+", re.I)
+
+
+@dataclass(frozen=True)
+class Piece:
+    """A verbatim span of a cited passage, shown as one sentence or one bullet line."""
+
+    citation: Citation
+    span: Span
+
+    @property
+    def text(self) -> str:
+        """The span's text, whitespace collapsed for display."""
+        a, b = self.span
+        return normalize_for_match(self.citation.passage.text[a:b])
+
+
+def items(text: str, heading: str | None = None) -> list[Span]:
+    """Bullets, else paragraphs, of a passage as spans, without a leading section heading."""
+    start = 0
+    if heading and text.startswith(heading):
+        start = len(heading)
+    cuts = [m.start() for m in _BULLET_RE.finditer(text, start)]
+    if cuts:
+        bounds = [*cuts, len(text)]
+        head = text[start : cuts[0]].strip()
+        spans = [(a + 1, b) for a, b in itertools.pairwise(bounds)]
+        if head:
+            spans.insert(0, (start, cuts[0]))
+    else:
+        spans, pos = [], start
+        for block in re.split(r"\n\s*\n", text[start:]):
+            spans.append((pos, pos + len(block)))
+            pos += len(block) + 2
+        spans = [(a, min(b, len(text))) for a, b in spans]
+    return [s for s in (_first_block(text, *_trim(text, a, b)) for a, b in spans) if s[1] > s[0]]
+
+
+def _first_block(text: str, a: int, b: int) -> Span:
+    """An item without what follows its first blank line (a page's appended link list)."""
+    cut = re.search(r"\n\s*\n", text[a:b])
+    return _trim(text, a, a + cut.start()) if cut else (a, b)
+
+
+def sentences(text: str, span: Span) -> list[Span]:
+    """The sentences of `text[span]` as spans; „z. B.“ or „bzw.“ end no sentence."""
+    a, b = span
+    out: list[Span] = []
+    pos = a
+    for match in _SENTENCE_END_RE.finditer(text, a, b):
+        if _ABBREVIATION_RE.search(text[pos : match.start()]):
+            continue
+        out.append(_trim(text, pos, match.start()))
+        pos = match.end()
+    out.append(_trim(text, pos, b))
+    return [s for s in out if s[1] > s[0]]
+
+
+def _trim(text: str, a: int, b: int) -> Span:
+    while a < b and (text[a].isspace() or _BULLET_RE.match(text[a])):
+        a += 1
+    while b > a and text[b - 1].isspace():
+        b -= 1
+    return a, b
+
+
+class Matcher:
+    """How well a piece of text answers the question: meaning and the question's own terms.
+
+    The score is the cosine between the question's and the text's embeddings (when an embedder
+    is given) plus `LEXICAL_WEIGHT` times the idf-weighted share of the question's terms the
+    text holds. Text embeddings are cached by text (the same items come back often).
+    """
+
+    def __init__(
+        self,
+        terms: Sequence[str],
+        idf: Idf | None = None,
+        *,
+        query: Vector | None = None,
+        embed: Embed | None = None,
+        cache: dict[str, Vector] | None = None,
+    ) -> None:
+        """Weights for the question's terms, and its embedding if meaning is to count.
+
+        Args:
+            terms: the analysed terms of the question (and their thesaurus expansions).
+            idf: the store's idf per term; every term weighs 1 without it.
+            query: the question's embedding (L2-normalised), with `embed` for texts.
+            embed: embeds texts as passages, L2-normalised rows.
+            cache: text embeddings kept between questions.
+        """
+        weight = idf or (lambda _t: 1.0)
+        self.weights = {t: max(weight(t), 0.0) for t in set(terms)}
+        self.total = sum(self.weights.values()) or 1.0
+        self.query = query
+        self.embed = embed if query is not None else None
+        self.cache = cache if cache is not None else {}
+
+    def lexical(self, text: str) -> float:
+        """The share of the question's weight whose terms occur in `text`."""
+        found = set(analyze(text))
+        return sum(w for t, w in self.weights.items() if t in found) / self.total
+
+    def prime(self, texts: Sequence[str]) -> None:
+        """Embed, in one batch, the texts not yet cached."""
+        missing = list(dict.fromkeys(t for t in texts if t not in self.cache))
+        if self.embed is None or not missing:
+            return
+        if len(self.cache) > MAX_CACHED:
+            self.cache.clear()
+        for text, vector in zip(missing, self.embed(missing), strict=True):
+            self.cache[text] = vector
+
+    def score(self, text: str) -> float:
+        """Cosine (0 without an embedder) plus the weighted lexical share."""
+        cosine = 0.0
+        if self.embed is not None and self.query is not None:
+            self.prime([text])
+            cosine = float(self.cache[text] @ self.query)
+        return cosine + LEXICAL_WEIGHT * self.lexical(text)
+
+
+def compose(
+    kind: Kind, quotes: Sequence[Citation], matcher: Matcher, *, verified_only: bool = True
+) -> list[Piece]:
+    """The pieces of the answer, in order (see the module docstring)."""
+    usable = [q for q in quotes if q.verified or not verified_only]
+    if not usable:
+        return []
+    best = usable[0].passage.score
+    close = [q for q in usable if q.passage.score >= best - SCORE_GAP] or usable[:1]
+    matcher.prime(
+        [q.passage.text[a:b] for q in usable for a, b in items(q.passage.text, q.passage.section)]
+    )
+    if kind == "list":
+        listed = _list(usable, matcher)
+        if listed:
+            return listed
+    return _highlighted(close, numbers=kind == "number")
+
+
+def _highlighted(quotes: Sequence[Citation], *, numbers: bool = False) -> list[Piece]:
+    """The search's key sentence of each close passage, distinct ones only (at most three)."""
+    pieces: list[Piece] = []
+    for quote in quotes:
+        passage = quote.passage
+        a, b = passage.highlights[0] if passage.highlights else (0, len(passage.text))
+        for item in items(passage.text, passage.section):
+            if item[0] <= a < item[1]:  # never the heading, never past the item
+                a, b = max(a, item[0]), min(b, item[1])
+                if numbers and not _DIGIT_RE.search(passage.text[a:b]):
+                    b = _through_number(passage.text, (a, b), item)
+                break
+        piece = Piece(quote, _trim(passage.text, a, b))
+        if len(pieces) < MAX_HIGHLIGHTS and piece.span[1] > piece.span[0] and _new(piece, pieces):
+            pieces.append(piece)
+    return pieces
+
+
+def _scored_items(quote: Citation, matcher: Matcher) -> list[tuple[float, Span]]:
+    text = quote.passage.text
+    return [(matcher.score(text[a:b]), (a, b)) for a, b in items(text, quote.passage.section)]
+
+
+def _list(quotes: Sequence[Citation], matcher: Matcher) -> list[Piece]:
+    """Every item of the best-matching multi-item passage (a section), one piece each."""
+    best: tuple[float, int, Citation] | None = None
+    for rank, quote in enumerate(quotes):
+        scored = _scored_items(quote, matcher)
+        if len(scored) < 2:
+            continue
+        heading = matcher.lexical(quote.passage.section or "")
+        mean = sum(s for s, _ in scored) / len(scored)
+        value = HEADING_WEIGHT * heading + mean - 0.01 * rank
+        if best is None or value > best[0]:
+            best = (value, rank, quote)
+    if best is None:
+        return []
+    quote = best[2]
+    return [Piece(quote, span) for _, span in _scored_items(quote, matcher)[:MAX_LIST_ITEMS]]
+
+
+def _through_number(text: str, span: Span, item: Span) -> int:
+    """The end of the item's first sentence after `span` that holds a quantity (else span's)."""
+    for a, b in sentences(text, (span[1], item[1])):
+        if _DIGIT_RE.search(text[a:b]):
+            return b
+    return span[1]
+
+
+def _new(piece: Piece, pieces: Sequence[Piece]) -> bool:
+    key = piece.text.lower()
+    return all(key not in p.text.lower() and p.text.lower() not in key for p in pieces)
+
+
+def render(pieces: Sequence[Piece], kind: Kind) -> str:
+    """The answer text: bullet lines for a list, else sentences, each with its `[n]`."""
+    if kind == "list" and len(pieces) > 1:
+        return "\n".join(f"- {_cited(p)}" for p in pieces)
+    return " ".join(_cited(p) for p in pieces)
+
+
+def _cited(piece: Piece) -> str:
+    return f"{piece.text} [{piece.citation.n}]"
