@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from retrieval.lexical import analyze
 from retrieval.passages import Passage
 
-UNSUPPORTED_MARK = " [ohne Beleg]"
+UNSUPPORTED_MARK = " [nicht belegt]"
 # A model's citation stays when the sentence shares this share of its terms with the source …
 KEEP_OVERLAP = 0.3
 # … and a sentence sharing this much with one source is attributed to it, mark or no mark,
@@ -23,9 +23,10 @@ ADOPT_OVERLAP = 0.75
 ADOPT_MIN_TERMS = 3
 
 # `[1]`, `[1, 2]`, `[1,2; 3]`, `[Quelle 1]`, `[Passage 2]`: what small models write.
-_CITATION_RE = re.compile(r"\[\s*(?:(?:Quelle|Passage|Source)\s*)?(\d+(?:\s*[,;]\s*\d+)*)\s*\]")
+CITATION_RE = re.compile(r"\[\s*(?:(?:Quelle|Passage|Source)\s*)?(\d+(?:\s*[,;]\s*\d+)*)\s*\]")
 _HYPHENS = str.maketrans({"\u2010": "-", "\u2011": "-", "\u2012": "-", "\u00ad": None})
 _SPACE_RE = re.compile(r"\s+")
+_LINE_END = "\x00"
 _BULLETS = "•·▪‣◦*-–— \t\n"
 _HYPHEN_SPACE_RE = re.compile(r"\s*-\s*")
 _SENTENCE_END_RE = re.compile(r"(?<=[.!?])\s+|\n+")
@@ -131,10 +132,10 @@ def map_citations(text: str, sources: Sequence[str], *, exempt: Sequence[str] = 
     for sentence in split_sentences(text):
         marked = [
             int(n)
-            for match in _CITATION_RE.finditer(sentence)
+            for match in CITATION_RE.finditer(sentence)
             for n in re.split(r"\s*[,;]\s*", match.group(1))
         ]
-        body = _CITATION_RE.sub("", sentence)
+        body = CITATION_RE.sub("", sentence)
         body = re.sub(r"\s+([.,;:!?])", r"\1", re.sub(r"\s{2,}", " ", body)).strip()
         if not re.search(r"\w", body):
             continue
@@ -157,7 +158,18 @@ def map_citations(text: str, sources: Sequence[str], *, exempt: Sequence[str] = 
             unsupported.append(body)
             mapped = body + UNSUPPORTED_MARK
         sentences.append(mapped)
-    return MappedAnswer(" ".join(sentences), tuple(cited), tuple(unsupported))
+    return MappedAnswer(join_sentences(sentences), tuple(cited), tuple(unsupported))
+
+
+def join_sentences(sentences: Sequence[str]) -> str:
+    """Sentences joined by spaces; a bullet line („- …“) stands on a line of its own."""
+    out = ""
+    for sentence in sentences:
+        bullet = sentence.startswith(("- ", "• ", "* "))
+        if out:
+            out += "\n" if bullet or out.endswith(_LINE_END) else " "
+        out += sentence + (_LINE_END if bullet else "")
+    return out.replace(_LINE_END, "")
 
 
 def _with_marks(body: str, marks: str) -> str:

@@ -1,0 +1,153 @@
+"""Every claim checked against the passage it cites, and broken model output never shown.
+
+A generated answer sentence that carries a citation is shown as supported only when its cited
+passages hold it: every number in it occurs in them, and at least `SUPPORT_SHARE` of its
+content terms (German analysis of `retrieval.lexical.analyze`: folded, stemmed, compounds split)
+occur in them. A sentence failing the check is replaced by the cited passage's own sentence
+that comes closest to it (verbatim); if there is none, it is shown with the mark „nicht belegt“.
+
+Before that, `tidy` repairs what small models emit: lone or doubled brackets (`[ [1]`,
+`[1][1]`, `[]`), and `check` drops sentences that only echo the question and a last sentence
+cut off mid-word (no final punctuation and a word its passages do not know).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from quellenchat.types import letters_key
+from retrieval.citations import CITATION_RE as _CITATION_RE
+from retrieval.citations import UNSUPPORTED_MARK, join_sentences, split_sentences
+from retrieval.compose import items, sentences
+from retrieval.lexical import analyze
+
+SUPPORT_SHARE = 0.6
+_MARKS_RE = re.compile(r"((?:\s*\[\d+\])+)\s*([.!?:]?)\s*$")
+_MARK_RE = re.compile(r"\[(\d+)\]")
+_NUMBER_RE = re.compile(r"\d+(?:[.,]\d+)*")
+_NAME_RE = re.compile(r"\b[A-ZÄÖÜ]{2,}\w*|\b[A-ZÄÖÜ][a-zäöüß]+[A-ZÄÖÜ]\w*")
+
+
+@dataclass(frozen=True)
+class Checked:
+    """The answer after the claim check."""
+
+    text: str
+    cited: tuple[int, ...]  # passage numbers still cited, in order of first citation
+    unsupported: tuple[str, ...]  # sentences shown as „nicht belegt“
+    replaced: tuple[str, ...]  # model sentences swapped for their passage's own sentence
+
+
+def tidy(text: str) -> str:
+    """Citation marks repaired: `[ [1]` → `[1]`, `[1][1]` → `[1]`, lone brackets and `[]` gone."""
+    marks: list[str] = []
+
+    def keep(match: re.Match[str]) -> str:
+        marks.append(match.group(0))
+        return f"\x00{len(marks) - 1}\x00"
+
+    held = _CITATION_RE.sub(keep, text)
+    held = held.replace("[", "").replace("]", "")  # whatever bracket is left is broken
+    text = re.sub("\x00(\\d+)\x00", lambda m: marks[int(m.group(1))], held)
+    text = re.sub(r"(\[\d+\])(?:\s*\1)+", r"\1", text)  # the same mark twice in a row
+    return re.sub(r"[ \t]{2,}", " ", text).strip()
+
+
+def supports(claim: str, source: str, *, words: bool = True) -> bool:
+    """Whether `source` holds every number and `SUPPORT_SHARE` of the content terms of `claim`.
+
+    `words=False` (an English answer from German sources, whose words cannot match) checks the
+    numbers and the names written in capitals or with inner capitals (`BMWK`, `KfW`) only.
+    """
+    flat = letters_key(source)
+    if not all(letters_key(n) in flat for n in _NUMBER_RE.findall(claim)):
+        return False
+    if not words:
+        names = _NAME_RE.findall(claim)
+        return all(letters_key(n) in flat for n in names)
+    terms = set(analyze(claim))
+    if not terms:
+        return False
+    return len(terms & set(analyze(source))) / len(terms) >= SUPPORT_SHARE
+
+
+def echoes(claim: str, question: str) -> bool:
+    """A sentence that says nothing beyond the question's own words („KI bringt meinen Kunden“)."""
+    terms = set(analyze(claim))
+    return not _NUMBER_RE.search(claim) and terms <= set(analyze(question))
+
+
+def closest_sentence(claim: str, source: str) -> str | None:
+    """The sentence of `source` sharing most content terms with `claim` (None: none shared)."""
+    terms = set(analyze(claim))
+    best: tuple[int, str] | None = None
+    for item in items(source):
+        for a, b in sentences(source, item):
+            piece = re.sub(r"\s+", " ", source[a:b]).strip()
+            shared = len(terms & set(analyze(piece)))
+            if shared and (best is None or shared > best[0]):
+                best = (shared, piece)
+    return best[1] if best else None
+
+
+def check(
+    text: str, passages: Mapping[int, str], question: str, *, english: bool = False
+) -> Checked:
+    """Check each sentence of a mapped answer against the full text of the passages it cites.
+
+    Args:
+        text: the answer after citation mapping (marks `[n]`, unmarked sentences flagged with
+            `UNSUPPORTED_MARK`).
+        passages: passage number → the passage's full text, for every number the model saw.
+        question: the question asked, to drop sentences that merely echo it.
+        english: the answer is English (its words are not checked, see `supports`).
+    """
+    kept: list[str] = []
+    cited: list[int] = []
+    unsupported: list[str] = []
+    replaced: list[str] = []
+    parts = split_sentences(tidy(text))
+    for index, sentence in enumerate(parts):
+        if sentence.endswith(UNSUPPORTED_MARK.strip()):
+            body = sentence[: -len(UNSUPPORTED_MARK.strip())].strip()
+            if body and not echoes(body, question):
+                unsupported.append(body)
+                kept.append(body + UNSUPPORTED_MARK)
+            continue
+        match = _MARKS_RE.search(sentence)
+        numbers = [int(n) for n in _MARK_RE.findall(match.group(1))] if match else []
+        numbers = [n for n in dict.fromkeys(numbers) if n in passages]
+        if match is None or not numbers:  # a connective or the refusal, kept as mapped
+            kept.append(sentence)
+            continue
+        body = (sentence[: match.start()] + match.group(2)).strip()
+        if not english and echoes(body, question):
+            continue
+        source = " ".join(passages[n] for n in numbers)
+        last = index == len(parts) - 1
+        cut = last and not re.search(r"[.!?:)]\s*$", sentence)
+        if supports(body, source, words=not english) and not cut:
+            shown = body
+        else:
+            own = closest_sentence(body, passages[numbers[0]])
+            replaced.append(body)
+            if own is None:
+                unsupported.append(body)
+                kept.append(body + UNSUPPORTED_MARK)
+                continue
+            shown, numbers = own, numbers[:1]
+        line = _with_marks(shown, numbers)
+        if line in kept:
+            continue
+        kept.append(line)
+        cited.extend(n for n in numbers if n not in cited)
+    return Checked(join_sentences(kept), tuple(cited), tuple(unsupported), tuple(replaced))
+
+
+def _with_marks(body: str, numbers: Sequence[int]) -> str:
+    marks = "".join(f"[{n}]" for n in numbers)
+    if body[-1:] in ".!?":
+        return f"{body[:-1]} {marks}{body[-1]}"
+    return f"{body} {marks}"

@@ -1,0 +1,84 @@
+"""The claim check: cited sentences their passage does not hold are never shown as supported."""
+
+from __future__ import annotations
+
+import pytest
+
+from retrieval.citations import UNSUPPORTED_MARK
+from retrieval.claims import check, closest_sentence, echoes, supports, tidy
+
+NUMBERS = (
+    "KMU sind beim Einsatz von KI noch zurückhaltend. Unterschiedliche Studien deuten auf "
+    "einen Anteil von bis zu 15% (Eurostat 2021: 9% (10-49 MA) - 15% (51-249 MA))."
+)
+INFRA = "• Technische Infrastruktur wie Rechnerkapazitäten."
+HEADING = "Künstliche Intelligenz (KI) im Mittelstand\n\nEinführung von KI in kleinen Betrieben"
+
+
+@pytest.mark.parametrize(
+    ("raw", "clean"),
+    [
+        ("KI bringt meinen Kunden [ [1]", "KI bringt meinen Kunden [1]"),
+        ("Sie sind zurückhaltend [1][1].", "Sie sind zurückhaltend [1]."),
+        ("Sie sind zurückhaltend [1] [1] [2].", "Sie sind zurückhaltend [1] [2]."),
+        ("Zurückhaltend [] ] und [ so [Quelle 2].", "Zurückhaltend und so [Quelle 2]."),
+    ],
+)
+def test_tidy_repairs_broken_brackets(raw: str, clean: str) -> None:
+    assert tidy(raw) == clean
+
+
+def test_numbers_must_occur_in_the_cited_passage() -> None:
+    assert supports("Bis zu 15% der KMU sind beim Einsatz von KI zurückhaltend.", NUMBERS)
+    assert not supports("Bis zu 40% der KMU sind beim Einsatz von KI zurückhaltend.", NUMBERS)
+
+
+def test_content_words_must_occur_in_the_cited_passage() -> None:
+    claim = "KI wird in der Regel in der mittelständlichen Welt verwendet."
+    assert not supports(claim, NUMBERS)
+    # German stems and compounds: „Rechnerkapazität“ meets „Kapazitäten von Rechnern“.
+    assert supports("Es braucht Kapazitäten von Rechnern.", INFRA)
+
+
+def test_an_unsupported_cited_sentence_is_replaced_by_the_passages_own() -> None:
+    checked = check(
+        "Die Einführung kostet 10% der Gesamtkosten [1].", {1: HEADING}, "Was kostet KI?"
+    )
+    assert "10%" not in checked.text
+    assert checked.text == "Einführung von KI in kleinen Betrieben [1]"
+    assert checked.replaced == ("Die Einführung kostet 10% der Gesamtkosten.",)
+
+
+def test_a_sentence_sharing_nothing_with_its_passage_is_marked_not_supported() -> None:
+    checked = check("Die Sonne scheint heute [1].", {1: INFRA}, "Wie ist das Wetter?")
+    assert checked.text == "Die Sonne scheint heute." + UNSUPPORTED_MARK
+    assert checked.cited == ()
+    assert checked.unsupported == ("Die Sonne scheint heute.",)
+
+
+def test_supported_sentences_stay_and_echoes_go() -> None:
+    text = "KI bringt meinen Kunden [1]. KMU sind beim Einsatz von KI zurückhaltend [1]."
+    checked = check(text, {1: NUMBERS}, "Was bringt KI meinen Kunden?")
+    assert checked.text == "KMU sind beim Einsatz von KI zurückhaltend [1]."
+    assert echoes("KI bringt meinen Kunden", "Was bringt KI meinen Kunden?")
+
+
+def test_a_last_sentence_cut_off_is_not_shown_as_written() -> None:
+    checked = check(
+        "KMU sind zurückhaltend [1]. Studien deuten auf einen Ant [1]", {1: NUMBERS}, "Wie viele?"
+    )
+    assert "Ant [1]" not in checked.text
+    assert checked.text.startswith("KMU sind zurückhaltend [1].")
+
+
+def test_closest_sentence_is_verbatim_from_the_passage() -> None:
+    found = closest_sentence("Studien sagen bis zu 20%", NUMBERS)
+    assert found is not None
+    assert found in NUMBERS
+
+
+def test_english_answers_are_checked_by_numbers_and_names() -> None:
+    source = "KI-Trainer Netzwerk der Mittelstand-Digital Zentren (BMWK) seit 2021."
+    assert supports("The network is run by the BMWK [1].", source, words=False)
+    assert not supports("The network is run by the BMBF [1].", source, words=False)
+    assert not supports("It started in 2019.", source, words=False)
