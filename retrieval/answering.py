@@ -35,6 +35,8 @@ from retrieval.citations import (
     quote_occurs,
     split_sentences,
 )
+from retrieval.claims import check as check_claims
+from retrieval.claims import tidy
 from retrieval.compose import Matcher, Piece, compose, render
 from retrieval.lexical import analyze
 from retrieval.passages import Passage
@@ -56,6 +58,9 @@ EXTRACTIVE = "extractive"
 LLM_BACKENDS = ("local", "openai")
 MAX_EXTRACTIVE_SENTENCES = 3
 MAX_ANSWER_SENTENCES = 3
+# A list answer may have a line per item; the model also reads one quote beside the section.
+MAX_LIST_LINES = 12
+LIST_EXTRA_QUOTES = 1
 # A list question reads the whole section of each of its first passages.
 WHOLE_SECTION_RANKS = 4
 # A passage below the best one by more than this fused score adds no extractive sentence …
@@ -79,10 +84,13 @@ _FOLLOW_UP_START = re.compile(
     r"|and|what about)\b",
     re.IGNORECASE,
 )
+# A pronoun pointing back; „das“/„diese“ before a noun (capitalised) are articles instead.
 _ANAPHORA = re.compile(
-    r"\b(das|dies|diese[rsmn]?|dort|dabei|davon|dafür|damit|sie|ihnen|denen|dann|it|they|those)\b",
-    re.IGNORECASE,
+    r"\b(?:(?:das|dies|diese[rsmn]?)(?!\s+[A-ZÄÖÜ])|dort|dabei|davon|dafür|damit|dazu|darüber"
+    r"|sie|ihnen|denen|dann|it|they|those)\b",
 )
+# „Was ist mit X gemeint?“ asks what X means, it does not lean on the previous question.
+_DEFINITION = re.compile(r"\bgemeint\b|\bbedeutet\b", re.IGNORECASE)
 _ENGLISH = frozenset(
     [
         "the",
@@ -181,9 +189,9 @@ def is_english(question: str) -> bool:
 def looks_like_follow_up(question: str) -> bool:
     """A short question that leans on the previous one ("Und bei den größeren Firmen?")."""
     words = re.findall(r"\w+", question)
-    if _FOLLOW_UP_START.match(question.strip()):
+    if _FOLLOW_UP_START.match(question.strip()) and not _DEFINITION.search(question):
         return True
-    return len(words) <= 6 and bool(_ANAPHORA.search(question))
+    return len(words) <= 6 and bool(_ANAPHORA.search(question.lower()[:1] + question[1:]))
 
 
 def expand_follow_up(question: str, history: History) -> str:
@@ -228,6 +236,26 @@ def model_quotes(quotes: Sequence[Citation]) -> tuple[Citation, ...]:
         chosen.append(quote)
         used += len(quote.quote)
     return tuple(chosen)
+
+
+def evidence_for_model(evidence: Evidence) -> tuple[Citation, ...]:
+    """What the LLM reads: `model_quotes`, and for a list question the whole listing section.
+
+    A list question's best section (as the extractive answer picks it, by its heading and
+    items) goes first, every item on its own line, so the model can name them all; one more
+    quote follows within the usual budget. The claim check reads the same quotes.
+    """
+    quotes = model_quotes(evidence.quotes)
+    if question_kind(evidence.standalone_question) != "list":
+        return quotes
+    matcher = Matcher(analyze(default_thesaurus().expand(evidence.standalone_question)))
+    pieces = compose("list", evidence.quotes, matcher)
+    if len(pieces) < 2:
+        return quotes
+    section = pieces[0].citation
+    listing = "\n".join(f"- {p.text}" for p in pieces)
+    rest = tuple(q for q in quotes if q.n != section.n)[:LIST_EXTRA_QUOTES]
+    return (dataclasses.replace(section, quote=listing), *rest)
 
 
 class Answerer:
@@ -277,6 +305,8 @@ class Answerer:
         """
         backend = self._check_backend(backend or self.default_backend)
         question = clean_question(question)
+        if history and not looks_like_follow_up(question):
+            history = ()  # a question that stands on its own is asked as it stands
         if backend == EXTRACTIVE:
             prepared = self._prepare(question, expand_follow_up(question, history))
             yield prepared.evidence()
@@ -301,7 +331,7 @@ class Answerer:
             SystemMessage(self._system_prompt()),
             HumanMessage(
                 self.prompts.answer.format(
-                    passages=format_passages(model_quotes(evidence.quotes)),
+                    passages=format_passages(evidence_for_model(evidence)),
                     question=question or evidence.standalone_question,
                     language=_language_instruction(is_english(evidence.question)),
                 )
@@ -555,7 +585,7 @@ class Answerer:
                         continue
                     parts.append(text)
                     yield Token(text)
-                    if _enough("".join(parts)):
+                    if _enough("".join(parts), prepared.kind):
                         break  # the rest would be cut anyway: free the model sooner
             finally:
                 stream.close()
@@ -565,29 +595,36 @@ class Answerer:
 
     def _finish(self, prepared: _Prepared, raw: str, backend: str) -> Answer:
         """Map the model's citations onto the evidence; a refusal by the model is a refusal."""
+        raw = tidy(raw)
         if _is_refusal(raw):
             return self._refusal(prepared, backend, None)
         # Short answers are the rule the prompt states; a small model overruns it.
-        kept = " ".join(split_sentences(raw)[:MAX_ANSWER_SENTENCES])
-        sent = {c.n for c in model_quotes(prepared.quotes)}
+        limit = MAX_LIST_LINES if prepared.kind == "list" else MAX_ANSWER_SENTENCES
+        kept = "\n".join(split_sentences(raw)[:limit])
+        sent = {c.n: c for c in evidence_for_model(prepared.evidence())}
         sources = [c.quote if c.n in sent else "" for c in prepared.quotes]
         mapped = map_citations(kept, sources, exempt=(REFUSAL, REFUSAL_EN))
-        if not mapped.cited:
+        # Every cited sentence against its passage's full text; failures replaced or marked.
+        passages = {n: c.passage.text for n, c in sent.items()}
+        checked = check_claims(mapped.text, passages, prepared.ask, english=prepared.english)
+        if not checked.cited:
             notice = (
                 "Das Sprachmodell hat seine Antwort nicht belegt; "
                 "gezeigt werden stattdessen die wörtlichen Belegstellen."
             )
             return self._extractive(prepared, backend, notice)
         by_number = {c.n: c for c in prepared.quotes}
+        if checked.replaced:
+            log.info("Vom Sprachmodell nicht belegte Sätze ersetzt: %s", checked.replaced)
         return Answer(
             question=prepared.question,
-            answer=mapped.text,
+            answer=checked.text,
             refused=False,
-            citations=tuple(by_number[n] for n in mapped.cited),
+            citations=tuple(by_number[n] for n in checked.cited),
             passages=prepared.passages,
             backend=backend,
             standalone_question=prepared.standalone,
-            unsupported=mapped.unsupported,
+            unsupported=checked.unsupported,
         )
 
     def _condense(self, session: _Session, question: str, history: History) -> str:
@@ -688,10 +725,10 @@ def _language_instruction(english: bool) -> str:
     return "Antwort (auf Deutsch, jeder Satz mit [Nummer] seiner Quelle):"
 
 
-def _enough(text: str) -> bool:
+def _enough(text: str, kind: Kind = "fact") -> bool:
     """The answer so far has more sentences than are kept, or runs away counting "[1] [2] …"."""
     sentences = split_sentences(text)
-    if len(sentences) > MAX_ANSWER_SENTENCES:
+    if len(sentences) > (MAX_LIST_LINES if kind == "list" else MAX_ANSWER_SENTENCES):
         return True
     return bool(sentences) and sentences[-1].count("[") > MAX_MARKS_PER_SENTENCE
 

@@ -6,7 +6,7 @@ import pytest
 
 from quellenchat.settings import Settings
 from quellenchat.types import letters_key
-from retrieval.answering import Answerer
+from retrieval.answering import Answerer, looks_like_follow_up
 from retrieval.compose import items, sentences
 from retrieval.question_kind import addresses_the_system, question_kind
 from retrieval.search import Searcher
@@ -106,3 +106,25 @@ def test_instruction_to_the_system_is_refused(answerer: Answerer) -> None:
     )
     assert answer.refused
     assert answer.citations == ()
+
+
+@pytest.mark.parametrize(
+    ("question", "follow_up"),
+    [
+        ("Und bei den größeren Firmen?", True),
+        ("Wo finde ich dazu mehr?", True),
+        ("Gilt das auch für Handwerksbetriebe?", True),
+        ("Wofür steht das Kompetenzzentrum Rhein-Ruhr?", False),
+        ("Was ist mit Zeitreihen-Analyse bei KI gemeint?", False),
+        ("Wie viele KMU setzen bereits KI ein?", False),
+    ],
+)
+def test_follow_ups_are_told_from_standalone_questions(question: str, follow_up: bool) -> None:
+    assert looks_like_follow_up(question) is follow_up
+
+
+def test_a_standalone_question_is_not_rewritten_after_another(answerer: Answerer) -> None:
+    history = [("Welche Hemmnisse gibt es beim KI-Einsatz?", "Mangelndes Know-how [1].")]
+    answer = answerer.ask("Wie viele KMU setzen bereits KI ein?", history)
+    assert answer.standalone_question == "Wie viele KMU setzen bereits KI ein?"
+    assert "15%" in answer.answer
