@@ -230,6 +230,7 @@ PARTS = (
     "answers",
     "llm",
     "app",
+    "usefulness",
     "rerank",
 )
 
@@ -264,6 +265,10 @@ def run_part(
         from bench.llm_bench import llm_rows
 
         return llm_rows(settings)
+    if part == "usefulness":
+        from bench.usefulness_bench import usefulness_rows
+
+        return usefulness_rows(settings, ("extractive", "local"))
     if part == "app":
         from bench.app_bench import app_rows
 

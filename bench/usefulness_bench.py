@@ -158,13 +158,57 @@ def run(answerer: Any, items: Sequence[Any], backend: str) -> dict[str, Tally]:
     return tallies
 
 
+# Follow-ups that lean on the previous question (written for this bench, not from the sets).
+FOLLOW_UPS = (
+    "Und bei den größeren Firmen?",
+    "Was kostet das?",
+    "Und welche Hemmnisse gibt es dabei?",
+    "Wo finde ich dazu mehr?",
+    "Gilt das auch für Handwerksbetriebe?",
+    "Und wie viele planen es?",
+    "Welche davon sind die wichtigsten?",
+    "Und in der Produktion?",
+    "Was heißt das konkret?",
+    "Gibt es dafür Beispiele?",
+)
+
+
+def follow_up_pairs() -> dict[str, Any]:
+    """Which questions the follow-up step would rewrite, asked after another question.
+
+    Every realistic question stands on its own: asked after the previous one in its file, it
+    must reach the search as asked (`rewritten` counts those that would not). The follow-ups
+    above must be recognised (`recognised`).
+    """
+    from retrieval.answering import looks_like_follow_up
+    from retrieval.evaluation import read_items
+
+    standalone = [
+        item.question
+        for path in (REALISTIC, ROOT / "eval" / "realistic-lilypond.jsonl")
+        for item in read_items(path)
+    ]
+    rewritten = [q for q in standalone if looks_like_follow_up(q)]
+    recognised = [q for q in FOLLOW_UPS if looks_like_follow_up(q)]
+    return {
+        "standalone": len(standalone),
+        "rewritten": len(rewritten),
+        "rewritten_questions": rewritten,
+        "follow_ups": len(FOLLOW_UPS),
+        "recognised": len(recognised),
+    }
+
+
 def usefulness(settings: Settings, backends: Sequence[str]) -> dict[str, dict[str, Tally]]:
     """Every backend over the realistic fact-sheet questions, on `settings`' store."""
     from retrieval.answering import Answerer
     from retrieval.evaluation import read_items
 
     items = read_items(REALISTIC)
+    if "local" in backends:
+        settings = settings.model_copy(update={"llm_backend": "local"})
     answerer = Answerer(settings)
+    backends = [b for b in backends if b in answerer.backends()]  # local: only if installed
     answerer.ask("Warmlauf: Was ist KI?", backend="extractive")
     if "local" in backends:
         answerer.warm_up()
@@ -197,10 +241,21 @@ def rows(results: dict[str, dict[str, Tally]]) -> list[Row]:
     return out
 
 
+def follow_up_row() -> Row:
+    """The follow-up/standalone pairs as one bench row."""
+    f = follow_up_pairs()
+    return (
+        "Folgefragen: eigenständige Fragen nach einer anderen Frage",
+        f"umgeschrieben {f['rewritten']} von {f['standalone']}",
+        f"Folgefragen erkannt {f['recognised']} von {f['follow_ups']}",
+        "Ziel: keine eigenständige Frage umgeschrieben",
+    )
+
+
 def usefulness_rows(settings: Settings, backends: Sequence[str] = ("extractive",)) -> list[Row]:
     """Ingest the shipped corpus into a temporary store and report usefulness per backend."""
     with shipped_store(settings) as local:
-        return rows(usefulness(local, backends))
+        return [*rows(usefulness(local, backends)), follow_up_row()]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -222,6 +277,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             {b: {s: t.figures() for s, t in ts.items()} for b, ts in results.items()}, indent=1
         )
     )
+    print(json.dumps({"follow_ups": follow_up_pairs()}, ensure_ascii=False, indent=1))
     lines = ["# Antworten, die nicht nennen, wonach gefragt wurde", ""]
     for backend, tallies in results.items():
         for split, tally in tallies.items():
