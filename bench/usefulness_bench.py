@@ -84,6 +84,8 @@ class Tally:
     quotes: int = 0
     not_verbatim: int = 0
     totals: list[float] = field(default_factory=list)
+    # Evidence strength of the answerable and the unanswerable questions (refusal calibration).
+    strengths: dict[bool, list[float]] = field(default_factory=lambda: {True: [], False: []})
     first_tokens: list[float] = field(default_factory=list)
     misses: list[str] = field(default_factory=list)
 
@@ -112,7 +114,8 @@ class Tally:
 
 def run(answerer: Any, items: Sequence[Any], backend: str) -> dict[str, Tally]:
     """Answer every item with `backend`; one tally per split."""
-    from retrieval.answers import Answer, Token
+    from retrieval.answers import Answer, Evidence, Token
+    from retrieval.refusal import evidence_strength
 
     tallies = {split: Tally() for split in SPLITS}
     for item in items:
@@ -121,7 +124,9 @@ def run(answerer: Any, items: Sequence[Any], backend: str) -> dict[str, Tally]:
         first = None
         answer = None
         for event in answerer.stream(item.question, backend=backend):
-            if isinstance(event, Token) and first is None:
+            if isinstance(event, Evidence):
+                tally.strengths[item.answerable].append(evidence_strength(event.passages))
+            elif isinstance(event, Token) and first is None:
                 first = time.perf_counter() - start
             elif isinstance(event, Answer):
                 answer = event
@@ -241,6 +246,26 @@ def rows(results: dict[str, dict[str, Tally]]) -> list[Row]:
     return out
 
 
+def calibration(tallies: dict[str, Tally], current: float) -> dict[str, Any]:
+    """The refusal threshold calibrated on the tune split, with its rates on both splits.
+
+    Beside it the rates of the `current` threshold. Only the tune split's strengths choose the
+    threshold; the heldout split is reported.
+    """
+    from retrieval.refusal import calibrate, rates
+
+    tune = tallies["tune"].strengths
+    found = calibrate(tune[True], tune[False])
+    out: dict[str, Any] = {"calibrated_on_tune": found, "current": current}
+    for split, tally in tallies.items():
+        got = tally.strengths
+        out[split] = {
+            "calibrated": None if found is None else rates(found, got[True], got[False]),
+            "current": rates(current, got[True], got[False]),
+        }
+    return out
+
+
 def follow_up_row() -> Row:
     """The follow-up/standalone pairs as one bench row."""
     f = follow_up_pairs()
@@ -277,7 +302,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             {b: {s: t.figures() for s, t in ts.items()} for b, ts in results.items()}, indent=1
         )
     )
+    from retrieval.refusal import DEFAULT_THRESHOLD
+
+    threshold = settings.refusal_threshold or DEFAULT_THRESHOLD
     print(json.dumps({"follow_ups": follow_up_pairs()}, ensure_ascii=False, indent=1))
+    if "extractive" in results:
+        print(json.dumps({"refusal": calibration(results["extractive"], threshold)}, indent=1))
     lines = ["# Antworten, die nicht nennen, wonach gefragt wurde", ""]
     for backend, tallies in results.items():
         for split, tally in tallies.items():
