@@ -466,8 +466,15 @@ class Answerer:
         """Weights for the question's terms and their thesaurus expansions, by the store's idf."""
         terms = analyze(default_thesaurus().expand(question))
         try:
-            idf = self.searcher.snapshot().lexical.idf
+            lexical = self.searcher.snapshot().lexical
             embedder = self.searcher.embedder
+            unseen = lexical.idf("\x00")  # what a term the sources never use weighs
+
+            def idf(term: str) -> float:
+                # A term the sources never use tells no passage from another.
+                weight = lexical.idf(term)
+                return 0.0 if weight >= unseen else weight
+
         except AttributeError:  # a searcher without a store (tests' fakes)
             return Matcher(terms)
         return Matcher(

@@ -42,8 +42,10 @@ SECOND_GAP = 0.03
 MAX_FACT_PIECES = 2
 MAX_HIGHLIGHTS = 3
 FACT_PASSAGES = 3
-# A section's heading matching the question counts this many times its items' best match.
-HEADING_WEIGHT = 0.5
+# A section whose heading names a term of the question gains this much (items' mean match ~0.9).
+HEADING_WEIGHT = 0.2
+# A term weighing less than this share of the question's heaviest is too common to name a section.
+COMMON_SHARE = 0.2
 LEXICAL_WEIGHT = 0.5
 MAX_CACHED = 20_000
 
@@ -157,6 +159,16 @@ class Matcher:
         found = set(analyze(text))
         return sum(w for t, w in self.weights.items() if t in found) / self.total
 
+    def names(self, heading: str | None) -> bool:
+        """Whether a heading holds one of the question's terms (or its thesaurus terms).
+
+        Terms that nearly every passage holds („KI“) do not count.
+        """
+        if not heading:
+            return False
+        top = max(self.weights.values(), default=0.0)
+        return any(self.weights.get(t, 0.0) > COMMON_SHARE * top for t in analyze(heading))
+
     def prime(self, texts: Sequence[str]) -> None:
         """Embed, in one batch, the texts not yet cached."""
         missing = list(dict.fromkeys(t for t in texts if t not in self.cache))
@@ -225,9 +237,8 @@ def _list(quotes: Sequence[Citation], matcher: Matcher) -> list[Piece]:
         scored = _scored_items(quote, matcher)
         if len(scored) < 2:
             continue
-        heading = matcher.lexical(quote.passage.section or "")
         mean = sum(s for s, _ in scored) / len(scored)
-        value = HEADING_WEIGHT * heading + mean - 0.01 * rank
+        value = HEADING_WEIGHT * matcher.names(quote.passage.section) + mean - 0.01 * rank
         if best is None or value > best[0]:
             best = (value, rank, quote)
     if best is None:
