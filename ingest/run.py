@@ -114,7 +114,9 @@ def run_ingest(
     report = Report(store=settings.chroma_url or str(settings.store), dry_run=dry_run)
     options: dict[str, Any] = {"rebuild": rebuild, "log": log, "show_progress": show_progress}
     try:
-        files, skipped = discover(settings.corpus)
+        files, skipped = discover(
+            settings.corpus, follow_outside_links=settings.follow_outside_links
+        )
         report.skipped = [{"source": s.source, "reason": s.reason} for s in skipped]
         if dry_run or (writer_locked and not settings.chroma_url):  # dry runs wait for nobody
             _run(settings, files, report, **options)

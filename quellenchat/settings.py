@@ -22,6 +22,12 @@ class Settings(BaseSettings):
         description="Corpus folders (a JSON list in the environment); "
         "a chunk's source is its path relative to its folder.",
     )
+    follow_outside_links: bool = Field(
+        default=False,
+        description="Whether ingest follows symbolic links that lead out of their corpus folder "
+        "(linked files are read, linked folders searched); false = such links are skipped with "
+        "a reason.",
+    )
     store: Path = Field(
         default=Path("data/store"),
         description="Folder of the embedded Chroma store with everything derived from the corpus.",
