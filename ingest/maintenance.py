@@ -98,7 +98,7 @@ def result_text(report: Report) -> str:
         f"\n- Übersprungen: `{item['source']}` – {item['reason']}" for item in report.skipped
     )
     return (
-        f"**Erledigt:** {report.plan}. {report.chunks_embedded} Chunks eingebettet in "
+        f"**Erledigt:** {report.done()}. {report.chunks_embedded} Chunks eingebettet in "
         f"{report.seconds:.1f} s. Index: {report.documents_total} Dokumente, "
         f"{report.chunks_total} Chunks.{skipped}"
     )

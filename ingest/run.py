@@ -14,7 +14,7 @@ from ingest.chunking import ChunkSizes
 from ingest.corpus import CorpusError, SourceFile, discover
 from ingest.index import EmbedFn, Fence, StoreWriter, embedding_text
 from ingest.ownership import corpus_identities, writable_records
-from ingest.plan import Plan, make_plan
+from ingest.plan import Plan, counts_line, make_plan
 from quellenchat.lease import StoreBusy, writer_lock
 from quellenchat.settings import Settings
 from quellenchat.storage import SourceRecord, StoreError, open_client, unavailable_message
@@ -60,6 +60,23 @@ class Report:
         if self.error:
             return EXIT_STORE_FAILED
         return EXIT_SKIPPED if self.skipped else EXIT_OK
+
+    def done(self) -> str:
+        """What the run did, as a German counts line; a dry run's is its plan.
+
+        Unlike `plan`, a file that was planned but then skipped (e.g. a broken PDF) is not
+        counted as new or changed.
+        """
+        if self.dry_run:
+            return self.plan
+        return counts_line(
+            new=len(self.new),
+            changed=len(self.changed),
+            renamed=len(self.renamed),
+            removed=len(self.removed),
+            unchanged=len(self.unchanged),
+            redescribed=len(self.metadata_updated),
+        )
 
     def to_json(self) -> dict[str, Any]:
         """The summary as one JSON-ready object."""

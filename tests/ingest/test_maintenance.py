@@ -20,6 +20,7 @@ from ingest.maintenance import (
     needs_update,
     password_ok,
     plan_text,
+    result_text,
 )
 from ingest.run import run_ingest
 from quellenchat.lease import LOCK_FILE
@@ -60,6 +61,19 @@ def test_plan_names_new_files(small_corpus: Path, make_settings: Callable[..., S
     text = plan_text(report)
     assert "1 neu" in text
     assert "- Neu: `neu.txt`" in text
+
+
+def test_the_result_counts_only_what_went_in_not_what_was_planned(
+    small_corpus: Path, make_settings: Callable[..., Settings]
+) -> None:
+    (small_corpus / "kaputt.pdf").write_bytes(b"%PDF-1.7\n1 0 obj << /Type /Catalog >>\ngarbage")
+    settings = make_settings()
+    assert "2 neu" in plan_text(run_ingest(settings, dry_run=True))
+    report = run_ingest(settings)
+    text = result_text(report)
+    assert text.startswith("**Erledigt:** 1 neu, 0 geändert, 0 entfernt, 0 unverändert."), text
+    assert "Übersprungen: `kaputt.pdf` – kaputt.pdf: PDF ist beschädigt" in text
+    assert report.to_json()["plan"].startswith("2 neu")  # the JSON field stays the plan
 
 
 def test_cli_ingest_is_refused_while_the_app_holds_the_store(
