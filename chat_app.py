@@ -9,16 +9,18 @@ which PDFs may be served) and `ingest/` (uploads, plans, the store's writer lock
 
 import logging
 import os
+import posixpath
 import queue
+import re
 import sys
 import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Collection, Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any, TypeVar
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
@@ -272,9 +274,9 @@ class ChatApp:
 
         Returns the same JSON object as `python -m retrieval ask --json`.
         """
-        pairs = [(str(q), str(a)) for q, a in (history or [])]
         try:
-            return self.answerer.ask(question, pairs).to_json()
+            pairs = api_history(history)
+            return self.answerer.ask(api_question(question), pairs).to_json()
         except (QuestionError, StoreError) as exc:
             raise gr.Error(str(exc)) from exc
 
@@ -523,6 +525,7 @@ class ChatApp:
                     type="filepath",
                     elem_id="qc-upload",
                 )
+                accept_only_uploads(file, lambda: demo.upload_file_set)
                 with gr.Column():
                     replace = gr.Checkbox(label="Vorhandene Datei gleichen Namens ersetzen")
                     upload = gr.Button("Hochladen")
@@ -569,6 +572,9 @@ class ChatApp:
 
         app = FastAPI(title=TITLE, docs_url=None, redoc_url=None, openapi_url=None)
 
+        if self.mode == "disabled":  # nothing on the page takes files: nobody may send any
+            app.middleware("http")(_refuse_uploads)
+
         @app.get("/healthz")
         def healthz() -> JSONResponse:
             health = check_health(self.answerer)
@@ -601,6 +607,8 @@ class ChatApp:
             max_file_size=limit_bytes(self.settings.upload_max_mb),  # save_upload checks, too
             show_error=True,
             footer_links=[],
+            # FastAPI's generated schema of Gradio's routes: nothing needs it, so not public.
+            app_kwargs={"docs_url": None, "redoc_url": None, "openapi_url": None},
         )
 
     def close(self) -> None:
@@ -609,6 +617,61 @@ class ChatApp:
 
 
 _LOCKED = "**Nicht angemeldet.** Bitte zuerst mit dem Passwort anmelden."
+UPLOAD_ROUTE = "/gradio_api/upload"
+NO_UPLOADS = (
+    "Hochladen ist abgeschaltet: Der Reiter „Quellen“ ist gesperrt (App aus dem Netz erreichbar, "
+    "kein Passwort gesetzt)."
+)
+
+
+def accept_only_uploads(component: gr.File, uploads: Callable[[], Collection[str]]) -> gr.File:
+    """Make a file input take only files this server received by upload; returns it.
+
+    Gradio copies whatever server path a request names into its cache before the event runs; its
+    own check of such paths runs only after `launch()`, which a mounted app never calls. The
+    input's copy step now refuses every other path (a forged server path, a URL) before anything
+    is copied. (Instance methods, not a subclass: Gradio writes a `.pyi` file beside every module
+    that subclasses a component.)
+
+    Args:
+        component: The file input.
+        uploads: Gives the paths of the files this server's upload route has written.
+    """
+    move = component.move_resource_to_block_cache
+    move_async = component.async_move_resource_to_block_cache
+
+    def checked(path: str | Path | None) -> str | None:
+        _check_uploaded(path, uploads())
+        return move(path)
+
+    async def checked_async(path: str | Path | None) -> str | None:
+        _check_uploaded(path, uploads())
+        return await move_async(path)
+
+    component.move_resource_to_block_cache = checked  # type: ignore[method-assign,assignment]
+    component.async_move_resource_to_block_cache = checked_async  # type: ignore[method-assign,assignment]
+    return component
+
+
+def _check_uploaded(path: str | Path | None, uploads: Collection[str]) -> None:
+    if path is None:
+        return
+    uploaded = {str(Path(p).resolve()) for p in uploads}
+    if "://" in str(path) or str(Path(path).resolve()) not in uploaded:
+        name = escape_markdown(PurePath(str(path)).name)
+        raise gr.Error(
+            f"Abgelehnt: „{name}“ wurde nicht über diese App hochgeladen. Bitte die PDF-Datei "
+            "im Reiter „Quellen“ auswählen."
+        )
+
+
+async def _refuse_uploads(request: Any, call_next: Callable[[Any], Awaitable[Any]]) -> Any:
+    """Middleware of an app without admin: Gradio's upload route answers 403."""
+    from fastapi.responses import PlainTextResponse
+
+    if posixpath.normpath(re.sub("/+", "/", request.url.path)).rstrip("/") == UPLOAD_ROUTE:
+        return PlainTextResponse(NO_UPLOADS, status_code=403)
+    return await call_next(request)
 
 
 def theme() -> gr.themes.Base:
@@ -628,6 +691,53 @@ def theme() -> gr.themes.Base:
         # Not "all": the focus outline must appear at once, not fade in from the text colour.
         button_transition="background-color 0.2s ease, border-color 0.2s ease, color 0.2s ease",
     )
+
+
+HISTORY_SHAPE = 'eine Liste von [Frage, Antwort]-Paaren, z. B. [["Wie viele KMU …?", "…"]]'
+
+
+def api_question(question: object) -> str:
+    """The `question` of the `ask` API, checked; a German `QuestionError` names the field."""
+    if not isinstance(question, str):
+        raise QuestionError(
+            f"Feld „question“ muss Text sein (die Frage), nicht {_shape(question)}."
+        )
+    return question
+
+
+def api_history(history: object) -> list[tuple[str, str]]:
+    """The `history` of the `ask` API as (question, answer) pairs; empty when none is given.
+
+    Raises:
+        QuestionError: the history has another shape (German, naming the field and the shape).
+    """
+    if history is None:
+        return []
+    if not isinstance(history, list | tuple):
+        raise QuestionError(f"Feld „history“ muss {HISTORY_SHAPE} sein, nicht {_shape(history)}.")
+    pairs: list[tuple[str, str]] = []
+    for number, pair in enumerate(history, start=1):
+        if not (
+            isinstance(pair, list | tuple)
+            and len(pair) == 2
+            and all(isinstance(text, str | int | float) for text in pair)
+        ):
+            raise QuestionError(
+                f"Feld „history“, Eintrag {number}: erwartet ein Paar [Frage, Antwort] aus zwei "
+                f"Texten, nicht {_shape(pair)}. Der Verlauf ist {HISTORY_SHAPE}."
+            )
+        pairs.append((str(pair[0]), str(pair[1])))  # as before: numbers become text
+    return pairs
+
+
+def _shape(value: object) -> str:
+    kinds = {str: "Text", int: "eine Zahl", float: "eine Zahl", bool: "ein Wahrheitswert"}
+    kinds |= {list: "eine Liste", tuple: "eine Liste", dict: "ein Objekt"}
+    if value is None:
+        return "leer (null)"
+    kind = kinds.get(type(value), type(value).__name__)
+    shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:40] + " …"
+    return f"{kind} ({shown})"
 
 
 def history(turns: list[Answer]) -> list[tuple[str, str]]:
