@@ -29,6 +29,7 @@ import gradio as gr
 
 from ingest.maintenance import (
     DOCUMENT_COLUMNS,
+    LoginThrottle,
     StoreGuard,
     admin_mode,
     bring_up_to_date,
@@ -37,6 +38,7 @@ from ingest.maintenance import (
     password_ok,
     plan_text,
     result_text,
+    throttled_message,
 )
 from ingest.upload import UploadError, limit_bytes, save_upload, upload_dir
 from quellenchat.logs import configure_logging
@@ -191,8 +193,14 @@ class _ChatParts:
 class ChatApp:
     """The app's parts (answerer, store guard, feedback) and its Gradio interface."""
 
-    def __init__(self, settings: Settings, answerer: Answerer | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        answerer: Answerer | None = None,
+        throttle: LoginThrottle | None = None,
+    ) -> None:
         self.settings = settings
+        self.throttle = throttle or LoginThrottle()
         self.answerer = answerer or Answerer(settings)
         self.guard = StoreGuard(settings)
         self.feedback = FeedbackStore(settings.feedback_file, settings.feedback_retention_days)
@@ -333,11 +341,21 @@ class ChatApp:
     def _admin_ok(self, unlocked: bool) -> bool:
         return self.mode == "open" or (self.mode == "password" and unlocked)
 
-    def login(self, password: str) -> tuple[Any, ...]:
-        """Unlock the Quellen tab for this session. Yields (unlocked, panel, message, table)."""
+    def login(self, password: str, request: gr.Request) -> tuple[Any, ...]:
+        """Unlock the Quellen tab for this session. Returns (unlocked, panel, message, table).
+
+        Wrong passwords make the client (and, with many, everybody) wait longer and longer.
+        """
+        refused = (False, gr.update(visible=False))
+        client = request.client.host if request.client else "?"
+        wait = self.throttle.wait(client)
+        if wait > 0:
+            return *refused, throttled_message(wait), gr.skip()
         if self.mode == "password" and password_ok(self.settings, password):
+            self.throttle.succeeded(client)
             return True, gr.update(visible=True), "Angemeldet.", self._table()
-        return False, gr.update(visible=False), "**Falsches Passwort.**", gr.skip()
+        self.throttle.failed(client)
+        return *refused, "**Falsches Passwort.**", gr.skip()
 
     def documents(self, unlocked: bool) -> Any:
         """The documents table (empty when the tab is locked)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 
 from chat_app import ChatApp, Running, serve
+from ingest.maintenance import LoginThrottle
 from quellenchat.settings import Settings
 from tests.app_support import app_settings, free_port
 from tests.helpers import write_pdf
@@ -129,3 +131,25 @@ def test_well_formed_history_is_still_taken(open_app: Running, tmp_path: Path) -
         "Und bei den mittelgroßen Firmen?", [[first, "…"]], api_name="/ask"
     )
     assert answer["standalone_question"].startswith(first)
+
+
+def test_guessing_the_admin_password_is_slowed_down_and_the_right_one_works_after(
+    tmp_path_factory: pytest.TempPathFactory, tmp_path: Path
+) -> None:
+    settings = app_settings(tmp_path_factory, "throttled-app", admin_password="geheim")
+    throttle = LoginThrottle(free_per_client=2, first_wait=1.5)
+    running = serve(ChatApp(settings, throttle=throttle), "127.0.0.1", free_port())
+    try:
+        client = _client(running, tmp_path)
+        for _ in range(2):
+            assert "Falsches Passwort" in client.predict("falsch", api_name="/login")[0]
+        refused = client.predict("geheim", api_name="/login")[0]  # even the right one must wait
+        assert "Zu viele Fehlversuche" in refused
+        assert "erneut versuchen" in refused
+        assert "Nicht angemeldet" in client.predict(api_name="/plan")
+        time.sleep(throttle.wait("127.0.0.1") + 0.1)
+        status, documents = client.predict("geheim", api_name="/login")
+        assert status == "Angemeldet."
+        assert documents["data"]
+    finally:
+        running.stop()

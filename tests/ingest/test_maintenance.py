@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from ingest.maintenance import (
+    LoginThrottle,
     StoreGuard,
     admin_mode,
     bring_up_to_date,
@@ -248,3 +249,45 @@ def test_password_check() -> None:
     assert not password_ok(Settings(admin_password=None), "")
     assert is_loopback("127.0.0.2")
     assert not is_loopback("example.org")
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_wrong_passwords_make_a_client_wait_longer_and_longer() -> None:
+    clock = FakeClock()
+    throttle = LoginThrottle(clock=clock, free_per_client=3, first_wait=1.0, max_wait=8.0)
+    for _ in range(3):  # a few typos cost nothing
+        assert throttle.wait("10.0.0.1") == 0
+        throttle.failed("10.0.0.1")
+    waits = []
+    for _ in range(5):
+        waits.append(throttle.wait("10.0.0.1"))
+        clock.now += waits[-1]
+        throttle.failed("10.0.0.1")
+    assert waits == [1.0, 2.0, 4.0, 8.0, 8.0]  # doubling up to the cap
+    assert throttle.wait("10.0.0.2") == 0  # another client is not held up by one guesser
+    clock.now += 8.0
+    assert throttle.wait("10.0.0.1") == 0  # after the wait: a try, and the right one counts
+    throttle.succeeded("10.0.0.1")
+    throttle.failed("10.0.0.1")
+    assert throttle.wait("10.0.0.1") == 0  # starts afresh after a success
+
+
+def test_many_clients_together_make_everybody_wait() -> None:
+    clock = FakeClock()
+    throttle = LoginThrottle(clock=clock, free_per_client=3, free_total=5, max_total_wait=4.0)
+    for n in range(5):  # five addresses, one guess each: within the free total
+        throttle.failed(f"10.0.0.{n}")
+    assert throttle.wait("10.0.0.99") == 1.0
+    for n in range(5, 9):
+        clock.now += throttle.wait("10.0.0.99")
+        throttle.failed(f"10.0.0.{n}")
+    assert throttle.wait("10.0.0.99") == 4.0  # capped
+    clock.now += throttle.window + 1
+    assert throttle.wait("10.0.0.99") == 0  # old guesses are forgotten
