@@ -13,10 +13,8 @@ import posixpath
 import queue
 import re
 import sys
-import tempfile
 import threading
 import time
-import uuid
 from collections.abc import Awaitable, Callable, Collection, Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -47,7 +45,7 @@ from quellenchat.storage import StoreError, read_sources
 from retrieval.answering import Answerer, QuestionError, clean_question
 from retrieval.answers import Answer, Evidence, Progress, Token
 from retrieval.corpus_files import PDF_ROUTE, CorpusFiles, pdf_href
-from retrieval.export import conversation_markdown, export_file_name
+from retrieval.export import ExportFolder
 from retrieval.feedback import (
     STORED_NOTE,
     STORED_SHORT,
@@ -86,6 +84,11 @@ EXAMPLES = (
 ANSWER_CONCURRENCY = 16
 HEARTBEAT_SECONDS = 0.5
 SEARCHING = "Suche in den Quellen …"
+# The export button's value while there is no fresh export. Never `gr.skip()`: Gradio rebuilds a
+# component from its constructor for any update, which would drop `serve_in_place`.
+NO_EXPORT = None
+# How often expired conversation exports are deleted.
+SWEEP_SECONDS = 30.0
 
 CSS = """
 .qc-sources { display: flex; flex-direction: column; gap: .75rem; }
@@ -206,7 +209,10 @@ class ChatApp:
         self.feedback = FeedbackStore(settings.feedback_file, settings.feedback_retention_days)
         self.files = CorpusFiles(settings.corpus)
         self.mode = admin_mode(settings)
-        self._exports = Path(tempfile.mkdtemp(prefix="quellenchat-export-"))
+        self.exports = ExportFolder(
+            settings.export_dir.absolute(), settings.export_retention_minutes * 60
+        )
+        self._sweeping = threading.Event()
 
     # -- chat -------------------------------------------------------------------------------
 
@@ -219,10 +225,10 @@ class ChatApp:
         try:
             clean_question(question)
         except QuestionError as exc:
-            yield chat, gr.skip(), turns, question, gr.skip(), f"**{exc}**"
+            yield chat, gr.skip(), turns, question, NO_EXPORT, f"**{exc}**"
             return
         chat += [_user(question), _assistant(SEARCHING)]
-        yield chat, gr.skip(), turns, "", gr.skip(), ""
+        yield chat, gr.skip(), turns, "", NO_EXPORT, ""
         evidence = False
         text = ""
         events = self.answerer.stream(question, history(turns))
@@ -245,16 +251,16 @@ class ChatApp:
                     sources = answer_sources_html(event, pdf_href, datetime.now().year)
                     yield chat, sources, turns, "", self._export(turns), ""
                     return
-                yield chat, sources, turns, "", gr.skip(), status
+                yield chat, sources, turns, "", NO_EXPORT, status
         except StoreError as exc:  # the store is down: say so, keep the conversation
             log.warning("Antwort ohne Quellenindex: %s", exc)
             error = f"**{escape_markdown(str(exc))}** Ihre Frage steht noch im Eingabefeld."
-            yield messages(turns), gr.skip(), turns, question, gr.skip(), error
+            yield messages(turns), gr.skip(), turns, question, NO_EXPORT, error
         except Exception as exc:  # a bug: log it, tell the user in German, keep the conversation
             log.exception("Antwort fehlgeschlagen")
             kind = escape_markdown(type(exc).__name__)
             error = f"**Die Antwort ist fehlgeschlagen** ({kind}) – bitte erneut versuchen."
-            yield messages(turns), gr.skip(), turns, question, gr.skip(), error
+            yield messages(turns), gr.skip(), turns, question, NO_EXPORT, error
 
     def warm_up(self) -> threading.Thread:
         """Load the embedder, then the local model with its primed prefix, in the background.
@@ -289,12 +295,20 @@ class ChatApp:
             raise gr.Error(str(exc)) from exc
 
     def _export(self, turns: list[Answer]) -> str:
-        now = datetime.now()
-        folder = self._exports / uuid.uuid4().hex
-        folder.mkdir()
-        path = folder / export_file_name(now)
-        path.write_text(conversation_markdown(turns, now), encoding="utf-8")
-        return str(path)
+        return str(self.exports.write(turns, datetime.now()))
+
+    def sweep_exports(self, interval: float = SWEEP_SECONDS) -> threading.Thread:
+        """Delete expired exports every `interval` seconds until `close()`."""
+
+        def run() -> None:
+            while not self._sweeping.wait(interval):
+                self.exports.prune()
+
+        self._sweeping.clear()
+        self.exports.prune()  # leftovers of an app that was killed
+        thread = threading.Thread(target=run, name="quellenchat-exports", daemon=True)
+        thread.start()
+        return thread
 
     # -- feedback ---------------------------------------------------------------------------
 
@@ -488,6 +502,7 @@ class ChatApp:
                     export = gr.DownloadButton(
                         "Als Markdown exportieren", value=None, elem_id="qc-export"
                     )
+                    serve_in_place(export, self.exports.root)
                 status = gr.Markdown("", elem_id="qc-status")
                 gr.Markdown("**Beispielfragen**")
                 with gr.Row():
@@ -625,12 +640,15 @@ class ChatApp:
             max_file_size=limit_bytes(self.settings.upload_max_mb),  # save_upload checks, too
             show_error=True,
             footer_links=[],
+            allowed_paths=[str(self.exports.root)],  # the exports, served in place
             # FastAPI's generated schema of Gradio's routes: nothing needs it, so not public.
             app_kwargs={"docs_url": None, "redoc_url": None, "openapi_url": None},
         )
 
     def close(self) -> None:
-        """Release the store for other writers."""
+        """Release the store for other writers; delete this app's exports."""
+        self._sweeping.set()
+        self.exports.clear()
         self.guard.release()
 
 
@@ -648,30 +666,60 @@ def accept_only_uploads(component: gr.File, uploads: Callable[[], Collection[str
     Gradio copies whatever server path a request names into its cache before the event runs; its
     own check of such paths runs only after `launch()`, which a mounted app never calls. The
     input's copy step now refuses every other path (a forged server path, a URL) before anything
-    is copied. (Instance methods, not a subclass: Gradio writes a `.pyi` file beside every module
-    that subclasses a component.)
+    is copied.
 
     Args:
         component: The file input.
         uploads: Gives the paths of the files this server's upload route has written.
     """
+
+    def check(path: str | Path | None) -> None:
+        _check_uploaded(path, uploads())
+
+    _before_moves(component, check)
+    return component
+
+
+def serve_in_place(component: gr.DownloadButton, root: Path) -> gr.DownloadButton:
+    """Serve the files below `root` from where they are, not from a copy in Gradio's cache.
+
+    Gradio copies every file an event returns into its temporary folder and never deletes the
+    copy; the app's exports must live (and be deleted) in the app's own folder only. `root`
+    must be among the `allowed_paths` of the mounted app.
+    """
+
+    def keep(path: str | Path | None) -> str | None:
+        if path is not None and Path(path).resolve().is_relative_to(root.resolve()):
+            return str(Path(path).resolve())
+        return None
+
+    _before_moves(component, keep)
+    return component
+
+
+def _before_moves(component: Any, before: Callable[[str | Path | None], str | None]) -> None:
+    """Run `before` ahead of the component's copy into Gradio's cache; a path it returns is kept.
+
+    Instance methods, not a subclass: Gradio writes a `.pyi` file beside every module that
+    subclasses a component.
+    """
     move = component.move_resource_to_block_cache
     move_async = component.async_move_resource_to_block_cache
 
     def checked(path: str | Path | None) -> str | None:
-        _check_uploaded(path, uploads())
-        return move(path)
+        kept = before(path)
+        return kept if kept is not None else move(path)
 
     async def checked_async(path: str | Path | None) -> str | None:
-        _check_uploaded(path, uploads())
-        return await move_async(path)
+        kept = before(path)
+        return kept if kept is not None else await move_async(path)
 
-    component.move_resource_to_block_cache = checked  # type: ignore[method-assign,assignment]
-    component.async_move_resource_to_block_cache = checked_async  # type: ignore[method-assign,assignment]
-    return component
+    component.move_resource_to_block_cache = checked
+    component.async_move_resource_to_block_cache = checked_async
 
 
 def _check_uploaded(path: str | Path | None, uploads: Collection[str]) -> None:
+    """Raise a German `gr.Error` unless `path` is one of the uploaded files (None passes)."""
     if path is None:
         return
     uploaded = {str(Path(p).resolve()) for p in uploads}
@@ -873,6 +921,7 @@ def serve(chat: ChatApp, host: str, port: int, *, timeout: float = 60.0) -> Runn
     import uvicorn
 
     chat.guard.hold()
+    chat.sweep_exports()
 
     # log_config=None: uvicorn's lines go through our logging (plain lines on stderr).
     level = chat.settings.log_level.lower()

@@ -151,6 +151,14 @@ class Settings(BaseSettings):
     feedback_retention_days: int = Field(
         default=180, ge=1, description="Feedback entries older than this are pruned."
     )
+    export_dir: Path = Field(
+        default=Path("data/exports"),
+        description="Where the app writes conversation exports (Markdown downloads); each is "
+        "deleted after export_retention_minutes and when the app stops.",
+    )
+    export_retention_minutes: int = Field(
+        default=10, ge=1, description="Minutes an export stays on disk for its download."
+    )
     admin_password: str | None = Field(
         default=None, description="Password of the app's Quellen tab; empty = none (loopback only)."
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -153,3 +154,28 @@ def test_guessing_the_admin_password_is_slowed_down_and_the_right_one_works_afte
         assert documents["data"]
     finally:
         running.stop()
+
+
+def test_exports_live_in_the_app_folder_only_and_go_when_the_app_stops(
+    tmp_path_factory: pytest.TempPathFactory, tmp_path: Path
+) -> None:
+    exports = tmp_path / "exporte"
+    settings = app_settings(tmp_path_factory, "export-app", export_dir=exports)
+    running = _start(settings)
+    try:
+        marker = uuid.uuid4().hex
+        *_, export, _ = _client(running, tmp_path / "client").predict(
+            f"Wie backe ich Brot mit Sauerteig {marker}?", api_name="/chat"
+        )
+        assert marker in Path(export).read_text(encoding="utf-8")  # downloaded over HTTP
+        [written] = list(exports.glob("*/quellenchat-unterhaltung-*.md"))
+        assert marker in written.read_text(encoding="utf-8")
+        copies = [
+            p
+            for p in Path(get_upload_folder()).rglob("quellenchat-unterhaltung-*.md")
+            if marker in p.read_text(encoding="utf-8")
+        ]
+        assert copies == []  # no copy in Gradio's temporary folder
+    finally:
+        running.stop()
+    assert list(exports.iterdir()) == []
