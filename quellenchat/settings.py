@@ -23,6 +23,12 @@ class Settings(BaseSettings):
         description="Corpus folders (a JSON list in the environment); "
         "a chunk's source is its path relative to its folder.",
     )
+    follow_outside_links: bool = Field(
+        default=False,
+        description="Whether ingest follows symbolic links that lead out of their corpus folder "
+        "(linked files are read, linked folders searched); false = such links are skipped with "
+        "a reason.",
+    )
     store: Path = Field(
         default=Path("data/store"),
         description="Folder of the embedded Chroma store with everything derived from the corpus.",
@@ -146,6 +152,14 @@ class Settings(BaseSettings):
     )
     feedback_retention_days: int = Field(
         default=180, ge=1, description="Feedback entries older than this are pruned."
+    )
+    export_dir: Path = Field(
+        default=Path("data/exports"),
+        description="Where the app writes conversation exports (Markdown downloads); each is "
+        "deleted after export_retention_minutes and when the app stops.",
+    )
+    export_retention_minutes: int = Field(
+        default=10, ge=1, description="Minutes an export stays on disk for its download."
     )
     admin_password: str | None = Field(
         default=None, description="Password of the app's Quellen tab; empty = none (loopback only)."
