@@ -2,9 +2,12 @@
 
 Each configuration runs in a child process of its own (honest RSS, no shared torch state). The
 models are loaded one after another; then each child in turn (order rotated every time) embeds
-the fact sheet's chunks and the dev questions (`--rounds` times, best round counts), and ~300
+the fact sheet's chunks and the dev questions (`--rounds` times, the best round counts), and ~300
 chunks of a German PDF in slices of 50 (once: Gemma needs minutes for them), so the shared
-machine's noise falls on all of them alike. Ratios are to e5-small int8 from the same run.
+machine's noise falls on all of them alike. Throughput and query times are counted in the
+child's CPU seconds (one torch thread by default, `--threads`): on a shared 2-core machine at load
+5-6, wall times of two-thread runs swung ×3 between rounds and ranked e5 fp32 above e5 int8;
+wall times are reported beside them. Ratios are to e5-small int8 from the same run.
 Writes bench/results/embedders.md (German).
 
     python bench/embedders_bench.py [--rounds 3] [--pdf-chunks 300]
@@ -13,6 +16,7 @@ Writes bench/results/embedders.md (German).
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import statistics
@@ -56,14 +60,21 @@ def rss_mb(key: str = "VmRSS") -> float:
     return float("nan")
 
 
-def worker(embedder_name: str, quantize: bool, texts_file: Path) -> None:
+def timed(run: Any) -> dict[str, float]:
+    """Wall and CPU seconds (this process, all threads) of `run()`."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    run()
+    return {"wall": time.perf_counter() - wall, "cpu": time.process_time() - cpu}
+
+
+def worker(embedder_name: str, quantize: bool, threads: int, texts_file: Path) -> None:
     import torch  # imported before the clock starts: every configuration pays it alike
 
     from quellenchat.embedding import make_embedder
     from quellenchat.settings import Settings
 
     texts: dict[str, list[str]] = json.loads(texts_file.read_text(encoding="utf-8"))
-    settings = Settings(embedder=embedder_name, embed_quantize=quantize)
+    settings = Settings(embedder=embedder_name, embed_quantize=quantize, embed_threads=threads)
     embedder = make_embedder(settings)
     out = sys.stdout
     sys.stdout = sys.stderr  # whatever the libraries print stays out of the answers
@@ -72,22 +83,16 @@ def worker(embedder_name: str, quantize: bool, texts_file: Path) -> None:
         op = command["op"]
         answer: dict[str, Any]
         if op == "load":
-            started = time.perf_counter()
-            embedder.embed_passages(["Warmlaufen."])
-            embedder.embed_query("Warmlaufen?")
-            answer = {"seconds": time.perf_counter() - started, "rss": rss_mb()}
-            answer["threads"] = torch.get_num_threads()
+            answer = timed(
+                lambda: (embedder.embed_passages(["Warmlaufen."]), embedder.embed_query("?"))
+            )
+            answer |= {"rss": rss_mb(), "threads": torch.get_num_threads()}
         elif op == "passages":
-            started = time.perf_counter()
-            embedder.embed_passages(texts[command["set"]])
-            answer = {"seconds": time.perf_counter() - started}
+            answer = timed(functools.partial(embedder.embed_passages, texts[command["set"]]))
         elif op == "queries":
-            times = []
-            for question in texts["questions"]:
-                started = time.perf_counter()
-                embedder.embed_query(question)
-                times.append(time.perf_counter() - started)
-            answer = {"times": times}
+            answer = {
+                "times": [timed(lambda q=q: embedder.embed_query(q)) for q in texts["questions"]]
+            }
         elif op == "vectors":
             passages = embedder.embed_passages(texts["pdf"][:COSINE_PASSAGES])
             queries = np.stack([embedder.embed_query(q) for q in texts["questions"]])
@@ -108,8 +113,8 @@ class Child:
     label: str
     process: subprocess.Popen[str]
     load: dict[str, Any] = field(default_factory=dict)
-    seconds: dict[str, list[float]] = field(default_factory=dict)
-    query_times: list[float] = field(default_factory=list)
+    seconds: dict[str, list[dict[str, float]]] = field(default_factory=dict)
+    query_times: list[dict[str, float]] = field(default_factory=list)
     final: dict[str, Any] = field(default_factory=dict)
 
     def ask(self, **command: Any) -> dict[str, Any]:
@@ -123,9 +128,10 @@ class Child:
         return dict(json.loads(line))
 
 
-def start_child(label: str, name: str, quantize: bool, texts_file: Path) -> Child:
+def start_child(label: str, name: str, quantize: bool, threads: int, texts_file: Path) -> Child:
+    worker_args = [name, str(int(quantize)), str(threads), str(texts_file)]
     process = subprocess.Popen(
-        [sys.executable, __file__, "--worker", name, str(int(quantize)), str(texts_file)],
+        [sys.executable, __file__, "--worker", *worker_args],
         cwd=ROOT,
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
@@ -193,7 +199,7 @@ def fmt(value: float, digits: int = 1) -> str:
     return f"{value:,.{digits}f}".replace(",", "X").replace(".", ",").replace("X", ".")
 
 
-def run(rounds: int, pdf_chunks: int) -> str:
+def run(rounds: int, pdf_chunks: int, threads: int) -> str:
     from bench.run import machine
 
     texts = {"fact": fact_sheet_texts(), "questions": dev_questions()}
@@ -207,24 +213,22 @@ def run(rounds: int, pdf_chunks: int) -> str:
         children = []
         try:
             for label, name, quantize in CONFIGS:  # loaded one after another, never together
-                child = start_child(label, name, quantize, texts_file)
+                child = start_child(label, name, quantize, threads, texts_file)
                 children.append(child)
-                started = time.perf_counter()
                 child.load = child.ask(op="load")
-                child.load["wall"] = time.perf_counter() - started
                 print(f"{label}: geladen in {child.load['wall']:.1f} s", file=sys.stderr)
             slices = [key for key in texts if key.startswith("pdf-")]
             for turn in range(max(rounds, len(slices))):
                 shift = turn % len(children)
                 for child in children[shift:] + children[:shift]:
                     if turn < rounds:
-                        seconds = child.ask(op="passages", set="fact")["seconds"]
+                        seconds = child.ask(op="passages", set="fact")
                         child.seconds.setdefault("fact", []).append(seconds)
                         child.query_times += child.ask(op="queries")["times"]
                     if turn < len(slices):
-                        seconds = child.ask(op="passages", set=slices[turn])["seconds"]
+                        seconds = child.ask(op="passages", set=slices[turn])
                         child.seconds.setdefault("pdf", []).append(seconds)
-                    print(f"Durchgang {turn + 1}: {child.label} {child.seconds}", file=sys.stderr)
+                    print(f"Durchgang {turn + 1}: {child.label} {seconds}", file=sys.stderr)
             vectors = {}
             for child in children:
                 path = Path(tmp) / f"{len(vectors)}.npz"
@@ -237,7 +241,8 @@ def run(rounds: int, pdf_chunks: int) -> str:
                     child.process.stdin.close()
                 child.process.wait(60)
     load_avg = os.getloadavg()
-    return report(children, vectors, texts, words, pdf_name, rounds, machine(), load_avg)
+    setup = f"{rounds} Runden, {threads} Torch-Thread(s) je Modell"
+    return report(children, vectors, texts, words, pdf_name, setup, machine(), load_avg)
 
 
 def report(
@@ -246,23 +251,24 @@ def report(
     texts: dict[str, list[str]],
     words: dict[str, float],
     pdf_name: str,
-    rounds: int,
+    setup: str,
     machine_line: str,
     load_avg: tuple[float, float, float],
 ) -> str:
     base = children[0]
     rate = {
-        c.label: {
-            "fact": len(texts["fact"]) / min(c.seconds["fact"]),
-            "pdf": len(texts["pdf"]) / sum(c.seconds["pdf"]),
+        (c.label, clock): {
+            "fact": len(texts["fact"]) / min(t[clock] for t in c.seconds["fact"]),
+            "pdf": len(texts["pdf"]) / sum(t[clock] for t in c.seconds["pdf"]),
         }
         for c in children
+        for clock in ("cpu", "wall")
     }
     lines = [
         "# Einbettungsmodelle im Vergleich: multilingual-e5-small und EmbeddingGemma-300M",
         "",
         f"Gemessen am {time.strftime('%d.%m.%Y %H:%M')} mit `python bench/embedders_bench.py` "
-        f"(jede Konfiguration in einem eigenen Prozess, abwechselnd gemessen).",
+        f"({setup}; jede Konfiguration in einem eigenen Prozess, abwechselnd gemessen).",
         f"Maschine: {machine_line}. Last danach (1/5/15 min): "
         + " / ".join(fmt(x, 2) for x in load_avg)
         + " – die Maschine teilen sich mehrere Arbeiten, absolute Zahlen schwanken; "
@@ -273,28 +279,32 @@ def report(
         f"- PDF: die ersten {len(texts['pdf'])} Abschnitte von `{pdf_name}` "
         f"(LilyPond-Handbuch, deutsch; Ø {fmt(words['pdf'], 0)} Wörter).",
         f"- Fragen: die {len(texts['questions'])} Dev-Fragen (`eval/dev-faktenblatt.jsonl`), "
-        f"in {rounds} Runden je einzeln eingebettet ({len(base.query_times)} Messungen je Modell).",
+        f"je einzeln eingebettet ({len(base.query_times)} Messungen je Modell).",
         "",
-        "| Modell | Laden | RSS nach dem Laden | Spitzen-RSS | Faktenblatt | PDF | "
-        "Frage p50 · p95 |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
+        "| Modell | Laden (Wand · CPU) | RSS nach dem Laden | Spitzen-RSS | Faktenblatt "
+        "je CPU-s | PDF je CPU-s | Frage p50 · p95 (CPU) | PDF je s Wanduhr | Frage p50 · p95 "
+        "(Wanduhr) |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for child in children:
-        ratio = {k: rate[child.label][k] / rate[base.label][k] for k in ("fact", "pdf")}
-        queries = [t * 1000 for t in child.query_times]
+        cpu, wall = rate[child.label, "cpu"], rate[child.label, "wall"]
+        ratio = {k: cpu[k] / rate[base.label, "cpu"][k] for k in ("fact", "pdf")}
+        wall_ratio = wall["pdf"] / rate[base.label, "wall"]["pdf"]
         lines.append(
-            f"| {child.label} | {fmt(child.load['seconds'])} s | {fmt(child.load['rss'], 0)} MB | "
-            f"{fmt(child.final['peak_rss'], 0)} MB | "
-            f"{fmt(rate[child.label]['fact'])} Abschn./s (×{fmt(ratio['fact'], 2)}) | "
-            f"{fmt(rate[child.label]['pdf'])} Abschn./s (×{fmt(ratio['pdf'], 2)}) | "
-            f"{fmt(percentile(queries, 50), 0)} · {fmt(percentile(queries, 95), 0)} ms |"
+            f"| {child.label} | {fmt(child.load['wall'])} · {fmt(child.load['cpu'])} s | "
+            f"{fmt(child.load['rss'], 0)} MB | {fmt(child.final['peak_rss'], 0)} MB | "
+            f"{fmt(cpu['fact'])} (×{fmt(ratio['fact'], 2)}) | "
+            f"{fmt(cpu['pdf'])} (×{fmt(ratio['pdf'], 2)}) | "
+            f"{query_percentiles(child, 'cpu')} | "
+            f"{fmt(wall['pdf'])} (×{fmt(wall_ratio, 2)}) | {query_percentiles(child, 'wall')} |"
         )
     lines += [
         "",
         "Laden: vom ersten Einbetten bis zum ersten Vektor (Modellordner schon vorhanden und "
-        f"geprüft; torch schon importiert). Durchsatz Faktenblatt: beste von {rounds} Runden; PDF: "
-        f"alle Abschnitte einmal, in Scheiben zu {PDF_SLICE} abwechselnd mit den anderen Modellen; "
-        "Verhältnis zu e5-small int8. Spitzen-RSS: nach allem (Batches zu 16 Abschnitten).",
+        "geprüft; torch schon importiert). Durchsatz in Abschnitten je CPU-Sekunde des "
+        "Modellprozesses; Faktenblatt: beste Runde; PDF: alle Abschnitte einmal, in Scheiben zu "
+        f"{PDF_SLICE} abwechselnd mit den anderen Modellen. (×…) = Verhältnis zu e5-small int8. "
+        "Spitzen-RSS: nach allem (Batches zu 16 Abschnitten).",
         "",
         "## int8 gegen fp32",
         "",
@@ -316,17 +326,23 @@ def report(
     return "\n".join(lines)
 
 
+def query_percentiles(child: Child, clock: str) -> str:
+    values = [t[clock] * 1000 for t in child.query_times]
+    return f"{fmt(percentile(values, 50), 0)} · {fmt(percentile(values, 95), 0)} ms"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--worker", nargs=3, help=argparse.SUPPRESS)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--worker", nargs=4, help=argparse.SUPPRESS)
+    parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--pdf-chunks", type=int, default=300)
+    parser.add_argument("--threads", type=int, default=1, help="Torch-Threads je Modell")
     args = parser.parse_args()
     if args.worker:
-        name, quantize, texts_file = args.worker
-        worker(name, quantize == "1", Path(texts_file))
+        name, quantize, threads, texts_file = args.worker
+        worker(name, quantize == "1", int(threads), Path(texts_file))
         return
-    text = run(args.rounds, args.pdf_chunks)
+    text = run(args.rounds, args.pdf_chunks, args.threads)
     RESULT.write_text(text, encoding="utf-8")
     print(text)
 
