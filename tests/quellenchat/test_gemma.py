@@ -360,3 +360,13 @@ def test_cli_fetches_into_the_models_dir_and_reports_failures(
     assert gemma.main(["--models-dir", str(tmp_path)]) == 1
     assert asked == [tmp_path / GEMMA_FOLDER]
     assert "Teil 7 von 25" in capsys.readouterr().err
+
+
+def test_gemma_has_its_own_refusal_threshold() -> None:
+    from quellenchat.settings import BUNDLED_EMBEDDER
+    from retrieval.refusal import DEFAULT_THRESHOLD, default_threshold
+
+    # Gemma's cosines lie far lower than e5's: e5's threshold would refuse every question.
+    assert default_threshold(GEMMA_EMBEDDER) < 0.5 < DEFAULT_THRESHOLD
+    assert default_threshold(BUNDLED_EMBEDDER) == DEFAULT_THRESHOLD
+    assert default_threshold("intfloat/multilingual-e5-base") == DEFAULT_THRESHOLD
