@@ -145,7 +145,7 @@ class Settings(BaseSettings):
         default=None,
         description="Evidence strength (top-passage similarity plus 0.1 × the idf-weighted share "
         "of question terms found) below which the answer is a refusal; empty = the value "
-        "calibrated on the dev set (`python -m retrieval eval` prints it).",
+        "calibrated on the dev set for the embedder (`python -m retrieval eval` prints it).",
     )
     feedback_file: Path = Field(
         default=Path("data/feedback.jsonl"), description="Where feedback from the app is appended."

@@ -37,7 +37,7 @@ from retrieval.citations import (
 )
 from retrieval.passages import Passage
 from retrieval.prompts import Prompts
-from retrieval.refusal import DEFAULT_THRESHOLD, evidence_strength
+from retrieval.refusal import default_threshold, evidence_strength
 
 if TYPE_CHECKING:
     from langchain_core.messages import BaseMessage
@@ -276,7 +276,7 @@ class Answerer:
         self.threshold = (
             settings.refusal_threshold
             if settings.refusal_threshold is not None
-            else DEFAULT_THRESHOLD
+            else default_threshold(settings.embedder)
         )
         self._models: dict[str, Any] = {}
         self._model_lock = threading.Lock()
