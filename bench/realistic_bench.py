@@ -24,7 +24,7 @@ if str(ROOT) not in sys.path:
 
 from bench.retrieval_bench import DENSE_ONLY, lexical_only  # noqa: E402
 from ingest.run import run_ingest  # noqa: E402
-from quellenchat.settings import BUNDLED_EMBEDDER, Settings  # noqa: E402
+from quellenchat.settings import BUNDLED_EMBEDDER, GEMMA_EMBEDDER, Settings  # noqa: E402
 from retrieval.evaluation import (  # noqa: E402
     SPLITS,
     EvalItem,
@@ -42,6 +42,8 @@ RESULTS = ROOT / "bench" / "results"
 CACHE = ROOT / "data" / "bench-cache"
 Row = tuple[str, str, str, str]
 SearchFn = Callable[[str], list[Passage]]
+# Every embedder within reach: the bundled e5-small and EmbeddingGemma-300M.
+EMBEDDERS = (BUNDLED_EMBEDDER, GEMMA_EMBEDDER)
 SPLIT_NAMES = {"tune": "Abstimmung", "heldout": "zurückgehalten"}
 
 
