@@ -15,6 +15,7 @@ $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check torch==2.13.0
 	$(PY) -m pip install -q --disable-pip-version-check -e '.[test]'
+	$(PY) -m quellenchat.gemma
 	@touch $@
 
 # The chat app reads the corpus in first when the store is missing or stale, then prints its URL.

@@ -9,16 +9,16 @@ which PDFs may be served) and `ingest/` (uploads, plans, the store's writer lock
 
 import logging
 import os
+import posixpath
 import queue
+import re
 import sys
-import tempfile
 import threading
 import time
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Collection, Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any, TypeVar
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
@@ -27,6 +27,7 @@ import gradio as gr
 
 from ingest.maintenance import (
     DOCUMENT_COLUMNS,
+    LoginThrottle,
     StoreGuard,
     admin_mode,
     bring_up_to_date,
@@ -35,6 +36,7 @@ from ingest.maintenance import (
     password_ok,
     plan_text,
     result_text,
+    throttled_message,
 )
 from ingest.upload import UploadError, limit_bytes, save_upload, upload_dir
 from quellenchat.logs import configure_logging
@@ -43,7 +45,7 @@ from quellenchat.storage import StoreError, read_sources
 from retrieval.answering import Answerer, QuestionError, clean_question
 from retrieval.answers import Answer, Evidence, Progress, Token
 from retrieval.corpus_files import PDF_ROUTE, CorpusFiles, pdf_href
-from retrieval.export import conversation_markdown, export_file_name
+from retrieval.export import ExportFolder
 from retrieval.feedback import (
     STORED_NOTE,
     STORED_SHORT,
@@ -82,6 +84,11 @@ EXAMPLES = (
 ANSWER_CONCURRENCY = 16
 HEARTBEAT_SECONDS = 0.5
 SEARCHING = "Suche in den Quellen …"
+# The export button's value while there is no fresh export. Never `gr.skip()`: Gradio rebuilds a
+# component from its constructor for any update, which would drop `serve_in_place`.
+NO_EXPORT = None
+# How often expired conversation exports are deleted.
+SWEEP_SECONDS = 30.0
 
 CSS = """
 .qc-sources { display: flex; flex-direction: column; gap: .75rem; }
@@ -189,14 +196,23 @@ class _ChatParts:
 class ChatApp:
     """The app's parts (answerer, store guard, feedback) and its Gradio interface."""
 
-    def __init__(self, settings: Settings, answerer: Answerer | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        answerer: Answerer | None = None,
+        throttle: LoginThrottle | None = None,
+    ) -> None:
         self.settings = settings
+        self.throttle = throttle or LoginThrottle()
         self.answerer = answerer or Answerer(settings)
         self.guard = StoreGuard(settings)
         self.feedback = FeedbackStore(settings.feedback_file, settings.feedback_retention_days)
         self.files = CorpusFiles(settings.corpus)
         self.mode = admin_mode(settings)
-        self._exports = Path(tempfile.mkdtemp(prefix="quellenchat-export-"))
+        self.exports = ExportFolder(
+            settings.export_dir.absolute(), settings.export_retention_minutes * 60
+        )
+        self._sweeping = threading.Event()
 
     # -- chat -------------------------------------------------------------------------------
 
@@ -209,10 +225,10 @@ class ChatApp:
         try:
             clean_question(question)
         except QuestionError as exc:
-            yield chat, gr.skip(), turns, question, gr.skip(), f"**{exc}**"
+            yield chat, gr.skip(), turns, question, NO_EXPORT, f"**{exc}**"
             return
         chat += [_user(question), _assistant(SEARCHING)]
-        yield chat, gr.skip(), turns, "", gr.skip(), ""
+        yield chat, gr.skip(), turns, "", NO_EXPORT, ""
         evidence = False
         text = ""
         events = self.answerer.stream(question, history(turns))
@@ -235,16 +251,16 @@ class ChatApp:
                     sources = answer_sources_html(event, pdf_href, datetime.now().year)
                     yield chat, sources, turns, "", self._export(turns), ""
                     return
-                yield chat, sources, turns, "", gr.skip(), status
+                yield chat, sources, turns, "", NO_EXPORT, status
         except StoreError as exc:  # the store is down: say so, keep the conversation
             log.warning("Antwort ohne Quellenindex: %s", exc)
             error = f"**{escape_markdown(str(exc))}** Ihre Frage steht noch im Eingabefeld."
-            yield messages(turns), gr.skip(), turns, question, gr.skip(), error
+            yield messages(turns), gr.skip(), turns, question, NO_EXPORT, error
         except Exception as exc:  # a bug: log it, tell the user in German, keep the conversation
             log.exception("Antwort fehlgeschlagen")
             kind = escape_markdown(type(exc).__name__)
             error = f"**Die Antwort ist fehlgeschlagen** ({kind}) – bitte erneut versuchen."
-            yield messages(turns), gr.skip(), turns, question, gr.skip(), error
+            yield messages(turns), gr.skip(), turns, question, NO_EXPORT, error
 
     def warm_up(self) -> threading.Thread:
         """Load the embedder, then the local model with its primed prefix, in the background.
@@ -272,19 +288,27 @@ class ChatApp:
 
         Returns the same JSON object as `python -m retrieval ask --json`.
         """
-        pairs = [(str(q), str(a)) for q, a in (history or [])]
         try:
-            return self.answerer.ask(question, pairs).to_json()
+            pairs = api_history(history)
+            return self.answerer.ask(api_question(question), pairs).to_json()
         except (QuestionError, StoreError) as exc:
             raise gr.Error(str(exc)) from exc
 
     def _export(self, turns: list[Answer]) -> str:
-        now = datetime.now()
-        folder = self._exports / uuid.uuid4().hex
-        folder.mkdir()
-        path = folder / export_file_name(now)
-        path.write_text(conversation_markdown(turns, now), encoding="utf-8")
-        return str(path)
+        return str(self.exports.write(turns, datetime.now()))
+
+    def sweep_exports(self, interval: float = SWEEP_SECONDS) -> threading.Thread:
+        """Delete expired exports every `interval` seconds until `close()`."""
+
+        def run() -> None:
+            while not self._sweeping.wait(interval):
+                self.exports.prune()
+
+        self._sweeping.clear()
+        self.exports.prune()  # leftovers of an app that was killed
+        thread = threading.Thread(target=run, name="quellenchat-exports", daemon=True)
+        thread.start()
+        return thread
 
     # -- feedback ---------------------------------------------------------------------------
 
@@ -331,11 +355,21 @@ class ChatApp:
     def _admin_ok(self, unlocked: bool) -> bool:
         return self.mode == "open" or (self.mode == "password" and unlocked)
 
-    def login(self, password: str) -> tuple[Any, ...]:
-        """Unlock the Quellen tab for this session. Yields (unlocked, panel, message, table)."""
+    def login(self, password: str, request: gr.Request) -> tuple[Any, ...]:
+        """Unlock the Quellen tab for this session. Returns (unlocked, panel, message, table).
+
+        Wrong passwords make the client (and, with many, everybody) wait longer and longer.
+        """
+        refused = (False, gr.update(visible=False))
+        client = request.client.host if request.client else "?"
+        wait = self.throttle.wait(client)
+        if wait > 0:
+            return *refused, throttled_message(wait), gr.skip()
         if self.mode == "password" and password_ok(self.settings, password):
+            self.throttle.succeeded(client)
             return True, gr.update(visible=True), "Angemeldet.", self._table()
-        return False, gr.update(visible=False), "**Falsches Passwort.**", gr.skip()
+        self.throttle.failed(client)
+        return *refused, "**Falsches Passwort.**", gr.skip()
 
     def documents(self, unlocked: bool) -> Any:
         """The documents table (empty when the tab is locked)."""
@@ -468,6 +502,7 @@ class ChatApp:
                     export = gr.DownloadButton(
                         "Als Markdown exportieren", value=None, elem_id="qc-export"
                     )
+                    serve_in_place(export, self.exports.root)
                 status = gr.Markdown("", elem_id="qc-status")
                 gr.Markdown("**Beispielfragen**")
                 with gr.Row():
@@ -523,6 +558,7 @@ class ChatApp:
                     type="filepath",
                     elem_id="qc-upload",
                 )
+                accept_only_uploads(file, lambda: demo.upload_file_set)
                 with gr.Column():
                     replace = gr.Checkbox(label="Vorhandene Datei gleichen Namens ersetzen")
                     upload = gr.Button("Hochladen")
@@ -569,6 +605,9 @@ class ChatApp:
 
         app = FastAPI(title=TITLE, docs_url=None, redoc_url=None, openapi_url=None)
 
+        if self.mode == "disabled":  # nothing on the page takes files: nobody may send any
+            app.middleware("http")(_refuse_uploads)
+
         @app.get("/healthz")
         def healthz() -> JSONResponse:
             health = check_health(self.answerer)
@@ -601,14 +640,104 @@ class ChatApp:
             max_file_size=limit_bytes(self.settings.upload_max_mb),  # save_upload checks, too
             show_error=True,
             footer_links=[],
+            allowed_paths=[str(self.exports.root)],  # the exports, served in place
+            # FastAPI's generated schema of Gradio's routes: nothing needs it, so not public.
+            app_kwargs={"docs_url": None, "redoc_url": None, "openapi_url": None},
         )
 
     def close(self) -> None:
-        """Release the store for other writers."""
+        """Release the store for other writers; delete this app's exports."""
+        self._sweeping.set()
+        self.exports.clear()
         self.guard.release()
 
 
 _LOCKED = "**Nicht angemeldet.** Bitte zuerst mit dem Passwort anmelden."
+UPLOAD_ROUTE = "/gradio_api/upload"
+NO_UPLOADS = (
+    "Hochladen ist abgeschaltet: Der Reiter „Quellen“ ist gesperrt (App aus dem Netz erreichbar, "
+    "kein Passwort gesetzt)."
+)
+
+
+def accept_only_uploads(component: gr.File, uploads: Callable[[], Collection[str]]) -> gr.File:
+    """Make a file input take only files this server received by upload; returns it.
+
+    Gradio copies whatever server path a request names into its cache before the event runs; its
+    own check of such paths runs only after `launch()`, which a mounted app never calls. The
+    input's copy step now refuses every other path (a forged server path, a URL) before anything
+    is copied.
+
+    Args:
+        component: The file input.
+        uploads: Gives the paths of the files this server's upload route has written.
+    """
+
+    def check(path: str | Path | None) -> None:
+        _check_uploaded(path, uploads())
+
+    _before_moves(component, check)
+    return component
+
+
+def serve_in_place(component: gr.DownloadButton, root: Path) -> gr.DownloadButton:
+    """Serve the files below `root` from where they are, not from a copy in Gradio's cache.
+
+    Gradio copies every file an event returns into its temporary folder and never deletes the
+    copy; the app's exports must live (and be deleted) in the app's own folder only. `root`
+    must be among the `allowed_paths` of the mounted app.
+    """
+
+    def keep(path: str | Path | None) -> str | None:
+        if path is not None and Path(path).resolve().is_relative_to(root.resolve()):
+            return str(Path(path).resolve())
+        return None
+
+    _before_moves(component, keep)
+    return component
+
+
+def _before_moves(component: Any, before: Callable[[str | Path | None], str | None]) -> None:
+    """Run `before` ahead of the component's copy into Gradio's cache; a path it returns is kept.
+
+    Instance methods, not a subclass: Gradio writes a `.pyi` file beside every module that
+    subclasses a component.
+    """
+    move = component.move_resource_to_block_cache
+    move_async = component.async_move_resource_to_block_cache
+
+    def checked(path: str | Path | None) -> str | None:
+        kept = before(path)
+        return kept if kept is not None else move(path)
+
+    async def checked_async(path: str | Path | None) -> str | None:
+        kept = before(path)
+        return kept if kept is not None else await move_async(path)
+
+    component.move_resource_to_block_cache = checked
+    component.async_move_resource_to_block_cache = checked_async
+
+
+def _check_uploaded(path: str | Path | None, uploads: Collection[str]) -> None:
+    """Raise a German `gr.Error` unless `path` is one of the uploaded files (None passes)."""
+    if path is None:
+        return
+    uploaded = {str(Path(p).resolve()) for p in uploads}
+    if "://" in str(path) or str(Path(path).resolve()) not in uploaded:
+        name = escape_markdown(PurePath(str(path)).name)
+        raise gr.Error(
+            f"Abgelehnt: „{name}“ wurde nicht über diese App hochgeladen. Bitte die PDF-Datei "
+            "im Reiter „Quellen“ auswählen."
+        )
+
+
+async def _refuse_uploads(request: Any, call_next: Callable[[Any], Awaitable[Any]]) -> Any:
+    """Middleware of an app without admin: Gradio's upload route answers 403."""
+    from fastapi.responses import PlainTextResponse
+
+    if posixpath.normpath(re.sub("/+", "/", request.url.path)).rstrip("/") == UPLOAD_ROUTE:
+        return PlainTextResponse(NO_UPLOADS, status_code=403)
+    return await call_next(request)
 
 
 def theme() -> gr.themes.Base:
@@ -628,6 +757,53 @@ def theme() -> gr.themes.Base:
         # Not "all": the focus outline must appear at once, not fade in from the text colour.
         button_transition="background-color 0.2s ease, border-color 0.2s ease, color 0.2s ease",
     )
+
+
+HISTORY_SHAPE = 'eine Liste von [Frage, Antwort]-Paaren, z. B. [["Wie viele KMU …?", "…"]]'
+
+
+def api_question(question: object) -> str:
+    """The `question` of the `ask` API, checked; a German `QuestionError` names the field."""
+    if not isinstance(question, str):
+        raise QuestionError(
+            f"Feld „question“ muss Text sein (die Frage), nicht {_shape(question)}."
+        )
+    return question
+
+
+def api_history(history: object) -> list[tuple[str, str]]:
+    """The `history` of the `ask` API as (question, answer) pairs; empty when none is given.
+
+    Raises:
+        QuestionError: the history has another shape (German, naming the field and the shape).
+    """
+    if history is None:
+        return []
+    if not isinstance(history, list | tuple):
+        raise QuestionError(f"Feld „history“ muss {HISTORY_SHAPE} sein, nicht {_shape(history)}.")
+    pairs: list[tuple[str, str]] = []
+    for number, pair in enumerate(history, start=1):
+        if not (
+            isinstance(pair, list | tuple)
+            and len(pair) == 2
+            and all(isinstance(text, str | int | float) for text in pair)
+        ):
+            raise QuestionError(
+                f"Feld „history“, Eintrag {number}: erwartet ein Paar [Frage, Antwort] aus zwei "
+                f"Texten, nicht {_shape(pair)}. Der Verlauf ist {HISTORY_SHAPE}."
+            )
+        pairs.append((str(pair[0]), str(pair[1])))  # as before: numbers become text
+    return pairs
+
+
+def _shape(value: object) -> str:
+    kinds = {str: "Text", int: "eine Zahl", float: "eine Zahl", bool: "ein Wahrheitswert"}
+    kinds |= {list: "eine Liste", tuple: "eine Liste", dict: "ein Objekt"}
+    if value is None:
+        return "leer (null)"
+    kind = kinds.get(type(value), type(value).__name__)
+    shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:40] + " …"
+    return f"{kind} ({shown})"
 
 
 def history(turns: list[Answer]) -> list[tuple[str, str]]:
@@ -745,6 +921,7 @@ def serve(chat: ChatApp, host: str, port: int, *, timeout: float = 60.0) -> Runn
     import uvicorn
 
     chat.guard.hold()
+    chat.sweep_exports()
 
     # log_config=None: uvicorn's lines go through our logging (plain lines on stderr).
     level = chat.settings.log_level.lower()

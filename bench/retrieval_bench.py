@@ -256,17 +256,10 @@ def _quality(env_settings: Settings, tmp: Path) -> list[Row]:
 
 def lilypond_store(env_settings: Settings) -> Settings | None:
     """A store of the LilyPond manuals, kept in the bench cache and updated incrementally."""
-    from bench.lilypond import corpus
+    from bench.realistic_bench import lilypond_store as per_embedder
 
-    store = CACHE / "lilypond" / "store"
-    folder = corpus(CACHE / "lilypond" / "corpus")
-    if folder is None:
-        return None
-    settings = Settings(corpus=[folder], store=store, models_dir=env_settings.models_dir)
-    report = run_ingest(settings)
-    if report.exit_code != 0:
-        raise RuntimeError(f"LilyPond-Handbücher einlesen fehlgeschlagen: {report.to_json()}")
-    return settings
+    # One cached store per embedder: switching the embedder must not rebuild another's store.
+    return per_embedder(env_settings, env_settings.embedder)
 
 
 def lilypond_quality(env_settings: Settings) -> list[Row]:

@@ -227,6 +227,7 @@ PARTS = (
     "bigpdf",
     "retrieval",
     "lilypond",
+    "realistic",
     "answers",
     "llm",
     "app",
@@ -257,6 +258,10 @@ def run_part(
         from bench.retrieval_bench import lilypond_quality
 
         return lilypond_quality(settings)
+    if part == "realistic":
+        from bench.realistic_bench import EMBEDDERS, realistic_rows
+
+        return realistic_rows(settings, EMBEDDERS, ("faktenblatt", "lilypond"))
     if part == "answers":
         from bench.answer_bench import answer_rows
 

@@ -77,11 +77,11 @@ def _ingest(argv: Sequence[str]) -> int:
     )
     if args.json:
         print(json.dumps(report.to_json(), ensure_ascii=False))
-    _print_summary(report.to_json())
+    _print_summary(report.to_json(), report.done())
     return report.exit_code
 
 
-def _print_summary(summary: dict[str, Any]) -> None:
+def _print_summary(summary: dict[str, Any], done: str) -> None:
     if summary["error"]:
         _stderr(f"FEHLER: {summary['error']}")
         return
@@ -89,7 +89,7 @@ def _print_summary(summary: dict[str, Any]) -> None:
         _stderr(f"übersprungen: {item['source']}: {item['reason']}")
     verb = "Geplant" if summary["dry_run"] else "Erledigt"
     _stderr(
-        f"{verb}: {summary['plan']}. {summary['chunks_embedded']} Chunks eingebettet, "
+        f"{verb}: {done}. {summary['chunks_embedded']} Chunks eingebettet, "
         f"{len(summary['skipped'])} Dateien übersprungen, {summary['seconds']:.1f} s. "
         f"Index: {summary['documents_total']} Dokumente, {summary['chunks_total']} Chunks "
         f"({summary['store']})."

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from ingest.sections import SectionMap, load_section_maps
+from ingest.sections import SectionMap, SectionMapError, load_section_maps
 from quellenchat.types import DocumentInfo
 
 DOCUMENT_SUFFIXES = frozenset({".pdf", ".txt", ".md"})
@@ -256,8 +257,16 @@ def _check_file(where: str, kind: str, file: str | None) -> None:
         )
 
 
-def discover(corpora: Sequence[Path]) -> tuple[list[SourceFile], list[Skipped]]:
-    """All document files below the corpus folders, and the files skipped with a reason."""
+def discover(
+    corpora: Sequence[Path], *, follow_outside_links: bool = False
+) -> tuple[list[SourceFile], list[Skipped]]:
+    """All document files below the corpus folders, and the files skipped with a reason.
+
+    Args:
+        corpora: The corpus folders.
+        follow_outside_links: Whether symbolic links that lead out of their corpus folder are
+            followed (files read, folders searched); by default they are skipped with a reason.
+    """
     found: list[SourceFile] = []
     skipped: list[Skipped] = []
     seen: dict[str, str] = {}  # sha256 -> source, to recognise duplicate files
@@ -265,12 +274,13 @@ def discover(corpora: Sequence[Path]) -> tuple[list[SourceFile], list[Skipped]]:
         if not corpus.is_dir():
             raise CorpusError(f"{corpus}: Korpus-Ordner nicht gefunden")
         metadata = {**literature_infos(corpus), **load_metadata(corpus)}
-        section_maps = load_section_maps(corpus / METADATA_FILE)
-        for path in sorted(p for p in corpus.rglob("*") if p.is_file()):
-            source = path.relative_to(corpus).as_posix()
-            if any(is_control_file(Path(part)) for part in Path(source).parts):
-                continue
-            problem = _problem(path, source, found)
+        try:
+            section_maps = load_section_maps(corpus / METADATA_FILE)
+        except SectionMapError as exc:
+            raise CorpusError(str(exc)) from exc
+        for path, problem in corpus_entries(corpus, follow_outside_links=follow_outside_links):
+            source = shown_source(corpus, path)
+            problem = problem or _problem(path, source, found)
             if problem:
                 skipped.append(Skipped(source, problem))
                 continue
@@ -285,6 +295,75 @@ def discover(corpora: Sequence[Path]) -> tuple[list[SourceFile], list[Skipped]]:
                 sha = hashlib.sha256(f"{sha}|{sections.digest}".encode()).hexdigest()
             found.append(SourceFile(corpus, path, source, path.stat().st_size, sha, info, sections))
     return found, skipped
+
+
+def shown_source(corpus: Path, path: Path) -> str:
+    r"""The path relative to its corpus folder; bytes that are no UTF-8 shown escaped (`\xf6`)."""
+    relative = path.relative_to(corpus).as_posix()
+    return os.fsencode(relative).decode("utf-8", "backslashreplace")
+
+
+def corpus_entries(
+    corpus: Path, *, follow_outside_links: bool = False
+) -> list[tuple[Path, str | None]]:
+    """The files below `corpus` in path order, each with the reason it must be skipped, if any.
+
+    Control files and hidden folders are left out silently. Links that stay inside the corpus
+    folder behave as before (a linked file is read, a linked folder is not searched: its files
+    are found where they really are); links out of it are skipped unless `follow_outside_links`.
+    """
+    root = corpus.resolve()
+    entries: list[tuple[Path, str | None]] = []
+    folders = [corpus]
+    visited = {root}
+    while folders:
+        for path in folders.pop().iterdir():
+            if is_control_file(path):
+                continue
+            problem = _name_problem(path) or _link_problem(path, root, follow_outside_links)
+            if problem or path.is_file():
+                entries.append((path, problem))
+            elif _searchable(path, root, visited):
+                folders.append(path)
+    return sorted(entries, key=lambda entry: entry[0])
+
+
+def _name_problem(path: Path) -> str | None:
+    try:
+        path.name.encode("utf-8")
+    except UnicodeEncodeError:
+        return (
+            "Name ist kein gültiges UTF-8 (die Bytes sind als \\x.. gezeigt) – übersprungen; "
+            "bitte umbenennen"
+        )
+    return None
+
+
+def _link_problem(path: Path, root: Path, follow_outside_links: bool) -> str | None:
+    if not path.is_symlink():
+        return None
+    target = path.resolve()
+    if not target.exists():
+        return "Verknüpfung zeigt ins Leere – übersprungen"
+    if target.is_relative_to(root) or follow_outside_links:
+        return None
+    return (
+        "Verknüpfung zeigt aus dem Korpus-Ordner hinaus – übersprungen "
+        "(erlauben mit QUELLENCHAT_FOLLOW_OUTSIDE_LINKS=true)"
+    )
+
+
+def _searchable(path: Path, root: Path, visited: set[Path]) -> bool:
+    """Whether a folder is searched: real folders, and links out of the corpus (once each)."""
+    if not path.is_dir():
+        return False
+    target = path.resolve()
+    if path.is_symlink() and target.is_relative_to(root):
+        return False
+    if target in visited:  # a link loop
+        return False
+    visited.add(target)
+    return True
 
 
 def _problem(path: Path, source: str, found: list[SourceFile]) -> str | None:

@@ -162,6 +162,8 @@ def _open_reader(path: Path, stream: BinaryIO) -> PdfReader:
     try:
         reader = PdfReader(stream)
         encrypted = reader.is_encrypted
+    except DependencyError as exc:
+        raise _missing_crypto(path) from exc
     except Exception as exc:
         raise _error(path, "PDF ist beschädigt und kann nicht gelesen werden") from exc
     if encrypted:
@@ -173,18 +175,25 @@ def _decrypt(path: Path, reader: PdfReader) -> None:
     try:
         result = reader.decrypt("")
     except DependencyError as exc:
-        raise _error(
-            path, "PDF ist verschlüsselt (AES); zum Öffnen fehlt das Python-Paket cryptography"
-        ) from exc
+        raise _missing_crypto(path) from exc
     except Exception as exc:
         raise _error(path, "PDF ist verschlüsselt und kann nicht entschlüsselt werden") from exc
     if result == PasswordType.NOT_DECRYPTED:
         raise _error(path, "PDF ist verschlüsselt (Passwort nötig)")
 
 
+def _missing_crypto(path: Path) -> DocumentError:
+    """AES needs `cryptography` (a dependency); a broken install must not say „beschädigt“."""
+    return _error(
+        path, "PDF ist verschlüsselt (AES); zum Öffnen fehlt das Python-Paket cryptography"
+    )
+
+
 def _page_count(path: Path, reader: PdfReader) -> int:
     try:
         return len(reader.pages)
+    except DependencyError as exc:
+        raise _missing_crypto(path) from exc
     except Exception as exc:
         raise _error(path, "PDF ist beschädigt und kann nicht gelesen werden") from exc
 

@@ -12,9 +12,13 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import logging
+import math
 import threading
-from collections.abc import Iterator
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import Literal
 
 from ingest.run import Log, Report, run_ingest
@@ -98,7 +102,7 @@ def result_text(report: Report) -> str:
         f"\n- Übersprungen: `{item['source']}` – {item['reason']}" for item in report.skipped
     )
     return (
-        f"**Erledigt:** {report.plan}. {report.chunks_embedded} Chunks eingebettet in "
+        f"**Erledigt:** {report.done()}. {report.chunks_embedded} Chunks eingebettet in "
         f"{report.seconds:.1f} s. Index: {report.documents_total} Dokumente, "
         f"{report.chunks_total} Chunks.{skipped}"
     )
@@ -143,6 +147,83 @@ def password_ok(settings: Settings, given: str | None) -> bool:
     if not expected or given is None:
         return False
     return hmac.compare_digest(expected.encode(), given.encode())
+
+
+@dataclass
+class _Failures:
+    count: int = 0
+    last: float = 0.0
+
+
+@dataclass
+class LoginThrottle:
+    """Rising waits after wrong admin passwords: per client, and for all clients together.
+
+    A client may guess `free_per_client` times; after that each wrong guess doubles its wait
+    (from `first_wait` up to `max_wait` seconds). Wrong guesses of all clients within `window`
+    seconds beyond `free_total` make everybody wait, too (at most `max_total_wait`), so many
+    addresses do not help. While a wait runs no password is checked; afterwards the right one
+    works at once. A client's count is forgotten `window` seconds after its last wrong guess,
+    and on a right one.
+    """
+
+    clock: Callable[[], float] = time.monotonic
+    free_per_client: int = 3
+    free_total: int = 20
+    first_wait: float = 1.0
+    max_wait: float = 300.0
+    max_total_wait: float = 60.0
+    window: float = 3600.0
+    _clients: dict[str, _Failures] = field(default_factory=dict)
+    _recent: deque[float] = field(default_factory=deque)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def wait(self, client: str) -> float:
+        """Seconds `client` must still wait before its next try (0 when it may try now)."""
+        with self._lock:
+            now = self.clock()
+            self._forget(now)
+            mine = self._clients.get(client, _Failures())
+            own = mine.last + self._delay(mine.count, self.free_per_client, self.max_wait)
+            total = 0.0
+            if self._recent:
+                extra = self._delay(len(self._recent), self.free_total, self.max_total_wait)
+                total = self._recent[-1] + extra
+            return max(0.0, own - now, total - now)
+
+    def failed(self, client: str) -> None:
+        """Record a wrong password from `client`."""
+        with self._lock:
+            now = self.clock()
+            mine = self._clients.setdefault(client, _Failures())
+            mine.count += 1
+            mine.last = now
+            self._recent.append(now)
+
+    def succeeded(self, client: str) -> None:
+        """The right password: `client` starts afresh."""
+        with self._lock:
+            self._clients.pop(client, None)
+
+    def _delay(self, count: int, free: int, cap: float) -> float:
+        if count < free:
+            return 0.0
+        return min(cap, self.first_wait * 2.0 ** min(count - free, 30))
+
+    def _forget(self, now: float) -> None:
+        while self._recent and self._recent[0] <= now - self.window:
+            self._recent.popleft()
+        for client in [c for c, f in self._clients.items() if f.last <= now - self.window]:
+            del self._clients[client]
+
+
+def throttled_message(seconds: float) -> str:
+    """What a client hears while it must wait before the next password try."""
+    return (
+        "**Zu viele Fehlversuche.** Bitte in "
+        f"{math.ceil(seconds)} s erneut versuchen (jeder weitere Fehlversuch verlängert die "
+        "Wartezeit)."
+    )
 
 
 class StoreGuard:

@@ -41,13 +41,27 @@ class Plan:
 
     def summary(self) -> str:
         """One German line, e.g. `3 neu, 1 geändert, 2 entfernt, 10 unverändert`."""
-        parts = [f"{len(self.new)} neu", f"{len(self.changed)} geändert"]
-        if self.renamed:
-            parts.append(f"{len(self.renamed)} umbenannt")
-        parts += [f"{len(self.removed)} entfernt", f"{len(self.unchanged)} unverändert"]
-        if self.redescribed:
-            parts[-1] += f" (davon {len(self.redescribed)} mit neuen Angaben)"
-        return ", ".join(parts)
+        return counts_line(
+            new=len(self.new),
+            changed=len(self.changed),
+            renamed=len(self.renamed),
+            removed=len(self.removed),
+            unchanged=len(self.unchanged),
+            redescribed=len(self.redescribed),
+        )
+
+
+def counts_line(
+    *, new: int, changed: int, renamed: int, removed: int, unchanged: int, redescribed: int
+) -> str:
+    """The German counts line of a plan or of a finished run (renames only when there are any)."""
+    parts = [f"{new} neu", f"{changed} geändert"]
+    if renamed:
+        parts.append(f"{renamed} umbenannt")
+    parts += [f"{removed} entfernt", f"{unchanged} unverändert"]
+    if redescribed:
+        parts[-1] += f" (davon {redescribed} mit neuen Angaben)"
+    return ", ".join(parts)
 
 
 def make_plan(files: Sequence[SourceFile], records: Sequence[SourceRecord]) -> Plan:

@@ -14,7 +14,7 @@ from ingest.chunking import ChunkSizes
 from ingest.corpus import CorpusError, SourceFile, discover
 from ingest.index import EmbedFn, Fence, StoreWriter, embedding_text
 from ingest.ownership import corpus_identities, writable_records
-from ingest.plan import Plan, make_plan
+from ingest.plan import Plan, counts_line, make_plan
 from quellenchat.lease import StoreBusy, writer_lock
 from quellenchat.settings import Settings
 from quellenchat.storage import SourceRecord, StoreError, open_client, unavailable_message
@@ -60,6 +60,23 @@ class Report:
         if self.error:
             return EXIT_STORE_FAILED
         return EXIT_SKIPPED if self.skipped else EXIT_OK
+
+    def done(self) -> str:
+        """What the run did, as a German counts line; a dry run's is its plan.
+
+        Unlike `plan`, a file that was planned but then skipped (e.g. a broken PDF) is not
+        counted as new or changed.
+        """
+        if self.dry_run:
+            return self.plan
+        return counts_line(
+            new=len(self.new),
+            changed=len(self.changed),
+            renamed=len(self.renamed),
+            removed=len(self.removed),
+            unchanged=len(self.unchanged),
+            redescribed=len(self.metadata_updated),
+        )
 
     def to_json(self) -> dict[str, Any]:
         """The summary as one JSON-ready object."""
@@ -114,7 +131,9 @@ def run_ingest(
     report = Report(store=settings.chroma_url or str(settings.store), dry_run=dry_run)
     options: dict[str, Any] = {"rebuild": rebuild, "log": log, "show_progress": show_progress}
     try:
-        files, skipped = discover(settings.corpus)
+        files, skipped = discover(
+            settings.corpus, follow_outside_links=settings.follow_outside_links
+        )
         report.skipped = [{"source": s.source, "reason": s.reason} for s in skipped]
         if dry_run or (writer_locked and not settings.chroma_url):  # dry runs wait for nobody
             _run(settings, files, report, **options)

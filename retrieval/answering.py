@@ -42,7 +42,7 @@ from retrieval.lexical import analyze
 from retrieval.passages import Passage
 from retrieval.prompts import Prompts
 from retrieval.question_kind import Kind, addresses_the_system, question_kind
-from retrieval.refusal import DEFAULT_THRESHOLD, evidence_strength
+from retrieval.refusal import default_threshold, evidence_strength
 from retrieval.thesaurus import default_thesaurus
 
 if TYPE_CHECKING:
@@ -73,6 +73,12 @@ MODEL_CHARS = 600
 # The answer stream stops at these; a small model otherwise goes on with a made-up example.
 ANSWER_STOPS = ("\nFrage:", "<quelle", "\nBeispiel")
 CONDENSE_MAX_TOKENS = 48
+# The condense prompt sees at most this many earlier turns, each question and answer shortened.
+HISTORY_TURNS = 3
+# The chat template's own tokens around a prompt (role markers), with room to spare.
+TEMPLATE_TOKENS = 64
+# English abbreviations a translation keeps, and the German ones the sources use.
+_GERMAN_TERMS = ((re.compile(r"\bSMEs?\b"), "KMU"), (re.compile(r"\bAIs?\b"), "KI"))
 # More citation marks than this in one sentence: the small model is counting, not citing.
 MAX_MARKS_PER_SENTENCE = 6
 # How often a request waiting for the local model checks its place in line.
@@ -186,6 +192,35 @@ def is_english(question: str) -> bool:
     return english > german
 
 
+def history_text(history: History, budget_bytes: int) -> str:
+    """The latest turns for the condense prompt; the oldest are dropped until they fit.
+
+    At most `HISTORY_TURNS` turns, each question and answer shortened. The budget is in UTF-8
+    bytes: the models' byte-level BPE tokens cover at least one byte each, so a text of n bytes
+    never needs more than n tokens, whatever characters a client sends.
+    """
+    kept: list[str] = []
+    used = 0
+    for asked, answered in reversed(history[-HISTORY_TURNS:]):
+        turn = f"Frage: {_shorten(asked)}\nAntwort: {_shorten(answered)}"
+        used += len(turn.encode()) + 1
+        if used > budget_bytes:
+            break
+        kept.append(turn)
+    return "\n".join(reversed(kept))
+
+
+def german_terms(question: str) -> str:
+    """A translated question with the German abbreviations the sources use (SMEs → KMU, AI → KI).
+
+    A small model keeps English abbreviations when it translates; the sources know only the
+    German ones, so the search found nothing and the question was refused.
+    """
+    for pattern, german in _GERMAN_TERMS:
+        question = pattern.sub(german, question)
+    return question
+
+
 def looks_like_follow_up(question: str) -> bool:
     """A short question that leans on the previous one ("Und bei den größeren Firmen?")."""
     words = re.findall(r"\w+", question)
@@ -276,7 +311,7 @@ class Answerer:
         self.threshold = (
             settings.refusal_threshold
             if settings.refusal_threshold is not None
-            else DEFAULT_THRESHOLD
+            else default_threshold(settings.embedder)
         )
         self._models: dict[str, Any] = {}
         self._item_vectors: dict[str, Any] = {}
@@ -639,7 +674,9 @@ class Answerer:
         from langchain_core.messages import HumanMessage
 
         if history:
-            turns = "\n".join(f"Frage: {q}\nAntwort: {_shorten(a)}" for q, a in history[-3:])
+            bare = self.prompts.condense.format(history="", question=question)
+            budget = self.settings.llm_context - CONDENSE_MAX_TOKENS - TEMPLATE_TOKENS
+            turns = history_text(history, budget - len(bare.encode()))
             prompt = self.prompts.condense.format(history=turns, question=question)
         else:  # an English question: the sources are German
             prompt = self.prompts.translate.format(question=question)
@@ -655,6 +692,8 @@ class Answerer:
         text = reply.content if isinstance(reply.content, str) else ""
         standalone = text.strip().splitlines()[0].strip() if text.strip() else ""
         standalone = re.sub(r"^(Eigenständige Frage|Frage)\s*:\s*", "", standalone).strip()
+        if not history:
+            standalone = german_terms(standalone)
         return standalone or expand_follow_up(question, history)
 
     def _system_prompt(self) -> str:

@@ -193,11 +193,14 @@ def _place(passage: Any) -> str:
 
 def _eval(args: argparse.Namespace) -> int:
     from retrieval.evaluation import evaluate, read_items
+    from retrieval.refusal import default_threshold
 
     if args.squad is None:
         items = read_items(args.file)
         searcher = _searcher(cli_settings(args))
         threshold = searcher.settings.refusal_threshold
+        if threshold is None:  # the configured embedder's own default
+            threshold = default_threshold(searcher.settings.embedder)
         result = evaluate(items, lambda q: searcher.search(q, args.k), threshold)
         return _print_eval(result, args.json)
     with tempfile.TemporaryDirectory(prefix="quellenchat-squad-") as tmp:

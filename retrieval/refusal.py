@@ -12,6 +12,11 @@ from them (`calibrate`, `calibration_report`); the default below was calibrated 
 `"refusal_threshold": 0.8675` (answerable kept 0.95, unanswerable refused 1.0) with the int8
 embedder of CPUs with int8 instructions; in exact fp32 (other CPUs, or embed_quantize=false) the
 same calibration gives 0.8686 (both rates again at 0.9 or better).
+
+Each bundled embedder has its own scale: EmbeddingGemma's cosines lie far lower (best passage
+0.31-0.72 for answerable questions, against e5's 0.82-0.92), so e5's threshold would refuse every
+question. Its default was calibrated the same way (int8, 4.12.2026): 0.4208, answerable kept
+0.95, unanswerable refused 1.0.
 """
 
 from __future__ import annotations
@@ -20,13 +25,20 @@ import itertools
 from collections.abc import Sequence
 from typing import Any
 
+from quellenchat.settings import GEMMA_EMBEDDER
 from retrieval.passages import Passage
 
 COVERAGE_WEIGHT = 0.1
 COVERAGE_DEPTH = 3
-DEFAULT_THRESHOLD = 0.8675
+DEFAULT_THRESHOLD = 0.8675  # multilingual-e5-small, and any model not listed below
+EMBEDDER_THRESHOLDS = {GEMMA_EMBEDDER: 0.4208}
 # The median best coverage of the dev set's answerable questions.
 ASSUMED_COVERAGE = 0.4
+
+
+def default_threshold(embedder: str) -> float:
+    """The calibrated refusal threshold for the embedder named `embedder`."""
+    return EMBEDDER_THRESHOLDS.get(embedder, DEFAULT_THRESHOLD)
 
 
 def evidence_strength(passages: Sequence[Passage], *, lexical: bool = True) -> float:

@@ -10,11 +10,14 @@ from pathlib import Path
 import pytest
 
 from quellenchat.settings import Settings
-from tests.helpers import FACT_SHEET, MODELS_DIR, PROJECT_ROOT, write_pdf
+from tests.helpers import FACT_SHEET, MODELS_DIR, PROJECT_ROOT, TEST_EMBEDDER, write_pdf
 
 # Temporary stores are embedded: a Chroma server configured in the developer's environment must
 # never receive test data. Server-mode tests pass their own server's URL explicitly.
 os.environ.pop("QUELLENCHAT_CHROMA_URL", None)
+# Settings built in tests, and the CLIs and apps they start (which inherit the environment),
+# embed with TEST_EMBEDDER unless a test names another; tests of the default pass it explicitly.
+os.environ["QUELLENCHAT_EMBEDDER"] = TEST_EMBEDDER
 
 
 @pytest.fixture

@@ -13,6 +13,10 @@ FACT_SHEET = PROJECT_ROOT / "corpus" / "ki-faktenblatt.txt"
 # The converted embedding model is a cache, not a store: share it with `make run` so a test
 # session converts it at most once.
 MODELS_DIR = Path(os.environ.get("QUELLENCHAT_TEST_MODELS_DIR", PROJECT_ROOT / "data" / "models"))
+# The embedder of tests that check something else (ingest bookkeeping, answers, the app, servers):
+# the bundled e5-small, a real model three times faster than the default EmbeddingGemma. The
+# default itself is tested end to end in tests/test_default_embedder.py and test_gemma.py.
+TEST_EMBEDDER = "bundled:multilingual-e5-small"
 
 
 def run_retrieval(*args: str) -> subprocess.CompletedProcess[str]:
@@ -22,7 +26,11 @@ def run_retrieval(*args: str) -> subprocess.CompletedProcess[str]:
         capture_output=True,
         text=True,
         cwd=PROJECT_ROOT,
-        env={"PATH": "/usr/bin:/bin", "QUELLENCHAT_MODELS_DIR": str(MODELS_DIR)},
+        env={
+            "PATH": "/usr/bin:/bin",
+            "QUELLENCHAT_MODELS_DIR": str(MODELS_DIR),
+            "QUELLENCHAT_EMBEDDER": TEST_EMBEDDER,
+        },
         timeout=300,
         check=False,
     )

@@ -429,3 +429,27 @@ def test_raw_pdf_page_is_frozen() -> None:
     page = RawPdfPage(1, None, "Text")
     with pytest.raises(AttributeError):
         page.text = "anders"  # type: ignore[misc]
+
+
+@pytest.mark.parametrize("algorithm", ["AES-128", "AES-256"])
+def test_pdf_aes_encrypted_with_empty_user_password_opens(
+    tmp_path: Path, sample_pdf: Path, algorithm: str
+) -> None:
+    path = _encrypt(sample_pdf, tmp_path / "aes-offen.pdf", "", algorithm)
+    assert clean_pdf_pages([p.text for p in iter_pdf_pages(path)]) == CLEANED
+
+
+def test_pdf_aes_encrypted_with_password_fails(tmp_path: Path, sample_pdf: Path) -> None:
+    path = _encrypt(sample_pdf, tmp_path / "aes-geheim.pdf", "geheim", "AES-256")
+    with pytest.raises(DocumentError) as error:
+        list(iter_pdf_pages(path))
+    assert str(error.value) == "aes-geheim.pdf: PDF ist verschlüsselt (Passwort nötig)"
+
+
+def _encrypt(source: Path, path: Path, user_password: str, algorithm: str) -> Path:
+    from pypdf import PdfWriter
+
+    writer = PdfWriter(clone_from=source)
+    writer.encrypt(user_password=user_password, owner_password="x", algorithm=algorithm)
+    writer.write(path)
+    return path

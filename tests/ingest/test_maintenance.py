@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from ingest.maintenance import (
+    LoginThrottle,
     StoreGuard,
     admin_mode,
     bring_up_to_date,
@@ -20,6 +21,7 @@ from ingest.maintenance import (
     needs_update,
     password_ok,
     plan_text,
+    result_text,
 )
 from ingest.run import run_ingest
 from quellenchat.lease import LOCK_FILE
@@ -60,6 +62,19 @@ def test_plan_names_new_files(small_corpus: Path, make_settings: Callable[..., S
     text = plan_text(report)
     assert "1 neu" in text
     assert "- Neu: `neu.txt`" in text
+
+
+def test_the_result_counts_only_what_went_in_not_what_was_planned(
+    small_corpus: Path, make_settings: Callable[..., Settings]
+) -> None:
+    (small_corpus / "kaputt.pdf").write_bytes(b"%PDF-1.7\n1 0 obj << /Type /Catalog >>\ngarbage")
+    settings = make_settings()
+    assert "2 neu" in plan_text(run_ingest(settings, dry_run=True))
+    report = run_ingest(settings)
+    text = result_text(report)
+    assert text.startswith("**Erledigt:** 1 neu, 0 geändert, 0 entfernt, 0 unverändert."), text
+    assert "Übersprungen: `kaputt.pdf` – kaputt.pdf: PDF ist beschädigt" in text
+    assert report.to_json()["plan"].startswith("2 neu")  # the JSON field stays the plan
 
 
 def test_cli_ingest_is_refused_while_the_app_holds_the_store(
@@ -234,3 +249,45 @@ def test_password_check() -> None:
     assert not password_ok(Settings(admin_password=None), "")
     assert is_loopback("127.0.0.2")
     assert not is_loopback("example.org")
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_wrong_passwords_make_a_client_wait_longer_and_longer() -> None:
+    clock = FakeClock()
+    throttle = LoginThrottle(clock=clock, free_per_client=3, first_wait=1.0, max_wait=8.0)
+    for _ in range(3):  # a few typos cost nothing
+        assert throttle.wait("10.0.0.1") == 0
+        throttle.failed("10.0.0.1")
+    waits = []
+    for _ in range(5):
+        waits.append(throttle.wait("10.0.0.1"))
+        clock.now += waits[-1]
+        throttle.failed("10.0.0.1")
+    assert waits == [1.0, 2.0, 4.0, 8.0, 8.0]  # doubling up to the cap
+    assert throttle.wait("10.0.0.2") == 0  # another client is not held up by one guesser
+    clock.now += 8.0
+    assert throttle.wait("10.0.0.1") == 0  # after the wait: a try, and the right one counts
+    throttle.succeeded("10.0.0.1")
+    throttle.failed("10.0.0.1")
+    assert throttle.wait("10.0.0.1") == 0  # starts afresh after a success
+
+
+def test_many_clients_together_make_everybody_wait() -> None:
+    clock = FakeClock()
+    throttle = LoginThrottle(clock=clock, free_per_client=3, free_total=5, max_total_wait=4.0)
+    for n in range(5):  # five addresses, one guess each: within the free total
+        throttle.failed(f"10.0.0.{n}")
+    assert throttle.wait("10.0.0.99") == 1.0
+    for n in range(5, 9):
+        clock.now += throttle.wait("10.0.0.99")
+        throttle.failed(f"10.0.0.{n}")
+    assert throttle.wait("10.0.0.99") == 4.0  # capped
+    clock.now += throttle.window + 1
+    assert throttle.wait("10.0.0.99") == 0  # old guesses are forgotten

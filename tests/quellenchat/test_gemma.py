@@ -344,3 +344,29 @@ def test_real_gemma_ranks_the_right_german_passage_first() -> None:
         [query], prompt="task: search result | query: ", normalize_embeddings=True
     )[0]
     assert float(explicit @ embedder.embed_query(query)) > 0.9999
+
+
+def test_cli_fetches_into_the_models_dir_and_reports_failures(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    asked: list[Path] = []
+
+    def fail(folder: Path) -> Path:
+        asked.append(folder)
+        raise GemmaModelError("Teil 7 von 25 hat die Prüfsumme x")
+
+    monkeypatch.setattr(gemma, "ensure_gemma", fail)
+
+    assert gemma.main(["--models-dir", str(tmp_path)]) == 1
+    assert asked == [tmp_path / GEMMA_FOLDER]
+    assert "Teil 7 von 25" in capsys.readouterr().err
+
+
+def test_gemma_has_its_own_refusal_threshold() -> None:
+    from quellenchat.settings import BUNDLED_EMBEDDER
+    from retrieval.refusal import DEFAULT_THRESHOLD, default_threshold
+
+    # Gemma's cosines lie far lower than e5's: e5's threshold would refuse every question.
+    assert default_threshold(GEMMA_EMBEDDER) < 0.5 < DEFAULT_THRESHOLD
+    assert default_threshold(BUNDLED_EMBEDDER) == DEFAULT_THRESHOLD
+    assert default_threshold("intfloat/multilingual-e5-base") == DEFAULT_THRESHOLD

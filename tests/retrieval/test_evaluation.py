@@ -108,3 +108,55 @@ def test_invalid_page_names_the_line(tmp_path: Path, page: object) -> None:
     path = _write_items(tmp_path / "bad.jsonl", [good, {**good, "page": page}])
     with pytest.raises(ValueError, match=r"Zeile 2: .*page"):
         read_items(path)
+
+
+def _passage(text: str, section: str) -> Any:
+    from retrieval.passages import Passage
+
+    return Passage(
+        text[:8], "blatt.txt", "", text, 0.5, 0.5, "sha", 0, 0, len(text), section=section
+    )
+
+
+def test_realistic_fields_list_recall_and_misses(tmp_path: Path) -> None:
+    listed = {
+        "id": "fb-1",
+        "question": "Welche Hemmnisse gibt es?",
+        "answerable": True,
+        "kind": "list",
+        "split": "heldout",
+        "gold": "Know-how",
+        "golds": ["Know-how", "Datenschutz", "Ressourcen", "Innovationsdruck"],
+        "points": ["Know-how", "Datenschutz"],
+    }
+    single = {"id": "fb-2", "question": "Wie viele?", "gold": "15%", "split": "tune"}
+    [item, other] = read_items(_write_items(tmp_path / "r.jsonl", [listed, single]))
+    assert (item.kind, item.split, item.id, item.points) == (
+        "list",
+        "heldout",
+        "fb-1",
+        ("Know-how", "Datenschutz"),
+    )
+    assert other.gold_phrases == ("15%",)
+    ranked = [
+        _passage(
+            "Mangelndes Know-how und hohe Anforderung an den Datenschutz.", "Herausforderungen"
+        ),
+        _passage("Limitierte Ressourcen.", "Herausforderungen"),
+        _passage("Anteil von bis zu 15%.", "Zahlen"),
+    ]
+    result = evaluate([item, other], lambda q: ranked)
+    assert result["hit@1"] == 0.5  # the list's first passage holds a gold; 15% is third
+    assert result["list_questions"] == 1
+    assert result["list_recall@5"] == 0.75  # Innovationsdruck is not in the top 5
+    assert [(m["id"], m["rank"], m["recall@5"]) for m in result["misses"]] == [
+        ("fb-1", 1, 0.75),
+        ("fb-2", 3, None),
+    ]
+    assert result["misses"][1]["first"] == "blatt.txt Herausforderungen"
+
+
+def test_an_unknown_split_names_the_line(tmp_path: Path) -> None:
+    path = _write_items(tmp_path / "r.jsonl", [{"question": "?", "gold": "x", "split": "test"}])
+    with pytest.raises(ValueError, match=r"Zeile 1: .*split muss tune oder heldout sein"):
+        read_items(path)

@@ -1,0 +1,30 @@
+"""Everyday words bring the sources' terms into the lexical query, and only into it."""
+
+from __future__ import annotations
+
+from retrieval.thesaurus import Thesaurus, default_thesaurus
+
+
+def test_keys_match_inflected_and_folded_words() -> None:
+    thesaurus = Thesaurus.from_mapping({"Hemmnis": ["Herausforderungen"], "kleine Firma": ["KMU"]})
+    assert thesaurus.expand("Welche Hemmnisse gibt es?") == (
+        "Welche Hemmnisse gibt es? Herausforderungen"
+    )
+    assert thesaurus.expand("Hemmnisse fuer KLEINE Firma?").endswith("Herausforderungen KMU")
+    # every word of a key must occur
+    assert thesaurus.expand("Eine kleine Bäckerei") == "Eine kleine Bäckerei"
+
+
+def test_terms_are_added_once() -> None:
+    thesaurus = Thesaurus.from_mapping(
+        {"Hürde": ["Herausforderungen"], "Hemmnis": ["Herausforderungen"]}
+    )
+    assert thesaurus.expand("Hürden und Hemmnisse").count("Herausforderungen") == 1
+
+
+def test_the_shipped_thesaurus_bridges_the_issue_examples() -> None:
+    expand = default_thesaurus().expand
+    assert "Produktion" in expand("Wofür kann man KI in der Fertigung nutzen?")
+    assert "Herausforderungen" in expand("Welche Hemmnisse gibt es beim KI-Einsatz in KMU?")
+    assert "KI-Trainer" in expand("Gibt es Berater, die Mittelständler beim Thema KI schulen?")
+    assert expand("Wie backt man Brot?") == "Wie backt man Brot?"
