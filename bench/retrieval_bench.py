@@ -168,8 +168,8 @@ def compare(
 DENSE_ONLY = Fusion(method="bonus", lexical_bonus=0.0)
 RRF = Fusion(method="rrf", rrf_k=60, lexical_weight=1.0)
 BASELINES = {
-    "dense": "nur e5 (dicht)",
-    "rrf": "Rangfusion e5 + BM25 deutsch (RRF, k = 60)",
+    "dense": "nur dicht (Einbettungsmodell)",
+    "rrf": "Rangfusion dicht + BM25 deutsch (RRF, k = 60)",
     "bm25": "nur BM25 (deutsch)",
     "plain_bm25": "nur BM25 (bm25s, ohne deutsche Analyse)",
     "tutorial": "LangChain-Tutorial 1000/200 + Chroma",
