@@ -302,9 +302,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             {b: {s: t.figures() for s, t in ts.items()} for b, ts in results.items()}, indent=1
         )
     )
-    from retrieval.refusal import DEFAULT_THRESHOLD
+    from retrieval.refusal import default_threshold
 
-    threshold = settings.refusal_threshold or DEFAULT_THRESHOLD
+    threshold = settings.refusal_threshold or default_threshold(settings.embedder)
     print(json.dumps({"follow_ups": follow_up_pairs()}, ensure_ascii=False, indent=1))
     if "extractive" in results:
         print(json.dumps({"refusal": calibration(results["extractive"], threshold)}, indent=1))
