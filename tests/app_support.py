@@ -8,7 +8,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from gradio_client import Client
 
+from chat_app import ChatApp, Running, serve
 from ingest.run import run_ingest
 from quellenchat.settings import Settings
 from tests.helpers import FACT_SHEET, MODELS_DIR, write_pdf
@@ -84,6 +86,18 @@ def app_settings(factory: pytest.TempPathFactory, name: str, **overrides: object
     assert report.exit_code == 0, report.to_json()
     assert report.chunks_embedded == 0, report.to_json()
     return settings
+
+
+def start_app(settings: Settings) -> Running:
+    """The chat app on a free loopback port, serving until `stop()`."""
+    return serve(ChatApp(settings), "127.0.0.1", free_port())
+
+
+def app_client(running: Running, downloads: Path) -> Client:
+    """A gradio_client for a running app that saves downloaded files below `downloads`."""
+    return Client(
+        running.url, verbose=False, download_files=str(downloads), analytics_enabled=False
+    )
 
 
 def free_port() -> int:

@@ -19,39 +19,28 @@ import pytest
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 
-from chat_app import ChatApp, Running, queue_notice, serve, with_heartbeats
-from quellenchat.settings import Settings
+from chat_app import Running, queue_notice, with_heartbeats
 from quellenchat.storage import open_client, read_sources
 from retrieval.answers import REFUSAL
 from retrieval.render import answer_markdown, escape_markdown
-from tests.app_support import HOSTILE_QUESTION, app_settings, free_port
+from tests.app_support import HOSTILE_QUESTION, app_client, app_settings, free_port, start_app
 from tests.helpers import MODELS_DIR, PROJECT_ROOT, write_pdf
 
 QUESTION = "Warum fehlt vielen Firmen das Vertrauen in KI?"
 OFF_TOPIC = "Wie backe ich ein Sauerteigbrot mit Roggenmehl?"
 
 
-def _start(settings: Settings) -> Running:
-    return serve(ChatApp(settings), "127.0.0.1", free_port())
-
-
 @pytest.fixture(scope="module")
 def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
-    running = _start(app_settings(tmp_path_factory, "chat-app"))
+    running = start_app(app_settings(tmp_path_factory, "chat-app"))
     yield running
     running.stop()
-
-
-def _client(running: Running, downloads: Path) -> Client:
-    return Client(
-        running.url, verbose=False, download_files=str(downloads), analytics_enabled=False
-    )
 
 
 @pytest.fixture
 def client(app: Running, tmp_path: Path) -> Client:
     """A fresh session: its own conversation state."""
-    return _client(app, tmp_path)
+    return app_client(app, tmp_path)
 
 
 def _final(client: Client, question: str) -> tuple[Any, ...]:
@@ -214,7 +203,7 @@ def test_ten_clients_asking_at_once_all_get_complete_answers(app: Running, tmp_p
     assert len(DEV_QUESTIONS) == 10
 
     def ask(index: int) -> tuple[str, Any]:
-        client = _client(app, tmp_path / str(index))
+        client = app_client(app, tmp_path / str(index))
         question = DEV_QUESTIONS[index]
         if index % 2:
             return "chat", _final(client, question)
@@ -234,7 +223,7 @@ def test_ten_clients_asking_at_once_all_get_complete_answers(app: Running, tmp_p
 
 @pytest.fixture(scope="module")
 def admin_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
-    running = _start(
+    running = start_app(
         app_settings(tmp_path_factory, "admin-app", admin_password="geheim", upload_max_mb=1)
     )
     yield running
@@ -249,7 +238,7 @@ def test_admin_password_is_enforced_then_upload_and_reingest(
         tmp_path / "Robotik Studie.pdf",
         ["Kollaborative Roboter entlasten Beschäftigte in der Montage kleiner Betriebe."],
     )
-    stranger = _client(admin_app, tmp_path / "stranger")
+    stranger = app_client(admin_app, tmp_path / "stranger")
     assert "Nicht angemeldet" in stranger.predict(handle_file(pdf), False, api_name="/upload")[0]
     assert not (corpus / "literature" / "Robotik Studie.pdf").exists()
     assert "Nicht angemeldet" in stranger.predict(api_name="/plan")
@@ -257,7 +246,7 @@ def test_admin_password_is_enforced_then_upload_and_reingest(
     assert "Falsches Passwort" in stranger.predict("falsch", api_name="/login")[0]
     assert "Nicht angemeldet" in stranger.predict(api_name="/plan")
 
-    admin = _client(admin_app, tmp_path / "admin")
+    admin = app_client(admin_app, tmp_path / "admin")
     status, documents = admin.predict("geheim", api_name="/login")
     assert status == "Angemeldet."
     assert len(documents["data"]) == 2
@@ -289,7 +278,9 @@ def test_an_oversized_upload_is_refused_before_it_is_stored(
         assert small.status_code == 200
     # gradio_client reads the limit from the app's config and refuses before sending.
     with pytest.raises(ValueError, match="exceeds the maximum file size of 1048576 bytes"):
-        _client(admin_app, tmp_path / "admin").predict(handle_file(big), False, api_name="/upload")
+        app_client(admin_app, tmp_path / "admin").predict(
+            handle_file(big), False, api_name="/upload"
+        )
     assert not (admin_app.chat.settings.corpus[0] / "literature" / "gross.pdf").exists()
 
 
@@ -298,9 +289,9 @@ def test_admin_tab_is_disabled_off_loopback_without_password(
 ) -> None:
     # The app believes it binds to every interface; the test still serves it on loopback only.
     settings = app_settings(tmp_path_factory, "open-app", host="0.0.0.0")
-    running = _start(settings)
+    running = start_app(settings)
     try:
-        client = _client(running, tmp_path)
+        client = app_client(running, tmp_path)
         endpoints = client.view_api(print_info=False, return_format="dict")
         names = set(endpoints["named_endpoints"]) | set(endpoints["unnamed_endpoints"])
         assert not {"/upload", "/update", "/plan", "/login"} & names

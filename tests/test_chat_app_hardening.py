@@ -12,34 +12,23 @@ from typing import Any
 import httpx
 import pytest
 from gradio.utils import get_upload_folder
-from gradio_client import Client, handle_file
+from gradio_client import handle_file
 from gradio_client.exceptions import AppError
 
 from chat_app import ChatApp, Running, serve
 from ingest.maintenance import LoginThrottle
-from quellenchat.settings import Settings
-from tests.app_support import app_settings, free_port
+from tests.app_support import app_client, app_settings, free_port, start_app
 from tests.helpers import write_pdf
 
 QUESTION = "Warum fehlt vielen Firmen das Vertrauen in KI?"
 
 
-def _start(settings: Settings) -> Running:
-    return serve(ChatApp(settings), "127.0.0.1", free_port())
-
-
 @pytest.fixture(scope="module")
 def open_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
     """Loopback without password: the Quellen tab is open."""
-    running = _start(app_settings(tmp_path_factory, "open-admin-app"))
+    running = start_app(app_settings(tmp_path_factory, "open-admin-app"))
     yield running
     running.stop()
-
-
-def _client(running: Running, downloads: Path) -> Client:
-    return Client(
-        running.url, verbose=False, download_files=str(downloads), analytics_enabled=False
-    )
 
 
 def call(running: Running, api_name: str, data: list[Any]) -> tuple[str, Any]:
@@ -80,7 +69,9 @@ def test_a_forged_server_path_is_refused_before_anything_is_copied(
 
 def test_a_real_upload_still_works(open_app: Running, tmp_path: Path) -> None:
     pdf = write_pdf(tmp_path / "Echt Hochgeladen.pdf", ["Ein echtes Dokument über Roboter."])
-    message, plan = _client(open_app, tmp_path).predict(handle_file(pdf), False, api_name="/upload")
+    message, plan = app_client(open_app, tmp_path).predict(
+        handle_file(pdf), False, api_name="/upload"
+    )
     assert "gespeichert" in message
     assert "`literature/Echt Hochgeladen.pdf`" in plan
 
@@ -88,7 +79,7 @@ def test_a_real_upload_still_works(open_app: Running, tmp_path: Path) -> None:
 def test_without_admin_nobody_may_upload_files(
     tmp_path_factory: pytest.TempPathFactory, tmp_path: Path
 ) -> None:
-    running = _start(app_settings(tmp_path_factory, "no-admin-app", host="0.0.0.0"))
+    running = start_app(app_settings(tmp_path_factory, "no-admin-app", host="0.0.0.0"))
     try:
         with httpx.Client(base_url=running.url) as http:
             for route in ("gradio_api/upload", "gradio_api/upload/", "/gradio_api//upload"):
@@ -121,14 +112,14 @@ def test_malformed_ask_input_gets_a_german_message_naming_the_field(
     open_app: Running, tmp_path: Path, question: Any, history: Any, expected: str
 ) -> None:
     with pytest.raises(AppError) as error:
-        _client(open_app, tmp_path).predict(question, history, api_name="/ask")
+        app_client(open_app, tmp_path).predict(question, history, api_name="/ask")
     assert expected in str(error.value)
     assert "Error" not in str(error.value)
 
 
 def test_well_formed_history_is_still_taken(open_app: Running, tmp_path: Path) -> None:
     first = "Wie viele KMU setzen bereits KI ein?"
-    answer = _client(open_app, tmp_path).predict(
+    answer = app_client(open_app, tmp_path).predict(
         "Und bei den mittelgroßen Firmen?", [[first, "…"]], api_name="/ask"
     )
     assert answer["standalone_question"].startswith(first)
@@ -141,7 +132,7 @@ def test_guessing_the_admin_password_is_slowed_down_and_the_right_one_works_afte
     throttle = LoginThrottle(free_per_client=2, first_wait=1.5)
     running = serve(ChatApp(settings, throttle=throttle), "127.0.0.1", free_port())
     try:
-        client = _client(running, tmp_path)
+        client = app_client(running, tmp_path)
         for _ in range(2):
             assert "Falsches Passwort" in client.predict("falsch", api_name="/login")[0]
         refused = client.predict("geheim", api_name="/login")[0]  # even the right one must wait
@@ -161,10 +152,10 @@ def test_exports_live_in_the_app_folder_only_and_go_when_the_app_stops(
 ) -> None:
     exports = tmp_path / "exporte"
     settings = app_settings(tmp_path_factory, "export-app", export_dir=exports)
-    running = _start(settings)
+    running = start_app(settings)
     try:
         marker = uuid.uuid4().hex
-        *_, export, _ = _client(running, tmp_path / "client").predict(
+        *_, export, _ = app_client(running, tmp_path / "client").predict(
             f"Wie backe ich Brot mit Sauerteig {marker}?", api_name="/chat"
         )
         assert marker in Path(export).read_text(encoding="utf-8")  # downloaded over HTTP
