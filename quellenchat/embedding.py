@@ -11,6 +11,7 @@ import os
 import queue
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -83,16 +84,37 @@ class QueryWorker:
     so queries are not batched. A failure reaches its caller; the worker goes on. The worker
     thread starts with the first query (again in a forked child, which has no threads) and is a
     daemon.
+
+    Because each query is embedded alone, its vector depends on its text only: the last
+    `RECENT_QUERIES` vectors are kept (read-only), so a question embedded by the search and again
+    by the answer's item matching costs one forward pass, not two.
     """
+
+    RECENT_QUERIES = 256
 
     def __init__(self, encode: Callable[[str], np.ndarray]) -> None:
         self._encode = encode
         self._queue: queue.SimpleQueue[tuple[str, Future[np.ndarray]]] = queue.SimpleQueue()
         self._worker: threading.Thread | None = None
         self._starting = threading.Lock()
+        self._recent: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._recent_lock = threading.Lock()
 
     def embed(self, text: str) -> np.ndarray:
-        """The query's vector, once the queries asked before it are done."""
+        """The query's vector: a recent one again, else once the queries asked before are done."""
+        with self._recent_lock:
+            if text in self._recent:
+                self._recent.move_to_end(text)
+                return self._recent[text]
+        vector = self._embed_in_turn(text)
+        vector.flags.writeable = False
+        with self._recent_lock:
+            self._recent[text] = vector
+            while len(self._recent) > self.RECENT_QUERIES:
+                self._recent.popitem(last=False)
+        return vector
+
+    def _embed_in_turn(self, text: str) -> np.ndarray:
         result: Future[np.ndarray] = Future()
         self._queue.put((text, result))
         if self._worker is None or not self._worker.is_alive():  # not yet, or in a forked child

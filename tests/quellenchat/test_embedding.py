@@ -174,6 +174,24 @@ def test_query_worker_takes_turns_and_hands_failures_to_their_callers() -> None:
     assert float(worker.embed("wieder da")[0]) == 9.0  # the worker survived the failure
 
 
+def test_a_recent_query_is_not_embedded_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[str] = []
+
+    def encode(text: str) -> np.ndarray:
+        seen.append(text)
+        return np.array([float(len(text))], dtype=np.float32)
+
+    monkeypatch.setattr(QueryWorker, "RECENT_QUERIES", 2)
+    worker = QueryWorker(encode)
+    first = worker.embed("Hemmnisse")
+    assert worker.embed("Hemmnisse") is first  # the search's vector, reused by the answer
+    assert not first.flags.writeable  # shared, so nobody may change it
+    worker.embed("zwei")
+    worker.embed("drei")  # "Hemmnisse" is now the oldest of three: dropped
+    worker.embed("Hemmnisse")
+    assert seen == ["Hemmnisse", "zwei", "drei", "Hemmnisse"]
+
+
 def test_query_ranks_its_passage_first(embedder: SentenceTransformerEmbedder) -> None:
     scores = embedder.embed_passages(PASSAGES) @ embedder.embed_query(QUERY)
     assert int(np.argmax(scores)) == 0
