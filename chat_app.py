@@ -84,9 +84,17 @@ EXAMPLES = (
 ANSWER_CONCURRENCY = 16
 HEARTBEAT_SECONDS = 0.5
 SEARCHING = "Suche in den Quellen …"
-# The export button's value while there is no fresh export. Never `gr.skip()`: Gradio rebuilds a
+# The hidden download's value while there is no fresh export. Never `gr.skip()`: Gradio rebuilds a
 # component from its constructor for any update, which would drop `serve_in_place`.
 NO_EXPORT = None
+# After the export button has written the file into the hidden download button, this clicks that
+# button: one click downloads, and nothing is written before the user asks for it.
+DOWNLOAD_JS = """
+async () => {
+  await new Promise((done) => setTimeout(done, 50));
+  document.querySelector("#qc-export-datei button, button#qc-export-datei")?.click();
+}
+"""
 # How often expired conversation exports are deleted.
 SWEEP_SECONDS = 30.0
 
@@ -183,7 +191,8 @@ class _ChatParts:
     question: gr.Textbox
     send: gr.Button
     clear: gr.Button
-    export: gr.DownloadButton
+    export: gr.Button
+    download: gr.DownloadButton
     status: gr.Markdown
     examples: list[gr.Button]
     comment: gr.Textbox
@@ -219,7 +228,8 @@ class ChatApp:
     def respond(self, question: str, turns: list[Answer]) -> Iterator[tuple[Any, ...]]:
         """Answer in the chat: evidence first, then the streamed answer, then the final one.
 
-        Yields (chat, sources, turns, question box, export, status).
+        Yields (chat, sources, turns, question box, download, status). The download is always
+        cleared: an export is written only when the user asks for it (`export`).
         """
         chat = messages(turns)
         try:
@@ -249,7 +259,7 @@ class ChatApp:
                     turns = [*turns, event]
                     chat[-1] = _assistant(answer_markdown(event))
                     sources = answer_sources_html(event, pdf_href, datetime.now().year)
-                    yield chat, sources, turns, "", self._export(turns), ""
+                    yield chat, sources, turns, "", NO_EXPORT, ""
                     return
                 yield chat, sources, turns, "", NO_EXPORT, status
         except StoreError as exc:  # the store is down: say so, keep the conversation
@@ -294,7 +304,10 @@ class ChatApp:
         except (QuestionError, StoreError) as exc:
             raise gr.Error(str(exc)) from exc
 
-    def _export(self, turns: list[Answer]) -> str:
+    def export(self, turns: list[Answer]) -> str | None:
+        """Write the conversation as Markdown, now that the user asked for it (None: no turns)."""
+        if not turns:
+            return None
         return str(self.exports.write(turns, datetime.now()))
 
     def sweep_exports(self, interval: float = SWEEP_SECONDS) -> threading.Thread:
@@ -447,7 +460,7 @@ class ChatApp:
 
     def _chat_tab(self) -> None:
         parts = self._chat_layout()
-        outputs = [parts.chat, parts.sources, parts.turns, parts.question, parts.export]
+        outputs = [parts.chat, parts.sources, parts.turns, parts.question, parts.download]
         outputs.append(parts.status)
         answer: dict[str, Any] = {
             "fn": self.respond,
@@ -464,6 +477,9 @@ class ChatApp:
                 _constant(text), outputs=parts.question, queue=False, api_visibility="private"
             ).then(**answer, api_visibility="private")
         parts.clear.click(self.new_conversation, outputs=outputs, api_name="new_conversation")
+        parts.export.click(
+            self.export, inputs=parts.turns, outputs=parts.download, api_name="export"
+        ).then(None, js=DOWNLOAD_JS, api_visibility="private")
         parts.chat.clear(self.new_conversation, outputs=outputs, api_visibility="private")
         feedback: dict[str, Any] = {
             "inputs": [parts.turns, parts.comment],
@@ -499,10 +515,14 @@ class ChatApp:
                 with gr.Row():
                     send = gr.Button("Fragen", variant="primary", elem_id="qc-fragen")
                     clear = gr.Button("Neue Unterhaltung", elem_id="qc-neu")
-                    export = gr.DownloadButton(
-                        "Als Markdown exportieren", value=None, elem_id="qc-export"
+                    export = gr.Button("Als Markdown exportieren", elem_id="qc-export")
+                    download = gr.DownloadButton(
+                        "Export herunterladen",
+                        value=None,
+                        visible="hidden",
+                        elem_id="qc-export-datei",
                     )
-                    serve_in_place(export, self.exports.root)
+                    serve_in_place(download, self.exports.root)
                 status = gr.Markdown("", elem_id="qc-status")
                 gr.Markdown("**Beispielfragen**")
                 with gr.Row():
@@ -520,8 +540,8 @@ class ChatApp:
                     sources_html((), pdf_href, 0), js_on_load=SOURCES_JS, elem_id="qc-quellen"
                 )
         return _ChatParts(
-            turns, chat, question, send, clear, export, status, examples, comment, up, down,
-            feedback_status, sources,
+            turns, chat, question, send, clear, export, download, status, examples, comment, up,
+            down, feedback_status, sources,
         )  # fmt: skip
 
     def _sources_tab(self, demo: gr.Blocks) -> None:

@@ -243,7 +243,7 @@ def test_answer_sources_citation_link_copy_and_escaped_document_text(
     assert session.outside == []
 
 
-def test_example_follow_up_export_and_new_conversation(session: Session) -> None:
+def test_example_follow_up_export_and_new_conversation(session: Session, app: Running) -> None:
     page = session.page
     page.get_by_role("button", name="Wie viele KMU setzen bereits KI ein?").click()
     _wait_for_answer(page, 1)
@@ -252,6 +252,7 @@ def test_example_follow_up_export_and_new_conversation(session: Session) -> None
     expect(page.get_by_test_id("user")).to_have_count(2)
     expect(page.get_by_test_id("bot").last).to_contain_text("MA)")
 
+    assert list(app.chat.exports.root.glob("*/*.md")) == []  # written only when asked for
     with page.expect_download() as download:
         page.get_by_role("button", name="Als Markdown exportieren").click()
     markdown = Path(download.value.path()).read_text(encoding="utf-8")

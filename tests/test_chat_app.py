@@ -44,7 +44,7 @@ def client(app: Running, tmp_path: Path) -> Client:
 
 
 def _final(client: Client, question: str) -> tuple[Any, ...]:
-    """The chat endpoint's last output: (chat, sources, question box, export, status)."""
+    """The chat endpoint's last output: (chat, sources, question box, download, status)."""
     return tuple(client.predict(question, api_name="/chat"))
 
 
@@ -83,7 +83,8 @@ def test_chat_shows_evidence_before_the_answer_and_offers_an_export(client: Clie
     assert 'id="quelle-1"' in sources
     assert box == ""
     assert status == ""
-    markdown = Path(export).read_text(encoding="utf-8")
+    assert export is None  # nothing is written before the user asks for it
+    markdown = Path(client.predict(api_name="/export")).read_text(encoding="utf-8")
     assert QUESTION in markdown
     assert "### Quellen" in markdown
     assert "– geprüft" in markdown
@@ -92,10 +93,10 @@ def test_chat_shows_evidence_before_the_answer_and_offers_an_export(client: Clie
 def test_follow_up_question_uses_the_conversation(client: Client) -> None:
     first = "Wie viele KMU setzen bereits KI ein?"
     _final(client, first)
-    chat, _, _, export, _ = _final(client, "Und bei den mittelgroßen Firmen?")
+    chat, *_ = _final(client, "Und bei den mittelgroßen Firmen?")
     assert [m["role"] for m in chat] == ["user", "assistant"] * 2
     assert "MA)" in _texts(chat)[3]  # Eurostat's share by company size (10-49 / 51-249 MA)
-    markdown = Path(export).read_text(encoding="utf-8")
+    markdown = Path(client.predict(api_name="/export")).read_text(encoding="utf-8")
     assert markdown.index("## Frage 1") < markdown.index("## Frage 2")
     # The API takes the history explicitly.
     answer = client.predict("Und bei den mittelgroßen Firmen?", [[first, "…"]], api_name="/ask")

@@ -147,7 +147,7 @@ def test_guessing_the_admin_password_is_slowed_down_and_the_right_one_works_afte
         running.stop()
 
 
-def test_exports_live_in_the_app_folder_only_and_go_when_the_app_stops(
+def test_exports_are_written_when_asked_for_in_the_app_folder_and_go_at_stop(
     tmp_path_factory: pytest.TempPathFactory, tmp_path: Path
 ) -> None:
     exports = tmp_path / "exporte"
@@ -155,9 +155,11 @@ def test_exports_live_in_the_app_folder_only_and_go_when_the_app_stops(
     running = start_app(settings)
     try:
         marker = uuid.uuid4().hex
-        *_, export, _ = app_client(running, tmp_path / "client").predict(
-            f"Wie backe ich Brot mit Sauerteig {marker}?", api_name="/chat"
-        )
+        client = app_client(running, tmp_path / "client")
+        assert client.predict(api_name="/export") is None  # no conversation, no file
+        client.predict(f"Wie backe ich Brot mit Sauerteig {marker}?", api_name="/chat")
+        assert not exports.exists() or list(exports.iterdir()) == []  # not before it is asked for
+        export = client.predict(api_name="/export")
         assert marker in Path(export).read_text(encoding="utf-8")  # downloaded over HTTP
         [written] = list(exports.glob("*/quellenchat-unterhaltung-*.md"))
         assert marker in written.read_text(encoding="utf-8")
