@@ -121,15 +121,23 @@ def run_ingest(
     log: Log = lambda message: None,
     show_progress: bool = False,
     writer_locked: bool = False,
+    embedder: Embedder | None = None,
 ) -> Report:
     """Bring the store in line with the corpus folders; never raises for bad documents.
 
     `writer_locked` says the caller already holds the embedded store's file lock (the app's
-    guard); on a Chroma server every run takes the writer lease itself.
+    guard); on a Chroma server every run takes the writer lease itself. `embedder` is the
+    process's loaded embedder (the app's, a test session's); without it, one is loaded only if
+    something needs embedding.
     """
     started = time.perf_counter()
     report = Report(store=settings.chroma_url or str(settings.store), dry_run=dry_run)
-    options: dict[str, Any] = {"rebuild": rebuild, "log": log, "show_progress": show_progress}
+    options: dict[str, Any] = {
+        "rebuild": rebuild,
+        "log": log,
+        "show_progress": show_progress,
+        "embedder": embedder,
+    }
     try:
         files, skipped = discover(
             settings.corpus, follow_outside_links=settings.follow_outside_links
@@ -166,6 +174,7 @@ def _run(
     rebuild: bool,
     log: Log,
     show_progress: bool,
+    embedder: Embedder | None,
     fence: Fence = lambda: None,
 ) -> None:
     client = open_client(settings)
@@ -195,7 +204,10 @@ def _run(
     if report.dry_run:
         _fill_planned(report, plan)
     elif plan.has_work:
-        _apply(settings, writer, plan, report, identities, log=log, show_progress=show_progress)
+        _apply(
+            settings, writer, plan, report, identities,
+            log=log, show_progress=show_progress, embedder=embedder,
+        )  # fmt: skip
     records = writer.records()
     report.documents_total = len(records)
     report.chunks_total = sum(r.chunks for r in records)
@@ -227,10 +239,12 @@ def _apply(
     *,
     log: Log,
     show_progress: bool,
+    embedder: Embedder | None,
 ) -> None:
     _embed_documents(
-        settings, writer, plan, report, identities, log=log, show_progress=show_progress
-    )
+        settings, writer, plan, report, identities,
+        log=log, show_progress=show_progress, embedder=embedder,
+    )  # fmt: skip
     for file, old in plan.renamed:
         writer.commit(_record(file, old.pages, old.chunks, old.encoding, identities))
         writer.remove(old)
@@ -259,19 +273,22 @@ def _embed_documents(
     *,
     log: Log,
     show_progress: bool,
+    embedder: Embedder | None,
 ) -> None:
     if not plan.to_embed:
         return
     from tqdm import tqdm
 
-    from quellenchat.embedding import make_embedder
+    if embedder is None:
+        from quellenchat.embedding import make_embedder
 
-    log("Lade Einbettungsmodell …")
+        log("Lade Einbettungsmodell …")
+        embedder = make_embedder(settings)
     # Two bars: documents prepared, and chunks stored (its total grows as documents are read).
     # The chunk bar is made first: Gradio's tqdm tracking (the app's progress bar) follows the
     # most recent bar, which must be the one iterated.
     with tqdm(total=0, desc="Chunks", unit="Chunk", disable=not show_progress) as chunks:
-        stage = _EmbeddingStage(settings, writer, make_embedder(settings), plan, report, log)
+        stage = _EmbeddingStage(settings, writer, embedder, plan, report, log)
         stage.identities = identities
         stage.chunk_bar = chunks
         for file in tqdm(plan.to_embed, desc="Dokumente", unit="Dok", disable=not show_progress):
