@@ -25,23 +25,21 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 import gradio as gr
 
-from ingest.maintenance import (
+from ingest.maintenance import StoreGuard, bring_up_to_date, needs_update
+from ingest.upload import UploadError, limit_bytes, save_upload, upload_dir
+from quellenchat.logs import configure_logging
+from quellenchat.settings import Settings
+from quellenchat.storage import StoreError, read_sources
+from quellenchat_app.admin import (
     DOCUMENT_COLUMNS,
     LoginThrottle,
-    StoreGuard,
     admin_mode,
-    bring_up_to_date,
     documents_table,
-    needs_update,
     password_ok,
     plan_text,
     result_text,
     throttled_message,
 )
-from ingest.upload import UploadError, limit_bytes, save_upload, upload_dir
-from quellenchat.logs import configure_logging
-from quellenchat.settings import Settings
-from quellenchat.storage import StoreError, read_sources
 from retrieval.answering import Answerer, QuestionError, clean_question
 from retrieval.answers import Answer, Evidence, Progress, Token
 from retrieval.corpus_files import PDF_ROUTE, CorpusFiles, pdf_href
