@@ -217,12 +217,14 @@ def _eval_squad(args: argparse.Namespace, tmp: Path) -> int:
     items = squad_corpus(args.squad, corpus)
     # Never the configured Chroma server: the benchmark's paragraphs must not land in it.
     settings = cli_settings(args, corpus=[corpus], store=tmp / "store", chroma_url=None)
-    report = run_ingest(settings, log=lambda m: print(m, file=sys.stderr))
-    if report.exit_code == 2:
-        raise OSError(report.error or "Einlesen fehlgeschlagen")
+    from quellenchat.embedding import make_embedder
     from retrieval.search import Searcher
 
-    searcher = Searcher(settings)
+    embedder = make_embedder(settings)  # one model for the ingest and the search
+    report = run_ingest(settings, log=lambda m: print(m, file=sys.stderr), embedder=embedder)
+    if report.exit_code == 2:
+        raise OSError(report.error or "Einlesen fehlgeschlagen")
+    searcher = Searcher(settings, embedder=embedder)
     result = evaluate(items, lambda q: searcher.search(q, args.k))
     return _print_eval(result, args.json)
 

@@ -16,7 +16,7 @@ from gradio_client import handle_file
 from gradio_client.exceptions import AppError
 
 from chat_app import ChatApp, Running, serve
-from ingest.maintenance import LoginThrottle
+from quellenchat_app.admin import LoginThrottle
 from tests.app_support import app_client, app_settings, free_port, start_app
 from tests.helpers import write_pdf
 

@@ -11,21 +11,19 @@ from pathlib import Path
 
 import pytest
 
-from ingest.maintenance import (
+from ingest.maintenance import StoreGuard, bring_up_to_date, needs_update
+from ingest.run import run_ingest
+from quellenchat.lease import LOCK_FILE
+from quellenchat.settings import Settings
+from quellenchat_app.admin import (
     LoginThrottle,
-    StoreGuard,
     admin_mode,
-    bring_up_to_date,
     documents_table,
     is_loopback,
-    needs_update,
     password_ok,
     plan_text,
     result_text,
 )
-from ingest.run import run_ingest
-from quellenchat.lease import LOCK_FILE
-from quellenchat.settings import Settings
 from tests.helpers import PROJECT_ROOT
 
 
