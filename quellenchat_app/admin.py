@@ -179,6 +179,33 @@ class LoginThrottle:
             del self._clients[client]
 
 
+@dataclass
+class SignedIn:
+    """Clients (by address) that logged in to the Quellen tab recently.
+
+    In password mode only they may send files to Gradio's upload route: without it anybody
+    could fill Gradio's temp folder before logging in. An address, not a session, because the
+    upload route knows nothing of Gradio sessions; behind a reverse proxy every client has the
+    proxy's address (README, „Sicherheit“).
+    """
+
+    clock: Callable[[], float] = time.monotonic
+    lifetime: float = 8 * 3600.0
+    _until: dict[str, float] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def add(self, client: str) -> None:
+        """`client` has just given the right password."""
+        with self._lock:
+            now = self.clock()
+            self._until = {c: t for c, t in self._until.items() if t > now}
+            self._until[client] = now + self.lifetime
+
+    def __contains__(self, client: object) -> bool:
+        with self._lock:
+            return isinstance(client, str) and self._until.get(client, 0.0) > self.clock()
+
+
 def throttled_message(seconds: float) -> str:
     """What a client hears while it must wait before the next password try."""
     return (

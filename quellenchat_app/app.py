@@ -8,12 +8,12 @@ from typing import Any
 import gradio as gr
 
 from quellenchat.settings import Settings
-from quellenchat_app.admin import LoginThrottle, admin_mode
+from quellenchat_app.admin import LoginThrottle, SignedIn, admin_mode
 from quellenchat_app.api import AskApi
 from quellenchat_app.chat_tab import ChatTab
 from quellenchat_app.lifecycle import SWEEP_SECONDS, Background
 from quellenchat_app.page import INTRO, PAGE_JS, TITLE
-from quellenchat_app.routes import asgi
+from quellenchat_app.routes import NO_UPLOADS, SIGN_IN_FIRST, asgi
 from quellenchat_app.service import ChatService
 from quellenchat_app.sources_tab import SourcesTab
 from quellenchat_app.wiring import Components, wire
@@ -40,9 +40,10 @@ class ChatApp:
         self.settings = settings
         self.service = ChatService(parts or wire(settings, answerer=answerer))
         self.mode = admin_mode(settings)
+        self.signed_in = SignedIn()
         self.chat_tab = ChatTab(self.service, settings)
         self.sources_tab = SourcesTab(
-            self.service, settings, self.mode, throttle or LoginThrottle()
+            self.service, settings, self.mode, throttle or LoginThrottle(), self.signed_in
         )
         self.api = AskApi(self.service)
         self.background = Background(self.service)
@@ -76,10 +77,18 @@ class ChatApp:
         return asgi(
             self.service,
             self.blocks(),
-            uploads=self.mode != "disabled",
+            upload_refusal=self._upload_refusal,
             upload_max_mb=self.settings.upload_max_mb,
             exports=self.service.exports.root,
         )
+
+    def _upload_refusal(self, client: str) -> str | None:
+        """Why `client` may not send files to Gradio's upload route (None: it may)."""
+        if self.mode == "disabled":
+            return NO_UPLOADS
+        if self.mode == "password" and client not in self.signed_in:
+            return SIGN_IN_FIRST
+        return None
 
     def warm_up(self) -> threading.Thread:
         """Load the embedder, then the local model with its primed prefix, in the background.

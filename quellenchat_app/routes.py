@@ -21,18 +21,24 @@ NO_UPLOADS = (
     "Hochladen ist abgeschaltet: Der Reiter „Quellen“ ist gesperrt (App aus dem Netz erreichbar, "
     "kein Passwort gesetzt)."
 )
+SIGN_IN_FIRST = "Hochladen erst nach der Anmeldung im Reiter „Quellen“."
 
 
 def asgi(
-    service: ChatService, demo: gr.Blocks, *, uploads: bool, upload_max_mb: int, exports: Path
+    service: ChatService,
+    demo: gr.Blocks,
+    *,
+    upload_refusal: Callable[[str], str | None],
+    upload_max_mb: int,
+    exports: Path,
 ) -> Any:
     """The FastAPI app: `/healthz`, the corpus PDF route, and the Gradio interface at `/`.
 
     Args:
         service: Answers the health check and finds the PDFs.
         demo: The Gradio interface.
-        uploads: Whether anything on the page takes files; if not, Gradio's upload route
-            answers 403.
+        upload_refusal: Why a client (by address) may not send files, None if it may: Gradio's
+            upload route answers 403 with that reason.
         upload_max_mb: The largest upload Gradio accepts (`save_upload` checks, too).
         exports: The folder of conversation exports, served in place.
     """
@@ -41,8 +47,15 @@ def asgi(
 
     app = FastAPI(title=TITLE, docs_url=None, redoc_url=None, openapi_url=None)
 
-    if not uploads:  # nothing on the page takes files: nobody may send any
-        app.middleware("http")(_refuse_uploads)
+    @app.middleware("http")
+    async def refuse_uploads(request: Any, call_next: Callable[[Any], Awaitable[Any]]) -> Any:
+        from fastapi.responses import PlainTextResponse
+
+        path = posixpath.normpath(re.sub("/+", "/", request.url.path)).rstrip("/")
+        client = request.client.host if request.client else "?"
+        if path == UPLOAD_ROUTE and (reason := upload_refusal(client)):
+            return PlainTextResponse(reason, status_code=403)
+        return await call_next(request)
 
     @app.get("/healthz")
     def healthz() -> JSONResponse:
@@ -79,12 +92,3 @@ def asgi(
         # FastAPI's generated schema of Gradio's routes: nothing needs it, so not public.
         app_kwargs={"docs_url": None, "redoc_url": None, "openapi_url": None},
     )
-
-
-async def _refuse_uploads(request: Any, call_next: Callable[[Any], Awaitable[Any]]) -> Any:
-    """Middleware of an app without admin: Gradio's upload route answers 403."""
-    from fastapi.responses import PlainTextResponse
-
-    if posixpath.normpath(re.sub("/+", "/", request.url.path)).rstrip("/") == UPLOAD_ROUTE:
-        return PlainTextResponse(NO_UPLOADS, status_code=403)
-    return await call_next(request)

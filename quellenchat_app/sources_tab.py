@@ -20,6 +20,7 @@ from quellenchat_app.admin import (
     DOCUMENT_COLUMNS,
     AdminMode,
     LoginThrottle,
+    SignedIn,
     document_rows,
     password_ok,
     plan_text,
@@ -39,12 +40,18 @@ class SourcesTab:
     """The Quellen tab's handlers; each Gradio event of the tab calls one of them."""
 
     def __init__(
-        self, service: ChatService, settings: Settings, mode: AdminMode, throttle: LoginThrottle
+        self,
+        service: ChatService,
+        settings: Settings,
+        mode: AdminMode,
+        throttle: LoginThrottle,
+        signed_in: SignedIn,
     ) -> None:
         self.service = service
         self.settings = settings
         self.mode = mode
         self.throttle = throttle
+        self.signed_in = signed_in
 
     def _admin_ok(self, unlocked: bool) -> bool:
         return self.mode == "open" or (self.mode == "password" and unlocked)
@@ -61,6 +68,7 @@ class SourcesTab:
             return *refused, throttled_message(wait), gr.skip()
         if self.mode == "password" and password_ok(self.settings, password):
             self.throttle.succeeded(client)
+            self.signed_in.add(client)  # its uploads are let through from now on
             return True, gr.update(visible=True), "Angemeldet.", self._table()
         self.throttle.failed(client)
         return *refused, "**Falsches Passwort.**", gr.skip()

@@ -240,7 +240,12 @@ def test_admin_password_is_enforced_then_upload_and_reingest(
         ["Kollaborative Roboter entlasten Beschäftigte in der Montage kleiner Betriebe."],
     )
     stranger = app_client(admin_app, tmp_path / "stranger")
-    assert "Nicht angemeldet" in stranger.predict(handle_file(pdf), False, api_name="/upload")[0]
+    with httpx.Client(base_url=admin_app.url) as http:  # not even into Gradio's temp folder
+        refused = http.post("gradio_api/upload", files={"files": (pdf.name, pdf.read_bytes())})
+    assert refused.status_code == 403
+    assert "erst nach der Anmeldung" in refused.text
+    with pytest.raises(httpx.HTTPStatusError):  # gradio_client sends the file first
+        stranger.predict(handle_file(pdf), False, api_name="/upload")
     assert not (corpus / "literature" / "Robotik Studie.pdf").exists()
     assert "Nicht angemeldet" in stranger.predict(api_name="/plan")
     assert "Nicht angemeldet" in stranger.predict(api_name="/update")[0]
@@ -268,6 +273,8 @@ def test_admin_password_is_enforced_then_upload_and_reingest(
 def test_an_oversized_upload_is_refused_before_it_is_stored(
     admin_app: Running, tmp_path: Path
 ) -> None:
+    status, _ = app_client(admin_app, tmp_path / "admin").predict("geheim", api_name="/login")
+    assert status == "Angemeldet."  # only signed-in clients may send files at all
     big = tmp_path / "gross.pdf"
     big.write_bytes(b"%PDF-1.4\n" + b"0" * (1024 * 1024 + 1))  # the limit is 1 MB here
     with httpx.Client(base_url=admin_app.url) as http:
