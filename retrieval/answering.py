@@ -183,7 +183,7 @@ def evidence_for_model(evidence: Evidence) -> tuple[Citation, ...]:
     if question_kind(evidence.standalone_question) != "list":
         return quotes
     matcher = Matcher(analyze(default_thesaurus().expand(evidence.standalone_question)))
-    pieces = compose("list", evidence.quotes, matcher)
+    pieces = compose("list", evidence.quotes, matcher, votes=evidence.section_votes)
     if len(pieces) < 2:
         return quotes
     section = pieces[0].citation

@@ -9,7 +9,8 @@ page text) and decides the refusal before any answer is composed. What it return
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from retrieval.answers import Citation, Evidence
@@ -41,10 +42,39 @@ class Prepared:
     refused: bool
     ask: str  # the question the LLM is asked
     kind: Kind = "fact"
+    section_votes: Mapping[str, float] = field(default_factory=dict)
 
     def evidence(self) -> Evidence:
         """What is streamed before the answer."""
-        return Evidence(self.question, self.standalone, self.passages, self.quotes, self.refused)
+        return Evidence(
+            self.question,
+            self.standalone,
+            self.passages,
+            self.quotes,
+            self.refused,
+            self.section_votes,
+        )
+
+
+def section_votes(hits: Sequence[Passage], passages: Sequence[Passage]) -> dict[str, float]:
+    """Per passage id, the share of the hits' rank votes cast for its section.
+
+    Each search hit votes 1/(rank + 1) for its section (a passage without one votes for itself):
+    a list question whose first two hits are bullets of „Herausforderungen“ asks for that
+    section, even when the third and fourth hits, from another section, hold more of its words.
+    """
+    tally: dict[tuple[str, int, str], float] = {}
+    for rank, hit in enumerate(hits):
+        key = _section_key(hit)
+        tally[key] = tally.get(key, 0.0) + 1.0 / (rank + 1)
+    total = sum(tally.values()) or 1.0
+    return {p.id: tally.get(_section_key(p), 0.0) / total for p in passages}
+
+
+def _section_key(passage: Passage) -> tuple[str, int, str]:
+    if passage.section is None:
+        return (passage.doc_sha, passage.unit, "\x00" + passage.id)
+    return (passage.doc_sha, passage.unit, passage.section)
 
 
 class EvidenceBuilder:
@@ -60,8 +90,11 @@ class EvidenceBuilder:
         """The evidence for `standalone` (the searched form of `question`)."""
         kind = question_kind(standalone)
         passages = tuple(self.searcher.search(standalone, self.passages))
+        votes: dict[str, float] = {}
         if kind == "list":
-            passages = self.whole_sections(passages)
+            hits = passages
+            passages = self.whole_sections(hits)
+            votes = section_votes(hits, passages)
         quotes = tuple(self.quote(n, p) for n, p in enumerate(passages, start=1))
         english = is_english(question)  # the answer's language
         # Coverage counts the searched words in the (German) passages: meaningless for English.
@@ -69,7 +102,7 @@ class EvidenceBuilder:
         refused = evidence_strength(passages, lexical=lexical) < self.threshold
         refused = refused or addresses_the_system(question) or addresses_the_system(standalone)
         return Prepared(
-            question, standalone, english, passages, quotes, refused, ask or standalone, kind
+            question, standalone, english, passages, quotes, refused, ask or standalone, kind, votes
         )
 
     def whole_sections(self, passages: tuple[Passage, ...]) -> tuple[Passage, ...]:

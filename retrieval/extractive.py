@@ -39,7 +39,7 @@ def extractive_answer(
     notice: str | None = None,
 ) -> Answer:
     """Verbatim pieces of the evidence, shaped by the question's kind, each with its [n]."""
-    pieces = compose(prepared.kind, prepared.quotes, matcher)
+    pieces = compose(prepared.kind, prepared.quotes, matcher, votes=prepared.section_votes)
     return Answer(
         question=prepared.question,
         answer=render(pieces, prepared.kind),
