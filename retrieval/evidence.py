@@ -18,6 +18,7 @@ from retrieval.citations import passage_quote, quote_occurs
 from retrieval.compose import Matcher
 from retrieval.language import is_english
 from retrieval.lexical import analyze
+from retrieval.names import missing_names
 from retrieval.passages import Passage
 from retrieval.question_kind import Kind, addresses_the_system, question_kind
 from retrieval.refusal import evidence_strength
@@ -101,6 +102,8 @@ class EvidenceBuilder:
         lexical = not is_english(standalone)
         refused = evidence_strength(passages, lexical=lexical) < self.threshold
         refused = refused or addresses_the_system(question) or addresses_the_system(standalone)
+        # A place, name or figure asked about that no passage mentions: the sources are silent.
+        refused = refused or bool(missing_names(standalone, [p.text for p in passages]))
         return Prepared(
             question, standalone, english, passages, quotes, refused, ask or standalone, kind, votes
         )

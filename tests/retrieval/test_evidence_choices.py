@@ -1,11 +1,26 @@
-"""Choices taken on the evidence: a list's section by the hits' rank votes."""
+"""Choices taken on the evidence: a list's section by the hits' rank votes, refusals by names."""
 
 from __future__ import annotations
 
+import pytest
+
+from quellenchat.settings import Settings
+from retrieval.answering import Answerer
+from retrieval.answers import REFUSAL
 from retrieval.compose import Matcher, compose, render
 from retrieval.evidence import section_votes
 from retrieval.lexical import analyze
+from retrieval.names import missing_names
+from retrieval.search import Searcher
 from tests.retrieval.answer_factory import make_citation, make_passage
+
+
+@pytest.fixture(scope="module")
+def answerer(fact_sheet_store: Settings, searcher: Searcher) -> Answerer:
+    return Answerer(
+        fact_sheet_store.model_copy(update={"llm_backend": "extractive"}), searcher=searcher
+    )
+
 
 CHALLENGES = (
     "Herausforderungen • Mangelndes Know-how im Unternehmen. • Unzureichende Digitalisierung. "
@@ -46,3 +61,49 @@ def test_list_is_drawn_from_the_section_the_hits_vote_for() -> None:
         "- Unzureichende Digitalisierung. [1]",
         "- Hohe Anforderung an den Datenschutz. [1]",
     ]
+
+
+SHEET = [
+    "KI Transfer+ (BSMD): KI-Regionalzentren in München und Regensburg für den Mittelstand",
+    "Unterschiedliche Studien deuten auf einen Anteil von bis zu 15% (Eurostat 2021) hin; "
+    "Digitalisierungsausgaben von jährlich 15.000 EUR und mehr.",
+]
+
+
+@pytest.mark.parametrize(
+    ("question", "missing"),
+    [
+        ("Wie viele Firmen in Österreich nutzen KI?", ["österreich"]),
+        ("Sind Schweizer Firmen bei KI weiter als deutsche?", ["schweiz"]),
+        ("Gibt es einen Zuschuss vom Land NRW für KI-Projekte?", ["nrw"]),
+        ("Darf ich ChatGPT im Betrieb mit Kundendaten benutzen?", ["ChatGPT"]),
+        ("Welche Tools von SAP haben eingebaute KI?", ["SAP"]),
+        ("Wie viele KMU nutzen 2025 KI?", ["2025"]),
+        ("Lohnt sich KI ab 5.000 Euro?", ["5.000 Euro"]),
+        ("Wie lange dauert die Einführung von KI?", ["Dauer"]),
+    ],
+)
+def test_names_and_figures_the_evidence_lacks_are_found(question: str, missing: list[str]) -> None:
+    assert missing_names(question, SHEET) == missing
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "Nenne die regionalen KI-Zentren in Bayern.",  # Bavaria: its cities are named
+        "Gibts KI Zentren in Muenchen?",  # spelled without umlaut
+        "Wie viele KMU in Deutschland nutzen KI?",  # the sources' own country
+        "Wie viele KMU nutzten 2021 KI, 15 % oder mehr?",
+        "Welche KI-Anwendungen gibt es für KMU?",  # KI, KMU: in the sources
+        "Was kostet die Digitalisierung, 15.000 EUR?",
+    ],
+)
+def test_names_and_figures_the_evidence_holds_are_not_missing(question: str) -> None:
+    assert missing_names(question, SHEET) == []
+
+
+def test_a_question_naming_what_no_passage_mentions_is_refused(answerer: Answerer) -> None:
+    answer = answerer.ask("Wie viele Firmen in Österreich nutzen KI?")
+    assert answer.refused
+    assert answer.answer == REFUSAL
+    assert not answerer.ask("Wie viele KMU setzen bereits KI ein?").refused
