@@ -5,11 +5,17 @@ item as its sentences, all as spans of the passage text, so everything shown is 
 quote. The shape follows `question_kind`:
 
 - `list`: every item of the section that answers the question, one bullet line each with its
-  `[n]` (the section chosen by its heading and its items' match with the question);
+  `[n]` (the section chosen by the search hits' rank votes, its heading and its items' match
+  with the question);
 - `number`: the search's key sentence of each close passage, carried on to the item's next
   sentence holding a quantity when the key sentence has none („KMU sind … zurückhaltend.
   Unterschiedliche Studien deuten auf einen Anteil von bis zu 15% …“);
-- `yesno` and `fact`: the search's key sentence of each close passage, within its item.
+- `yesno`: the finding first: the sentence, among the close passages' items, that best
+  matches the question (the item by meaning and terms, the sentence in it by terms, then
+  meaning), then the key sentences as for `fact`; `lead` says „Ja“ only where the question
+  asks whether something exists („Gibt es …?“) and the leading sentence holds every term the
+  question names;
+- `fact`: the search's key sentence of each close passage, within its item.
 
 Choosing items by their own match with the question (embedding cosine plus idf-weighted terms)
 was tried for numbers and facts and lost to the search's key sentences on the tune split
@@ -54,6 +60,7 @@ MAX_CACHED = 20_000
 
 _BULLET_RE = re.compile(r"[•▪‣◦]")
 _SENTENCE_END_RE = re.compile(r"(?<=[.!?:])\s+(?=[A-ZÄÖÜ0-9„\"(])")
+_FULL_STOP_RE = re.compile(r"(?<=[.!?])\s+(?=[A-ZÄÖÜ0-9„\"(])")
 _ABBREVIATION_RE = re.compile(
     r"(?:\b(?:bzw|ca|vgl|ggf|evtl|inkl|usw|etc|Nr|Abb|bspw|insb|sog|u|z|v|d|o|s|B|a|h|Ä)|\d)\.$"
 )
@@ -102,12 +109,15 @@ def _first_block(text: str, a: int, b: int) -> Span:
     return _trim(text, a, a + cut.start()) if cut else (a, b)
 
 
-def sentences(text: str, span: Span) -> list[Span]:
-    """The sentences of `text[span]` as spans; „z. B.“ or „bzw.“ end no sentence."""
+def sentences(text: str, span: Span, *, colons: bool = True) -> list[Span]:
+    """The sentences of `text[span]` as spans; „z. B.“ or „bzw.“ end no sentence.
+
+    `colons=False`: a colon ends no sentence either („KfW 2021: 4% - 6%“ stays inside).
+    """
     a, b = span
     out: list[Span] = []
     pos = a
-    for match in _SENTENCE_END_RE.finditer(text, a, b):
+    for match in (_SENTENCE_END_RE if colons else _FULL_STOP_RE).finditer(text, a, b):
         if _ABBREVIATION_RE.search(text[pos : match.start()]):
             continue
         out.append(_trim(text, pos, match.start()))
@@ -216,7 +226,56 @@ def compose(
         listed = _list(usable, matcher, votes or {})
         if listed:
             return listed
-    return _highlighted(close, numbers=kind == "number")
+    pieces = _highlighted(close, numbers=kind == "number")
+    if kind == "yesno":
+        finding = _finding(close, matcher)
+        if finding is not None:
+            rest = [p for p in pieces if _new(p, [finding])]
+            pieces = [finding, *rest][:MAX_HIGHLIGHTS]
+    return pieces
+
+
+def _finding(quotes: Sequence[Citation], matcher: Matcher) -> Piece | None:
+    """The sentence that holds the answer to a yes/no question (see the module docstring)."""
+    best: tuple[float, Citation, Span] | None = None
+    for quote in quotes:
+        for score, item in _scored_items(quote, matcher):
+            if best is None or score > best[0]:
+                best = (score, quote, item)
+    if best is None:
+        return None
+    _, quote, item = best
+    text = quote.passage.text
+    spans = sentences(text, item, colons=False) or [item]
+    matcher.prime([text[a:b] for a, b in spans])
+
+    def key(span: Span) -> tuple[float, float]:
+        # The question's own (and thesaurus) terms first: „Nimmt … zu?“ is answered by the
+        # sentence with „steigender Tendenz“, not by the item's opening sentence.
+        piece = text[span[0] : span[1]]
+        return matcher.lexical(piece), matcher.score(piece)
+
+    return Piece(quote, max(spans, key=key))  # the first of equals
+
+
+_EXISTS_RE = re.compile(r"^\s*(?:gibt\s+es|gibts|gibt's|is\s+there|are\s+there)\b", re.I)
+
+
+def lead(question: str, pieces: Sequence[Piece], *, english: bool = False) -> str:
+    """„Ja: “ before a yes/no answer whose first sentence says that what is asked for exists.
+
+    Only for „Gibt es …?“ and only when that sentence holds every term of the question (after
+    „gibt es“): „Gibt es in Karlsruhe eine Anlaufstelle für angewandte KI?“ is not affirmed by
+    a sentence about Karlsruhe alone. Anything else leads with the sentence itself; „Nein“ is
+    never said (a passage that does not name something does not deny it).
+    """
+    match = _EXISTS_RE.match(question)
+    if match is None or not pieces:
+        return ""
+    terms = set(analyze(question[match.end() :]))
+    if not terms or not terms <= set(analyze(pieces[0].text)):
+        return ""
+    return "Yes: " if english else "Ja: "
 
 
 def _highlighted(quotes: Sequence[Citation], *, numbers: bool = False) -> list[Piece]:
@@ -277,11 +336,14 @@ def _new(piece: Piece, pieces: Sequence[Piece]) -> bool:
     return all(key not in p.text.lower() and p.text.lower() not in key for p in pieces)
 
 
-def render(pieces: Sequence[Piece], kind: Kind) -> str:
-    """The answer text: bullet lines for a list, else sentences, each with its `[n]`."""
+def render(pieces: Sequence[Piece], kind: Kind, opening: str = "") -> str:
+    """The answer text: bullet lines for a list, else sentences, each with its `[n]`.
+
+    `opening` (a yes/no answer's `lead`) goes before the first sentence.
+    """
     if kind == "list" and len(pieces) > 1:
         return "\n".join(f"- {_cited(p)}" for p in pieces)
-    return " ".join(_cited(p) for p in pieces)
+    return opening + " ".join(_cited(p) for p in pieces)
 
 
 def _cited(piece: Piece) -> str:

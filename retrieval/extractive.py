@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 
 from retrieval.answers import REFUSAL, REFUSAL_EN, Answer, Citation
 from retrieval.citations import quote_occurs
-from retrieval.compose import Matcher, Piece, compose, render
+from retrieval.compose import Matcher, Piece, compose, lead, render
 from retrieval.evidence import Prepared
 
 PageText = Callable[[str, int], str | None]
@@ -40,9 +40,12 @@ def extractive_answer(
 ) -> Answer:
     """Verbatim pieces of the evidence, shaped by the question's kind, each with its [n]."""
     pieces = compose(prepared.kind, prepared.quotes, matcher, votes=prepared.section_votes)
+    opening = ""
+    if prepared.kind == "yesno":
+        opening = lead(prepared.standalone, pieces, english=prepared.english)
     return Answer(
         question=prepared.question,
-        answer=render(pieces, prepared.kind),
+        answer=render(pieces, prepared.kind, opening),
         refused=False,
         citations=piece_citations(pieces, page_text),
         passages=prepared.passages,

@@ -1,4 +1,5 @@
-"""Choices taken on the evidence: a list's section by the hits' rank votes, refusals by names."""
+"""Choices taken on the evidence: a list's section by the hits' rank votes, refusals by names,
+the finding first in a yes/no answer."""
 
 from __future__ import annotations
 
@@ -7,11 +8,12 @@ import pytest
 from quellenchat.settings import Settings
 from retrieval.answering import Answerer
 from retrieval.answers import REFUSAL
-from retrieval.compose import Matcher, compose, render
+from retrieval.compose import Matcher, compose, lead, render
 from retrieval.evidence import section_votes
 from retrieval.lexical import analyze
 from retrieval.names import missing_names
 from retrieval.search import Searcher
+from retrieval.thesaurus import default_thesaurus
 from tests.retrieval.answer_factory import make_citation, make_passage
 
 
@@ -107,3 +109,40 @@ def test_a_question_naming_what_no_passage_mentions_is_refused(answerer: Answere
     assert answer.refused
     assert answer.answer == REFUSAL
     assert not answerer.ask("Wie viele KMU setzen bereits KI ein?").refused
+
+
+TREND = (
+    "• KMU sind beim Einsatz von KI noch zurückhaltend. Unterschiedliche Studien deuten auf "
+    "einen Anteil von bis zu 15% (Eurostat 2021: 9%) mit steigender Tendenz (KI-Monitor 2021)."
+)
+
+
+def _yesno(question: str, text: str) -> list[str]:
+    first = text.index(".") + 1
+    passage = make_passage(text, highlights=((2, first),))  # the search's key sentence
+    matcher = Matcher(analyze(default_thesaurus().expand(question)))
+    return [p.text for p in compose("yesno", [make_citation(passage, text)], matcher)]
+
+
+def test_yes_no_answer_starts_with_the_sentence_that_holds_the_finding() -> None:
+    shown = _yesno("Nimmt die Nutzung von KI in KMU zu?", TREND)
+    assert "steigender Tendenz" in shown[0]
+    assert shown[0].startswith("Unterschiedliche Studien")
+    assert shown[1] == "KMU sind beim Einsatz von KI noch zurückhaltend."
+
+
+@pytest.mark.parametrize(
+    ("question", "opening"),
+    [
+        ("Gibt es eine Video-Reihe zum Einstieg in KI-Systeme?", "Ja: "),
+        ("Gibt es Videos für Einsteiger zum Thema KI?", ""),  # „Einsteiger“: not in the source
+        ("Ist die Video-Reihe zum Einstieg in KI-Systeme gut?", ""),  # not an existence question
+    ],
+)
+def test_yes_only_where_the_cited_sentence_holds_every_term(question: str, opening: str) -> None:
+    text = "• Video-Reihe zum Einstieg in KI-Systeme (Plattform Lernende Systeme)"
+    passage = make_passage(text, highlights=((2, len(text)),))
+    pieces = compose("yesno", [make_citation(passage, text[2:])], Matcher(analyze(question)))
+    assert lead(question, pieces) == opening
+    rendered = render(pieces, "yesno", lead(question, pieces))
+    assert rendered == f"{opening}{text[2:]} [1]"
