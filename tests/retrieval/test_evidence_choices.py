@@ -12,6 +12,7 @@ from retrieval.compose import Matcher, compose, lead, render
 from retrieval.evidence import section_votes
 from retrieval.lexical import analyze
 from retrieval.names import missing_names
+from retrieval.question_kind import question_kind
 from retrieval.search import Searcher
 from retrieval.thesaurus import default_thesaurus
 from tests.retrieval.answer_factory import make_citation, make_passage
@@ -146,3 +147,15 @@ def test_yes_only_where_the_cited_sentence_holds_every_term(question: str, openi
     assert lead(question, pieces) == opening
     rendered = render(pieces, "yesno", lead(question, pieces))
     assert rendered == f"{opening}{text[2:]} [1]"
+
+
+@pytest.mark.parametrize(
+    ("question", "kind"),
+    [
+        ("Wie veile KMU setzn eigentlich KI ein?", "number"),  # two letters swapped
+        ("Wie vile Firmen nutzen KI?", "number"),  # one dropped
+        ("Wie teile ich Daten mit KI-Dienstleistern?", "fact"),  # three letters off: not „viele“
+    ],
+)
+def test_a_mistyped_how_many_still_asks_for_a_number(question: str, kind: str) -> None:
+    assert question_kind(question) == kind
