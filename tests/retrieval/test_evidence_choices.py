@@ -8,6 +8,7 @@ import pytest
 from quellenchat.settings import Settings
 from retrieval.answering import Answerer
 from retrieval.answers import REFUSAL
+from retrieval.claims import check as check_claims
 from retrieval.compose import Matcher, compose, lead, render
 from retrieval.evidence import section_votes
 from retrieval.lexical import analyze
@@ -159,3 +160,16 @@ def test_yes_only_where_the_cited_sentence_holds_every_term(question: str, openi
 )
 def test_a_mistyped_how_many_still_asks_for_a_number(question: str, kind: str) -> None:
     assert question_kind(question) == kind
+
+
+def test_a_yes_lead_passes_the_claim_check_unchanged() -> None:
+    text = "• Es gibt eine Video-Reihe zum Einstieg in KI-Systeme der Plattform Lernende Systeme."
+    question = "Gibt es eine Video-Reihe zum Einstieg in KI-Systeme?"
+    passage = make_passage(text, highlights=((2, len(text)),))
+    pieces = compose("yesno", [make_citation(passage, text[2:])], Matcher(analyze(question)))
+    answer = render(pieces, "yesno", lead(question, pieces))
+    assert answer.startswith("Ja: Es gibt")
+    checked = check_claims(answer, {1: text}, question)
+    assert checked.replaced == ()
+    assert checked.unsupported == ()
+    assert checked.text.startswith("Ja: Es gibt")
