@@ -115,6 +115,7 @@ class Tally:
 def run(answerer: Any, items: Sequence[Any], backend: str) -> dict[str, Tally]:
     """Answer every item with `backend`; one tally per split."""
     from retrieval.answers import Answer, Evidence, Token
+    from retrieval.names import missing_names
     from retrieval.refusal import evidence_strength
 
     tallies = {split: Tally() for split in SPLITS}
@@ -125,7 +126,11 @@ def run(answerer: Any, items: Sequence[Any], backend: str) -> dict[str, Tally]:
         answer = None
         for event in answerer.stream(item.question, backend=backend):
             if isinstance(event, Evidence):
-                tally.strengths[item.answerable].append(evidence_strength(event.passages))
+                # The threshold decides only where no missing name or figure refused already.
+                texts = [p.text for p in event.passages]
+                if not missing_names(event.standalone_question, texts):
+                    strength = evidence_strength(event.passages)
+                    tally.strengths[item.answerable].append(strength)
             elif isinstance(event, Token) and first is None:
                 first = time.perf_counter() - start
             elif isinstance(event, Answer):
@@ -249,18 +254,26 @@ def rows(results: dict[str, dict[str, Tally]]) -> list[Row]:
 def calibration(tallies: dict[str, Tally], current: float) -> dict[str, Any]:
     """The refusal threshold calibrated on the tune split, with its rates on both splits.
 
-    Beside it the rates of the `current` threshold. Only the tune split's strengths choose the
-    threshold; the heldout split is reported.
+    Two calibrations over the questions no missing name refused: the balanced one (`calibrate`,
+    the worse of both rates maximised) and the one the default follows (`calibrate_keeping`:
+    ≥ 0.95 of the answerable kept). Beside them the rates of the `current` threshold. Only the
+    tune split's strengths choose a threshold; the heldout split is reported.
     """
-    from retrieval.refusal import calibrate, rates
+    from retrieval.refusal import calibrate, calibrate_keeping, rates
 
     tune = tallies["tune"].strengths
     found = calibrate(tune[True], tune[False])
-    out: dict[str, Any] = {"calibrated_on_tune": found, "current": current}
+    keeping = calibrate_keeping(tune[True], tune[False])
+    out: dict[str, Any] = {
+        "calibrated_on_tune": found,
+        "keeping_0.95_on_tune": keeping,
+        "current": current,
+    }
     for split, tally in tallies.items():
         got = tally.strengths
         out[split] = {
             "calibrated": None if found is None else rates(found, got[True], got[False]),
+            "keeping": None if keeping is None else rates(keeping, got[True], got[False]),
             "current": rates(current, got[True], got[False]),
         }
     return out

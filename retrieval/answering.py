@@ -4,6 +4,11 @@ The order is what makes answers trustworthy: the evidence (passages and their qu
 verified against the stored page text) is fixed and streamed before any generation; a weak
 evidence gate refuses before the model can invent; afterwards the model's `[n]` marks are
 mapped back to that evidence, invented numbers dropped and uncited sentences marked.
+
+`Answerer` runs three steps, each in its own module: prepare the evidence
+(`retrieval.evidence`), compose the answer (`retrieval.extractive`, or an LLM here, which falls
+back to the extractive composer), check the claims (`retrieval.claims`). The language guess is
+in `retrieval.language`; this module keeps the follow-up detection, the LLM's queue and prompts.
 """
 
 from __future__ import annotations
@@ -31,18 +36,18 @@ from retrieval.answers import (
 from retrieval.citations import (
     map_citations,
     normalize_for_match,
-    passage_quote,
-    quote_occurs,
     split_sentences,
 )
 from retrieval.claims import check as check_claims
 from retrieval.claims import tidy
-from retrieval.compose import Matcher, Piece, compose, render
+from retrieval.compose import Matcher, compose
+from retrieval.evidence import EvidenceBuilder, Prepared
+from retrieval.extractive import extractive_answer, refusal
+from retrieval.language import german_terms, is_english, language_instruction
 from retrieval.lexical import analyze
-from retrieval.passages import Passage
 from retrieval.prompts import Prompts
-from retrieval.question_kind import Kind, addresses_the_system, question_kind
-from retrieval.refusal import default_threshold, evidence_strength
+from retrieval.question_kind import Kind, question_kind
+from retrieval.refusal import default_threshold
 from retrieval.thesaurus import default_thesaurus
 
 if TYPE_CHECKING:
@@ -61,8 +66,6 @@ MAX_ANSWER_SENTENCES = 3
 # A list answer may have a line per item; the model also reads one quote beside the section.
 MAX_LIST_LINES = 12
 LIST_EXTRA_QUOTES = 1
-# A list question reads the whole section of each of its first passages.
-WHOLE_SECTION_RANKS = 4
 # A passage below the best one by more than this fused score adds no extractive sentence …
 EXTRACTIVE_SCORE_GAP = 0.04
 # … and goes to the LLM only when it is no further below than this, among the first three, and
@@ -77,8 +80,6 @@ CONDENSE_MAX_TOKENS = 48
 HISTORY_TURNS = 3
 # The chat template's own tokens around a prompt (role markers), with room to spare.
 TEMPLATE_TOKENS = 64
-# English abbreviations a translation keeps, and the German ones the sources use.
-_GERMAN_TERMS = ((re.compile(r"\bSMEs?\b"), "KMU"), (re.compile(r"\bAIs?\b"), "KI"))
 # More citation marks than this in one sentence: the small model is counting, not citing.
 MAX_MARKS_PER_SENTENCE = 6
 # How often a request waiting for the local model checks its place in line.
@@ -97,74 +98,6 @@ _ANAPHORA = re.compile(
 )
 # „Was ist mit X gemeint?“ asks what X means, it does not lean on the previous question.
 _DEFINITION = re.compile(r"\bgemeint\b|\bbedeutet\b", re.IGNORECASE)
-_ENGLISH = frozenset(
-    [
-        "the",
-        "what",
-        "how",
-        "which",
-        "who",
-        "why",
-        "when",
-        "where",
-        "is",
-        "are",
-        "does",
-        "do",
-        "can",
-        "could",
-        "should",
-        "of",
-        "for",
-        "in",
-        "on",
-        "with",
-        "and",
-        "to",
-        "a",
-        "an",
-        "my",
-        "our",
-        "companies",
-        "company",
-        "use",
-        "about",
-    ]
-)
-_GERMAN = frozenset(
-    [
-        "der",
-        "die",
-        "das",
-        "was",
-        "wie",
-        "welche",
-        "wer",
-        "warum",
-        "wann",
-        "wo",
-        "ist",
-        "sind",
-        "gibt",
-        "kann",
-        "können",
-        "für",
-        "in",
-        "mit",
-        "und",
-        "zu",
-        "ein",
-        "eine",
-        "mein",
-        "unser",
-        "unternehmen",
-        "nutzen",
-        "über",
-        "bei",
-        "von",
-        "im",
-    ]
-)
 
 
 class QuestionError(ValueError):
@@ -182,14 +115,6 @@ def clean_question(question: str) -> str:
             f"Die Frage ist zu lang ({len(text)} Zeichen, höchstens {MAX_QUESTION_CHARS})."
         )
     return text
-
-
-def is_english(question: str) -> bool:
-    """Whether the question is (most likely) English rather than German."""
-    words = re.findall(r"[a-zäöüß]+", question.lower())
-    english = sum(w in _ENGLISH for w in words)
-    german = sum(w in _GERMAN for w in words) + 2 * bool(re.search(r"[äöüß]", question.lower()))
-    return english > german
 
 
 def history_text(history: History, budget_bytes: int) -> str:
@@ -210,17 +135,6 @@ def history_text(history: History, budget_bytes: int) -> str:
     return "\n".join(reversed(kept))
 
 
-def german_terms(question: str) -> str:
-    """A translated question with the German abbreviations the sources use (SMEs → KMU, AI → KI).
-
-    A small model keeps English abbreviations when it translates; the sources know only the
-    German ones, so the search found nothing and the question was refused.
-    """
-    for pattern, german in _GERMAN_TERMS:
-        question = pattern.sub(german, question)
-    return question
-
-
 def looks_like_follow_up(question: str) -> bool:
     """A short question that leans on the previous one ("Und bei den größeren Firmen?")."""
     words = re.findall(r"\w+", question)
@@ -234,21 +148,6 @@ def expand_follow_up(question: str, history: History) -> str:
     if not history or not looks_like_follow_up(question):
         return question
     return f"{history[-1][0]} {question}"
-
-
-@dataclass(frozen=True)
-class _Prepared:
-    question: str
-    standalone: str
-    english: bool
-    passages: tuple[Passage, ...]
-    quotes: tuple[Citation, ...]
-    refused: bool
-    ask: str  # the question the LLM is asked
-    kind: Kind = "fact"
-
-    def evidence(self) -> Evidence:
-        return Evidence(self.question, self.standalone, self.passages, self.quotes, self.refused)
 
 
 def model_quotes(quotes: Sequence[Citation]) -> tuple[Citation, ...]:
@@ -284,7 +183,7 @@ def evidence_for_model(evidence: Evidence) -> tuple[Citation, ...]:
     if question_kind(evidence.standalone_question) != "list":
         return quotes
     matcher = Matcher(analyze(default_thesaurus().expand(evidence.standalone_question)))
-    pieces = compose("list", evidence.quotes, matcher)
+    pieces = compose("list", evidence.quotes, matcher, votes=evidence.section_votes)
     if len(pieces) < 2:
         return quotes
     section = pieces[0].citation
@@ -313,8 +212,8 @@ class Answerer:
             if settings.refusal_threshold is not None
             else default_threshold(settings.embedder)
         )
+        self.evidence = EvidenceBuilder(self.searcher, settings.answer_passages, self.threshold)
         self._models: dict[str, Any] = {}
-        self._item_vectors: dict[str, Any] = {}
         self._model_lock = threading.Lock()
         self.default_backend = self._resolve_default()
 
@@ -368,7 +267,7 @@ class Answerer:
                 self.prompts.answer.format(
                     passages=format_passages(evidence_for_model(evidence)),
                     question=question or evidence.standalone_question,
-                    language=_language_instruction(is_english(evidence.question)),
+                    language=language_instruction(is_english(evidence.question)),
                 )
             ),
         ]
@@ -407,74 +306,22 @@ class Answerer:
             usable.insert(-1, "openai")
         return usable
 
-    # -- evidence ---------------------------------------------------------------------------
+    # -- the three steps: evidence, composition, claims (the last inside `_finish`) -------------
 
-    def _prepare(self, question: str, standalone: str, ask: str | None = None) -> _Prepared:
-        kind = question_kind(standalone)
-        passages = tuple(self.searcher.search(standalone, self.settings.answer_passages))
-        if kind == "list":
-            passages = self._whole_sections(passages)
-        quotes = tuple(self._quote(n, p) for n, p in enumerate(passages, start=1))
-        english = is_english(question)  # the answer's language
-        # Coverage counts the searched words in the (German) passages: meaningless for English.
-        lexical = not is_english(standalone)
-        refused = evidence_strength(passages, lexical=lexical) < self.threshold
-        refused = refused or addresses_the_system(question) or addresses_the_system(standalone)
-        return _Prepared(
-            question, standalone, english, passages, quotes, refused, ask or standalone, kind
-        )
+    def _prepare(self, question: str, standalone: str, ask: str | None = None) -> Prepared:
+        return self.evidence.prepare(question, standalone, ask)
 
-    def _whole_sections(self, passages: tuple[Passage, ...]) -> tuple[Passage, ...]:
-        """Each of the first passages replaced by its whole section, where it has one.
+    def _refusal(self, prepared: Prepared, backend: str, notice: str | None) -> Answer:
+        return refusal(prepared, backend, notice)
 
-        A list question wants every item of a section; a single bullet holds one.
-        """
-        try:
-            snapshot = self.searcher.snapshot()
-        except AttributeError:  # a searcher without a store snapshot (tests' fakes)
-            return passages
-        wholes: dict[tuple[str, int, str], str] = {}
-        for cid, chunk in snapshot.chunks.items():
-            if chunk.section is None:
-                continue
-            key = (chunk.doc_sha, chunk.unit, chunk.section)
-            held = snapshot.chunks.get(wholes.get(key, ""))
-            if held is None or chunk.end - chunk.start > held.end - held.start:
-                wholes[key] = cid
-        out: list[Passage] = []
-        for rank, passage in enumerate(passages):
-            cid = wholes.get((passage.doc_sha, passage.unit, passage.section or "")) or ""
-            if rank < WHOLE_SECTION_RANKS and cid and cid != passage.id:
-                chunk = snapshot.chunks[cid]
-                record = snapshot.records[chunk.doc_sha]
-                whole = Passage.build(chunk, record, passage.score, passage.similarity)
-                passage = dataclasses.replace(whole, coverage=passage.coverage)
-            if all(p.id != passage.id for p in out):
-                out.append(passage)
-        return tuple(out)
-
-    def _quote(self, n: int, passage: Passage) -> Citation:
-        quote, span = passage_quote(passage)
-        page_text = self.searcher.page_text(passage.doc_sha, passage.unit)
-        return Citation(n, passage, quote, quote_occurs(quote, page_text), span)
-
-    def _refusal(self, prepared: _Prepared, backend: str, notice: str | None) -> Answer:
-        return Answer(
-            question=prepared.question,
-            answer=REFUSAL_EN if prepared.english else REFUSAL,
-            refused=True,
-            citations=(),
-            passages=prepared.passages,
-            backend=backend,
-            standalone_question=prepared.standalone,
-            notice=notice,
-            related=prepared.passages[:3],
-        )
+    def _extractive(self, prepared: Prepared, backend: str, notice: str | None) -> Answer:
+        matcher = self.evidence.matcher(prepared.standalone)
+        return extractive_answer(prepared, matcher, self.searcher.page_text, backend, notice)
 
     # -- extractive -------------------------------------------------------------------------
 
     def _extractive_events(
-        self, prepared: _Prepared, backend: str, notice: str | None
+        self, prepared: Prepared, backend: str, notice: str | None
     ) -> Iterator[StreamEvent]:
         if prepared.refused:
             yield self._refusal(prepared, backend, notice)
@@ -483,73 +330,10 @@ class Answerer:
         yield Token(answer.answer)
         yield answer
 
-    def _extractive(self, prepared: _Prepared, backend: str, notice: str | None) -> Answer:
-        """Verbatim pieces of the evidence, shaped by the question's kind, each with its [n]."""
-        pieces = compose(prepared.kind, prepared.quotes, self._matcher(prepared.standalone))
-        return Answer(
-            question=prepared.question,
-            answer=render(pieces, prepared.kind),
-            refused=False,
-            citations=self._piece_citations(pieces),
-            passages=prepared.passages,
-            backend=backend,
-            standalone_question=prepared.standalone,
-            notice=notice,
-        )
-
-    def _matcher(self, question: str) -> Matcher:
-        """Weights for the question's terms and their thesaurus expansions, by the store's idf."""
-        terms = analyze(default_thesaurus().expand(question))
-        try:
-            lexical = self.searcher.snapshot().lexical
-            embedder = self.searcher.embedder
-            unseen = lexical.idf("\x00")  # what a term the sources never use weighs
-
-            def idf(term: str) -> float:
-                # A term the sources never use tells no passage from another.
-                weight = lexical.idf(term)
-                return 0.0 if weight >= unseen else weight
-
-        except AttributeError:  # a searcher without a store (tests' fakes)
-            return Matcher(terms)
-        return Matcher(
-            terms,
-            idf,
-            query=embedder.embed_query(question),
-            embed=embedder.embed_passages,
-            cache=self._item_vectors,
-        )
-
-    def _piece_citations(self, pieces: Sequence[Piece]) -> tuple[Citation, ...]:
-        """One citation per cited passage, quoting what its pieces show.
-
-        The evidence's own quote where it holds the pieces, else the stretch they cover
-        (verbatim, verified against the page).
-        """
-        spans: dict[int, tuple[Citation, int, int]] = {}
-        for piece in pieces:
-            n = piece.citation.n
-            a, b = piece.span
-            if n in spans:
-                _, a0, b0 = spans[n]
-                a, b = min(a, a0), max(b, b0)
-            spans[n] = (piece.citation, a, b)
-        out = []
-        for citation, a, b in spans.values():
-            held = citation.quote_span
-            if held is not None and held[0] <= a and b <= held[1]:
-                out.append(citation)  # the evidence's own quote holds what is shown
-                continue
-            passage = citation.passage
-            quote = passage.text[a:b]
-            page_text = self.searcher.page_text(passage.doc_sha, passage.unit)
-            out.append(Citation(citation.n, passage, quote, quote_occurs(quote, page_text), (a, b)))
-        return tuple(out)
-
     # -- LLM --------------------------------------------------------------------------------
 
     def _llm_answer(
-        self, prepared: _Prepared, backend: str, session: _Session | None
+        self, prepared: Prepared, backend: str, session: _Session | None
     ) -> Iterator[StreamEvent]:
         """After the evidence: the gate, then the model (in its queue), else extractive."""
         if prepared.refused:
@@ -611,7 +395,7 @@ class Answerer:
                 shown = position
                 yield Progress("queued", position)
 
-    def _generate(self, prepared: _Prepared, session: _Session) -> Iterator[StreamEvent]:
+    def _generate(self, prepared: Prepared, session: _Session) -> Iterator[StreamEvent]:
         yield Progress("generating")
         parts: list[str] = []
         try:
@@ -635,7 +419,7 @@ class Answerer:
             raise _LLMFailure(_describe(exc)) from exc
         yield self._finish(prepared, "".join(parts), session.backend)
 
-    def _finish(self, prepared: _Prepared, raw: str, backend: str) -> Answer:
+    def _finish(self, prepared: Prepared, raw: str, backend: str) -> Answer:
         """Map the model's citations onto the evidence; a refusal by the model is a refusal."""
         raw = tidy(raw)
         if _is_refusal(raw):
@@ -763,12 +547,6 @@ def format_passages(quotes: Sequence[Citation]) -> str:
 def _neutralise(text: str) -> str:
     """Passage text can't close or open a delimiter block."""
     return re.sub(r"</?\s*quelle", "quelle", text, flags=re.IGNORECASE).replace('"', "'")
-
-
-def _language_instruction(english: bool) -> str:
-    if english:
-        return "Answer (in English, each sentence followed by the [number] of its source):"
-    return "Antwort (auf Deutsch, jeder Satz mit [Nummer] seiner Quelle):"
 
 
 def _enough(text: str, kind: Kind = "fact") -> bool:

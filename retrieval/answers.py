@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -86,6 +87,8 @@ class Evidence:
     # The quotes (key sentences) per passage, numbered as the model sees them.
     quotes: tuple[Citation, ...]
     refused: bool
+    # Per passage id: the rank votes of the search hits from its section (list questions).
+    section_votes: Mapping[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -5,11 +5,17 @@ item as its sentences, all as spans of the passage text, so everything shown is 
 quote. The shape follows `question_kind`:
 
 - `list`: every item of the section that answers the question, one bullet line each with its
-  `[n]` (the section chosen by its heading and its items' match with the question);
+  `[n]` (the section chosen by the search hits' rank votes, its heading and its items' match
+  with the question);
 - `number`: the search's key sentence of each close passage, carried on to the item's next
   sentence holding a quantity when the key sentence has none („KMU sind … zurückhaltend.
   Unterschiedliche Studien deuten auf einen Anteil von bis zu 15% …“);
-- `yesno` and `fact`: the search's key sentence of each close passage, within its item.
+- `yesno`: the finding first: the sentence, among the close passages' items, that best
+  matches the question (the item by meaning and terms, the sentence in it by terms, then
+  meaning), then the key sentences as for `fact`; `lead` says „Ja“ only where the question
+  asks whether something exists („Gibt es …?“) and the leading sentence holds every term the
+  question names;
+- `fact`: the search's key sentence of each close passage, within its item.
 
 Choosing items by their own match with the question (embedding cosine plus idf-weighted terms)
 was tried for numbers and facts and lost to the search's key sentences on the tune split
@@ -20,7 +26,7 @@ from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,10 +53,14 @@ HEADING_WEIGHT = 0.2
 # A term weighing less than this share of the question's heaviest is too common to name a section.
 COMMON_SHARE = 0.2
 LEXICAL_WEIGHT = 0.5
+# A section that all the search hits voted for gains this much (see `_list`); on the tune
+# list questions any weight from 0 to 3 gave the same answers, 0.1 already fixes „Hemmnisse“.
+VOTE_WEIGHT = 0.2
 MAX_CACHED = 20_000
 
 _BULLET_RE = re.compile(r"[•▪‣◦]")
 _SENTENCE_END_RE = re.compile(r"(?<=[.!?:])\s+(?=[A-ZÄÖÜ0-9„\"(])")
+_FULL_STOP_RE = re.compile(r"(?<=[.!?])\s+(?=[A-ZÄÖÜ0-9„\"(])")
 _ABBREVIATION_RE = re.compile(
     r"(?:\b(?:bzw|ca|vgl|ggf|evtl|inkl|usw|etc|Nr|Abb|bspw|insb|sog|u|z|v|d|o|s|B|a|h|Ä)|\d)\.$"
 )
@@ -99,12 +109,15 @@ def _first_block(text: str, a: int, b: int) -> Span:
     return _trim(text, a, a + cut.start()) if cut else (a, b)
 
 
-def sentences(text: str, span: Span) -> list[Span]:
-    """The sentences of `text[span]` as spans; „z. B.“ or „bzw.“ end no sentence."""
+def sentences(text: str, span: Span, *, colons: bool = True) -> list[Span]:
+    """The sentences of `text[span]` as spans; „z. B.“ or „bzw.“ end no sentence.
+
+    `colons=False`: a colon ends no sentence either („KfW 2021: 4% - 6%“ stays inside).
+    """
     a, b = span
     out: list[Span] = []
     pos = a
-    for match in _SENTENCE_END_RE.finditer(text, a, b):
+    for match in (_SENTENCE_END_RE if colons else _FULL_STOP_RE).finditer(text, a, b):
         if _ABBREVIATION_RE.search(text[pos : match.start()]):
             continue
         out.append(_trim(text, pos, match.start()))
@@ -189,9 +202,18 @@ class Matcher:
 
 
 def compose(
-    kind: Kind, quotes: Sequence[Citation], matcher: Matcher, *, verified_only: bool = True
+    kind: Kind,
+    quotes: Sequence[Citation],
+    matcher: Matcher,
+    *,
+    verified_only: bool = True,
+    votes: Mapping[str, float] | None = None,
 ) -> list[Piece]:
-    """The pieces of the answer, in order (see the module docstring)."""
+    """The pieces of the answer, in order (see the module docstring).
+
+    `votes`: per passage id, the share of the search hits' rank votes for its section
+    (`retrieval.evidence.section_votes`); it helps choose a list question's section.
+    """
     usable = [q for q in quotes if q.verified or not verified_only]
     if not usable:
         return []
@@ -201,10 +223,59 @@ def compose(
         [q.passage.text[a:b] for q in usable for a, b in items(q.passage.text, q.passage.section)]
     )
     if kind == "list":
-        listed = _list(usable, matcher)
+        listed = _list(usable, matcher, votes or {})
         if listed:
             return listed
-    return _highlighted(close, numbers=kind == "number")
+    pieces = _highlighted(close, numbers=kind == "number")
+    if kind == "yesno":
+        finding = _finding(close, matcher)
+        if finding is not None:
+            rest = [p for p in pieces if _new(p, [finding])]
+            pieces = [finding, *rest][:MAX_HIGHLIGHTS]
+    return pieces
+
+
+def _finding(quotes: Sequence[Citation], matcher: Matcher) -> Piece | None:
+    """The sentence that holds the answer to a yes/no question (see the module docstring)."""
+    best: tuple[float, Citation, Span] | None = None
+    for quote in quotes:
+        for score, item in _scored_items(quote, matcher):
+            if best is None or score > best[0]:
+                best = (score, quote, item)
+    if best is None:
+        return None
+    _, quote, item = best
+    text = quote.passage.text
+    spans = sentences(text, item, colons=False) or [item]
+    matcher.prime([text[a:b] for a, b in spans])
+
+    def key(span: Span) -> tuple[float, float]:
+        # The question's own (and thesaurus) terms first: „Nimmt … zu?“ is answered by the
+        # sentence with „steigender Tendenz“, not by the item's opening sentence.
+        piece = text[span[0] : span[1]]
+        return matcher.lexical(piece), matcher.score(piece)
+
+    return Piece(quote, max(spans, key=key))  # the first of equals
+
+
+_EXISTS_RE = re.compile(r"^\s*(?:gibt\s+es|gibts|gibt's|is\s+there|are\s+there)\b", re.I)
+
+
+def lead(question: str, pieces: Sequence[Piece], *, english: bool = False) -> str:
+    """„Ja: “ before a yes/no answer whose first sentence says that what is asked for exists.
+
+    Only for „Gibt es …?“ and only when that sentence holds every term of the question (after
+    „gibt es“): „Gibt es in Karlsruhe eine Anlaufstelle für angewandte KI?“ is not affirmed by
+    a sentence about Karlsruhe alone. Anything else leads with the sentence itself; „Nein“ is
+    never said (a passage that does not name something does not deny it).
+    """
+    match = _EXISTS_RE.match(question)
+    if match is None or not pieces:
+        return ""
+    terms = set(analyze(question[match.end() :]))
+    if not terms or not terms <= set(analyze(pieces[0].text)):
+        return ""
+    return "Yes: " if english else "Ja: "
 
 
 def _highlighted(quotes: Sequence[Citation], *, numbers: bool = False) -> list[Piece]:
@@ -230,8 +301,12 @@ def _scored_items(quote: Citation, matcher: Matcher) -> list[tuple[float, Span]]
     return [(matcher.score(text[a:b]), (a, b)) for a, b in items(text, quote.passage.section)]
 
 
-def _list(quotes: Sequence[Citation], matcher: Matcher) -> list[Piece]:
-    """Every item of the best-matching multi-item passage (a section), one piece each."""
+def _list(quotes: Sequence[Citation], matcher: Matcher, votes: Mapping[str, float]) -> list[Piece]:
+    """Every item of the best multi-item passage (a section), one piece each.
+
+    The section is chosen by the hits' rank votes for it, its heading naming a term of the
+    question, and its items' mean match with the question.
+    """
     best: tuple[float, int, Citation] | None = None
     for rank, quote in enumerate(quotes):
         scored = _scored_items(quote, matcher)
@@ -239,6 +314,7 @@ def _list(quotes: Sequence[Citation], matcher: Matcher) -> list[Piece]:
             continue
         mean = sum(s for s, _ in scored) / len(scored)
         value = HEADING_WEIGHT * matcher.names(quote.passage.section) + mean - 0.01 * rank
+        value += VOTE_WEIGHT * votes.get(quote.passage.id, 0.0)
         if best is None or value > best[0]:
             best = (value, rank, quote)
     if best is None:
@@ -260,11 +336,14 @@ def _new(piece: Piece, pieces: Sequence[Piece]) -> bool:
     return all(key not in p.text.lower() and p.text.lower() not in key for p in pieces)
 
 
-def render(pieces: Sequence[Piece], kind: Kind) -> str:
-    """The answer text: bullet lines for a list, else sentences, each with its `[n]`."""
+def render(pieces: Sequence[Piece], kind: Kind, opening: str = "") -> str:
+    """The answer text: bullet lines for a list, else sentences, each with its `[n]`.
+
+    `opening` (a yes/no answer's `lead`) goes before the first sentence.
+    """
     if kind == "list" and len(pieces) > 1:
         return "\n".join(f"- {_cited(p)}" for p in pieces)
-    return " ".join(_cited(p) for p in pieces)
+    return opening + " ".join(_cited(p) for p in pieces)
 
 
 def _cited(piece: Piece) -> str:

@@ -21,9 +21,42 @@ _QUANTITY_RE = re.compile(
 )
 
 
+_AFTER_WIE_RE = re.compile(r"\bwie\s+(\w+)", re.IGNORECASE)
+
+
 def asks_for_quantity(question: str) -> bool:
-    """Whether the question asks for a number ("Wie viele …?", "Welchen Anteil …?")."""
-    return bool(_QUANTITY_RE.search(question))
+    """Whether the question asks for a number ("Wie viele …?", "Welchen Anteil …?").
+
+    A typed „Wie veile …“ or „Wie vile …“ (one letter off „viele“/„viel“, or two swapped) asks
+    as much as „Wie viele …“ does.
+    """
+    if _QUANTITY_RE.search(question):
+        return True
+    return any(
+        _one_edit(word.lower(), target)
+        for word in _AFTER_WIE_RE.findall(question)
+        for target in ("viele", "viel")
+    )
+
+
+def _one_edit(word: str, target: str) -> bool:
+    """Whether `word` is `target` with at most one letter changed, added, dropped or swapped."""
+    if word == target:
+        return True
+    if abs(len(word) - len(target)) > 1:
+        return False
+    if len(word) == len(target):
+        diff = [i for i, (a, b) in enumerate(zip(word, target, strict=True)) if a != b]
+        if len(diff) == 1:
+            return True
+        return (
+            len(diff) == 2
+            and diff[1] == diff[0] + 1
+            and word[diff[0]] == target[diff[1]]
+            and word[diff[1]] == target[diff[0]]
+        )
+    short, long = sorted((word, target), key=len)
+    return any(long[:i] + long[i + 1 :] == short for i in range(len(long)))
 
 
 def key_sentences(

@@ -12,7 +12,12 @@ import pytest
 from ingest.run import run_ingest
 from quellenchat.embedding import int8_matmul_pays
 from quellenchat.settings import Settings
-from retrieval.refusal import DEFAULT_THRESHOLD, calibrate, calibration_report
+from retrieval.refusal import (
+    DEFAULT_THRESHOLD,
+    calibrate,
+    calibrate_keeping,
+    calibration_report,
+)
 from tests.helpers import MODELS_DIR, PROJECT_ROOT
 
 DEV = PROJECT_ROOT / "eval" / "dev-faktenblatt.jsonl"
@@ -102,3 +107,9 @@ def test_eval_reproduces_the_default_threshold(shipped_store: Settings) -> None:
     assert "Evidenzstärke, beantwortbar (n=20)" in text
     assert "Evidenzstärke, nicht beantwortbar (n=10)" in text
     assert f"Ablehnungsschwelle kalibriert: {calibrated:.4f}" in text
+
+
+def test_calibrate_keeping_keeps_the_share_and_sits_midway_into_the_gap() -> None:
+    answerable = [0.9] * 18 + [0.5, 0.3]  # 19 of 20 kept = 0.95
+    assert calibrate_keeping(answerable, [0.4, 0.1]) == 0.45
+    assert calibrate_keeping([], [0.4]) is None

@@ -1,0 +1,167 @@
+"""Evidence for one question: the passages, their verified quotes, and whether to refuse.
+
+`EvidenceBuilder.prepare` runs the search for the standalone question, widens a list
+question's passages to their whole sections, quotes each passage (verified against the stored
+page text) and decides the refusal before any answer is composed. What it returns,
+`Prepared`, is all that the extractive and the LLM composers read.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from retrieval.answers import Citation, Evidence
+from retrieval.citations import passage_quote, quote_occurs
+from retrieval.compose import Matcher
+from retrieval.language import is_english
+from retrieval.lexical import analyze
+from retrieval.names import missing_names
+from retrieval.passages import Passage
+from retrieval.question_kind import Kind, addresses_the_system, question_kind
+from retrieval.refusal import evidence_strength
+from retrieval.thesaurus import default_thesaurus
+
+if TYPE_CHECKING:
+    from retrieval.search import Searcher
+
+# A list question reads the whole section of each of its first passages.
+WHOLE_SECTION_RANKS = 4
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """One question's evidence and the decisions taken on it before composing."""
+
+    question: str
+    standalone: str
+    english: bool
+    passages: tuple[Passage, ...]
+    quotes: tuple[Citation, ...]
+    refused: bool
+    ask: str  # the question the LLM is asked
+    kind: Kind = "fact"
+    section_votes: Mapping[str, float] = field(default_factory=dict)
+
+    def evidence(self) -> Evidence:
+        """What is streamed before the answer."""
+        return Evidence(
+            self.question,
+            self.standalone,
+            self.passages,
+            self.quotes,
+            self.refused,
+            self.section_votes,
+        )
+
+
+def section_votes(hits: Sequence[Passage], passages: Sequence[Passage]) -> dict[str, float]:
+    """Per passage id, the share of the hits' rank votes cast for its section.
+
+    Each search hit votes 1/(rank + 1) for its section (a passage without one votes for itself):
+    a list question whose first two hits are bullets of „Herausforderungen“ asks for that
+    section, even when the third and fourth hits, from another section, hold more of its words.
+    """
+    tally: dict[tuple[str, int, str], float] = {}
+    for rank, hit in enumerate(hits):
+        key = _section_key(hit)
+        tally[key] = tally.get(key, 0.0) + 1.0 / (rank + 1)
+    total = sum(tally.values()) or 1.0
+    return {p.id: tally.get(_section_key(p), 0.0) / total for p in passages}
+
+
+def _section_key(passage: Passage) -> tuple[str, int, str]:
+    if passage.section is None:
+        return (passage.doc_sha, passage.unit, "\x00" + passage.id)
+    return (passage.doc_sha, passage.unit, passage.section)
+
+
+class EvidenceBuilder:
+    """Searches, quotes and gates; also weighs the question's terms for the extractive answer."""
+
+    def __init__(self, searcher: Searcher, passages: int, threshold: float) -> None:
+        self.searcher = searcher
+        self.passages = passages
+        self.threshold = threshold
+        self._item_vectors: dict[str, Any] = {}
+
+    def prepare(self, question: str, standalone: str, ask: str | None = None) -> Prepared:
+        """The evidence for `standalone` (the searched form of `question`)."""
+        kind = question_kind(standalone)
+        passages = tuple(self.searcher.search(standalone, self.passages))
+        votes: dict[str, float] = {}
+        if kind == "list":
+            hits = passages
+            passages = self.whole_sections(hits)
+            votes = section_votes(hits, passages)
+        quotes = tuple(self.quote(n, p) for n, p in enumerate(passages, start=1))
+        english = is_english(question)  # the answer's language
+        # Coverage counts the searched words in the (German) passages: meaningless for English.
+        lexical = not is_english(standalone)
+        refused = evidence_strength(passages, lexical=lexical) < self.threshold
+        refused = refused or addresses_the_system(question) or addresses_the_system(standalone)
+        # A place, name or figure asked about that no passage mentions: the sources are silent.
+        refused = refused or bool(missing_names(standalone, [p.text for p in passages]))
+        return Prepared(
+            question, standalone, english, passages, quotes, refused, ask or standalone, kind, votes
+        )
+
+    def whole_sections(self, passages: tuple[Passage, ...]) -> tuple[Passage, ...]:
+        """Each of the first passages replaced by its whole section, where it has one.
+
+        A list question wants every item of a section; a single bullet holds one.
+        """
+        try:
+            snapshot = self.searcher.snapshot()
+        except AttributeError:  # a searcher without a store snapshot (tests' fakes)
+            return passages
+        wholes: dict[tuple[str, int, str], str] = {}
+        for cid, chunk in snapshot.chunks.items():
+            if chunk.section is None:
+                continue
+            key = (chunk.doc_sha, chunk.unit, chunk.section)
+            held = snapshot.chunks.get(wholes.get(key, ""))
+            if held is None or chunk.end - chunk.start > held.end - held.start:
+                wholes[key] = cid
+        out: list[Passage] = []
+        for rank, passage in enumerate(passages):
+            cid = wholes.get((passage.doc_sha, passage.unit, passage.section or "")) or ""
+            if rank < WHOLE_SECTION_RANKS and cid and cid != passage.id:
+                chunk = snapshot.chunks[cid]
+                record = snapshot.records[chunk.doc_sha]
+                whole = Passage.build(chunk, record, passage.score, passage.similarity)
+                passage = dataclasses.replace(whole, coverage=passage.coverage)
+            if all(p.id != passage.id for p in out):
+                out.append(passage)
+        return tuple(out)
+
+    def quote(self, n: int, passage: Passage) -> Citation:
+        """The passage's key quote as citation `n`, verified against its page."""
+        quote, span = passage_quote(passage)
+        page_text = self.searcher.page_text(passage.doc_sha, passage.unit)
+        return Citation(n, passage, quote, quote_occurs(quote, page_text), span)
+
+    def matcher(self, question: str) -> Matcher:
+        """Weights for the question's terms and their thesaurus expansions, by the store's idf."""
+        terms = analyze(default_thesaurus().expand(question))
+        try:
+            lexical = self.searcher.snapshot().lexical
+            embedder = self.searcher.embedder
+            unseen = lexical.idf("\x00")  # what a term the sources never use weighs
+
+            def idf(term: str) -> float:
+                # A term the sources never use tells no passage from another.
+                weight = lexical.idf(term)
+                return 0.0 if weight >= unseen else weight
+
+        except AttributeError:  # a searcher without a store (tests' fakes)
+            return Matcher(terms)
+        return Matcher(
+            terms,
+            idf,
+            query=embedder.embed_query(question),
+            embed=embedder.embed_passages,
+            cache=self._item_vectors,
+        )

@@ -1,0 +1,265 @@
+"""Names and figures a question asks about that the evidence never mentions.
+
+A near-miss question often differs from an answerable one only by what it names: „Wie viele
+Firmen in Österreich nutzen KI?“ lies as close to the fact sheet as „Wie viele KMU nutzen KI?“,
+and the sheet speaks of Germany only. When the question names
+
+- a place (a country, a German state, a large city) or a nationality,
+- a product, program or organisation written as one (an acronym like „SAP“, a word with an inner
+  capital like „ChatGPT“),
+- a year or an amount (percent, euro),
+- a price or a duration („Was kostet …“, „Wie lange dauert …“),
+
+and none of the retrieved passages mentions it (for a price: no amount of money; for a
+duration: no number of days, weeks, months or years), the sources cannot answer it: the answer
+is the refusal. A place counts as mentioned when a place inside it is („Bayern“ by „München“),
+so a question about Bavaria's centres is answered by „KI-Regionalzentren in München und Regensburg“.
+Spelling is compared folded (ä = ae, case ignored): „Muenchen“ is „München“.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+# German states with their adjective and their largest cities: a passage naming one of those
+# speaks about the state.
+_STATES: dict[str, tuple[str, ...]] = {
+    "baden-württemberg": (
+        "baden-württembergisch",
+        "stuttgart",
+        "karlsruhe",
+        "mannheim",
+        "freiburg",
+        "heidelberg",
+        "ulm",
+    ),
+    "bayern": (
+        "bayerisch",
+        "münchen",
+        "nürnberg",
+        "regensburg",
+        "augsburg",
+        "würzburg",
+        "ingolstadt",
+        "erlangen",
+    ),
+    "berlin": ("berliner",),
+    "brandenburg": ("brandenburgisch", "potsdam", "cottbus"),
+    "hamburg": ("hamburger",),
+    "hessen": ("hessisch", "frankfurt", "darmstadt", "kassel", "wiesbaden"),
+    "mecklenburg-vorpommern": ("rostock", "schwerin", "greifswald"),
+    "niedersachsen": ("niedersächsisch", "hannover", "braunschweig", "oldenburg", "osnabrück"),
+    "nordrhein-westfalen": (
+        "nrw",
+        "köln",
+        "düsseldorf",
+        "dortmund",
+        "bochum",
+        "bonn",
+        "aachen",
+        "münster",
+        "duisburg",
+        "ruhr",
+    ),
+    "nrw": (
+        "nordrhein-westfalen",
+        "köln",
+        "düsseldorf",
+        "dortmund",
+        "bochum",
+        "bonn",
+        "aachen",
+        "münster",
+        "duisburg",
+        "ruhr",
+    ),
+    "rheinland-pfalz": ("mainz", "kaiserslautern", "trier", "koblenz"),
+    "saarland": ("saarländisch", "saarbrücken"),
+    "sachsen": ("sächsisch", "dresden", "leipzig", "chemnitz"),
+    "sachsen-anhalt": ("magdeburg", "halle"),
+    "schleswig-holstein": ("kiel", "lübeck", "flensburg"),
+    "thüringen": ("thüringisch", "erfurt", "jena", "weimar"),
+}
+_CITIES = (
+    "münchen",
+    "köln",
+    "frankfurt",
+    "stuttgart",
+    "düsseldorf",
+    "leipzig",
+    "dortmund",
+    "dresden",
+    "hannover",
+    "nürnberg",
+    "duisburg",
+    "bochum",
+    "wuppertal",
+    "bielefeld",
+    "bonn",
+    "münster",
+    "karlsruhe",
+    "mannheim",
+    "augsburg",
+    "wiesbaden",
+    "aachen",
+    "chemnitz",
+    "magdeburg",
+    "freiburg",
+    "erfurt",
+    "rostock",
+    "kassel",
+    "mainz",
+    "saarbrücken",
+    "potsdam",
+    "regensburg",
+    "heidelberg",
+    "darmstadt",
+    "ingolstadt",
+    "würzburg",
+    "wien",
+    "zürich",
+    "paris",
+    "london",
+)
+# Countries and regions with their adjectives. Germany, the sources' own country, is never
+# missing (the fact sheet rarely says „Deutschland“); its entry keeps its adjective a known word.
+_COUNTRIES: dict[str, tuple[str, ...]] = {
+    "deutschland": ("deutsch",),
+    "österreich": ("österreichisch", "wien"),
+    "schweiz": ("schweizer", "schweizerisch", "zürich"),
+    "frankreich": ("französisch", "paris"),
+    "italien": ("italienisch",),
+    "spanien": ("spanisch",),
+    "polen": ("polnisch",),
+    "niederlande": ("niederländisch", "holländisch"),
+    "belgien": ("belgisch",),
+    "dänemark": ("dänisch",),
+    "schweden": ("schwedisch",),
+    "norwegen": ("norwegisch",),
+    "finnland": ("finnisch",),
+    "tschechien": ("tschechisch",),
+    "großbritannien": ("britisch", "england", "englisch", "london"),
+    "usa": ("amerika", "amerikanisch", "us-amerikanisch"),
+    "amerika": ("usa", "amerikanisch"),
+    "kanada": ("kanadisch",),
+    "china": ("chinesisch",),
+    "japan": ("japanisch",),
+    "indien": ("indisch",),
+    "korea": ("koreanisch",),
+    "russland": ("russisch",),
+    "israel": ("israelisch",),
+    "europa": ("europäisch", "eu"),
+}
+# Adjectives asked about as such („amerikanische Firmen“): each stands for its country.
+_ADJECTIVES = {
+    adjective: country
+    for country, aliases in _COUNTRIES.items()
+    for adjective in aliases
+    if adjective.endswith(("isch", "er")) and adjective not in ("deutsch",)
+}
+# Acronyms and inner capitals that are ordinary words, not names.
+_COMMON = frozenset(
+    [
+        "ki",
+        "ai",
+        "kmu",
+        "it",
+        "edv",
+        "pc",
+        "ml",
+        "faq",
+        "pdf",
+        "gmbh",
+        "ag",
+        "ceo",
+        "sme",
+        "smes",
+        "ok",
+        "usb",
+        "www",
+    ]
+)
+_ENDING = r"(?:e|en|er|es|em|s|n)?"
+_WORD_RE = re.compile(r"[\w-]+")
+_ACRONYM_RE = re.compile(r"^(?:[A-ZÄÖÜ]{2,}\d*|[A-Za-z]+[a-z][A-Z]\w*|[a-z]+[A-Z]\w*)$")
+_YEAR_RE = re.compile(r"(?<![\d.,])(?:19|20)\d\d(?![\d.,])")
+_AMOUNT_RE = re.compile(
+    r"(\d[\d.,]*)\s*(?:%|prozent|euro\b|eur\b|€|mio\b|millionen|milliarden|tausend)", re.I
+)
+
+
+# Asking for a price, and what a passage must hold to give one.
+_PRICE_RE = re.compile(
+    r"\b(?:kostet|kosten|preis\w*|gehalt|verdien\w*|teuer\w*|wie\s+viel\s+geld)\b", re.I
+)
+_MONEY_RE = re.compile(r"\d\s*(?:€|eur\b|euro\b|mio\b|millionen|tsd\b)|(?:€|eur)\s*\d", re.I)
+# Asking for a duration, and what a passage must hold to give one.
+_DURATION_RE = re.compile(r"\bwie\s+lange\b|\bdauer\w*\b", re.I)
+_SPAN_RE = re.compile(
+    r"\d\s*(?:-\s*\d+\s*)?(?:tag|tage|tagen|woche\w*|monat\w*|jahr\w*|stunde\w*)\b", re.I
+)
+
+
+def fold(text: str) -> str:
+    """Lower case with umlauts and ß spelled out, so „Muenchen“ is „München“."""
+    text = text.lower()
+    for a, b in (("ä", "ae"), ("ö", "oe"), ("ü", "ue"), ("ß", "ss")):
+        text = text.replace(a, b)
+    return text
+
+
+def _names_place(folded_question: str, place: str) -> bool:
+    return bool(re.search(rf"(?<![\w-]){re.escape(fold(place))}{_ENDING}(?![\w])", folded_question))
+
+
+def _mentions(folded_evidence: str, place: str) -> bool:
+    return re.search(rf"(?<!\w){re.escape(fold(place))}", folded_evidence) is not None
+
+
+def _digits(number: str) -> str:
+    return re.sub(r"[.,\s]", "", number)
+
+
+def missing_names(question: str, evidence: Sequence[str]) -> list[str]:
+    """The names and figures of `question` that no text of `evidence` mentions (module doc)."""
+    folded_q = fold(question)
+    folded_e = fold("\n".join(evidence))
+    missing: list[str] = []
+    places: dict[str, tuple[str, ...]] = {}
+    for state, aliases in _STATES.items():
+        places[state] = aliases
+    for city in _CITIES:
+        places.setdefault(city, ())
+    for country, aliases in _COUNTRIES.items():
+        places[country] = aliases
+    named = {place for place in places if _names_place(folded_q, place)}
+    named |= {
+        _ADJECTIVES[adjective]
+        for adjective in _ADJECTIVES
+        if re.search(rf"(?<![\w]){re.escape(fold(adjective))}\w*", folded_q)
+    }
+    named.discard("deutschland")  # the sources' own country: every passage speaks of it
+    for place in sorted(named):
+        if not any(_mentions(folded_e, p) for p in (place, *places[place])):
+            missing.append(place)
+    known = {fold(p) for p in places} | {fold(a) for a in _ADJECTIVES}
+    for word in _WORD_RE.findall(question):
+        for part in word.split("-"):
+            if not _ACRONYM_RE.match(part) or part.lower() in _COMMON or fold(part) in known:
+                continue
+            if not re.search(rf"(?<![^\W\d_]){re.escape(fold(part))}(?![^\W\d_])", folded_e):
+                missing.append(part)
+    evidence_digits = {_digits(n) for n in re.findall(r"\d[\d.,]*\d|\d", folded_e)}
+    for year in _YEAR_RE.findall(question):
+        if year not in evidence_digits:
+            missing.append(year)
+    for match in _AMOUNT_RE.finditer(question):
+        if _digits(match.group(1).rstrip(".,")) not in evidence_digits:
+            missing.append(match.group(0))
+    text = "\n".join(evidence)
+    if _PRICE_RE.search(question) and not _MONEY_RE.search(text):
+        missing.append("Preis")
+    if _DURATION_RE.search(question) and not _SPAN_RE.search(text):
+        missing.append("Dauer")
+    return list(dict.fromkeys(missing))

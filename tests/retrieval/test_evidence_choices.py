@@ -1,0 +1,175 @@
+"""Choices taken on the evidence: a list's section by the hits' rank votes, refusals by names,
+the finding first in a yes/no answer."""
+
+from __future__ import annotations
+
+import pytest
+
+from quellenchat.settings import Settings
+from retrieval.answering import Answerer
+from retrieval.answers import REFUSAL
+from retrieval.claims import check as check_claims
+from retrieval.compose import Matcher, compose, lead, render
+from retrieval.evidence import section_votes
+from retrieval.lexical import analyze
+from retrieval.names import missing_names
+from retrieval.question_kind import question_kind
+from retrieval.search import Searcher
+from retrieval.thesaurus import default_thesaurus
+from tests.retrieval.answer_factory import make_citation, make_passage
+
+
+@pytest.fixture(scope="module")
+def answerer(fact_sheet_store: Settings, searcher: Searcher) -> Answerer:
+    return Answerer(
+        fact_sheet_store.model_copy(update={"llm_backend": "extractive"}), searcher=searcher
+    )
+
+
+CHALLENGES = (
+    "Herausforderungen • Mangelndes Know-how im Unternehmen. • Unzureichende Digitalisierung. "
+    "• Hohe Anforderung an den Datenschutz."
+)
+FIGURES = (
+    "Zahlen • KMU sind beim Einsatz von KI noch zurückhaltend. • 40% der Mittelständler "
+    "setzen weder KI ein noch planen sie deren Einsatz."
+)
+
+
+def test_votes_are_rank_weighted_shares_per_section() -> None:
+    first = make_passage("• Mangelndes Know-how.", id="a1", section="Herausforderungen")
+    second = make_passage("• Unzureichende Digitalisierung.", id="a2", section="Herausforderungen")
+    third = make_passage("• KMU sind zurückhaltend.", id="b1", section="Zahlen")
+    whole_a = make_passage(CHALLENGES, id="a", section="Herausforderungen")
+    whole_b = make_passage(FIGURES, id="b", section="Zahlen")
+    votes = section_votes([first, second, third], [whole_a, whole_b])
+    total = 1 + 1 / 2 + 1 / 3
+    assert abs(votes["a"] - (1 + 1 / 2) / total) < 1e-9
+    assert abs(votes["b"] - (1 / 3) / total) < 1e-9
+
+
+def test_list_is_drawn_from_the_section_the_hits_vote_for() -> None:
+    # The figures' items hold a word of the question („KMU“), the challenges none; but every
+    # search hit came from the challenges: the list must be the challenges.
+    challenges = make_citation(
+        make_passage(CHALLENGES, id="a", section="Herausforderungen"), CHALLENGES, n=1
+    )
+    figures = make_citation(make_passage(FIGURES, id="b", section="Zahlen"), FIGURES, n=2)
+    matcher = Matcher(analyze("Welche Hemmnisse gibt es in KMU?"))
+    without = render(compose("list", [challenges, figures], matcher), "list")
+    assert "zurückhaltend" in without  # the items' words alone pick the figures
+    pieces = compose("list", [challenges, figures], matcher, votes={"a": 1.0, "b": 0.0})
+    text = render(pieces, "list")
+    assert text.splitlines() == [
+        "- Mangelndes Know-how im Unternehmen. [1]",
+        "- Unzureichende Digitalisierung. [1]",
+        "- Hohe Anforderung an den Datenschutz. [1]",
+    ]
+
+
+SHEET = [
+    "KI Transfer+ (BSMD): KI-Regionalzentren in München und Regensburg für den Mittelstand",
+    "Unterschiedliche Studien deuten auf einen Anteil von bis zu 15% (Eurostat 2021) hin; "
+    "Digitalisierungsausgaben von jährlich 15.000 EUR und mehr.",
+]
+
+
+@pytest.mark.parametrize(
+    ("question", "missing"),
+    [
+        ("Wie viele Firmen in Österreich nutzen KI?", ["österreich"]),
+        ("Sind Schweizer Firmen bei KI weiter als deutsche?", ["schweiz"]),
+        ("Gibt es einen Zuschuss vom Land NRW für KI-Projekte?", ["nrw"]),
+        ("Darf ich ChatGPT im Betrieb mit Kundendaten benutzen?", ["ChatGPT"]),
+        ("Welche Tools von SAP haben eingebaute KI?", ["SAP"]),
+        ("Wie viele KMU nutzen 2025 KI?", ["2025"]),
+        ("Lohnt sich KI ab 5.000 Euro?", ["5.000 Euro"]),
+        ("Wie lange dauert die Einführung von KI?", ["Dauer"]),
+    ],
+)
+def test_names_and_figures_the_evidence_lacks_are_found(question: str, missing: list[str]) -> None:
+    assert missing_names(question, SHEET) == missing
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "Nenne die regionalen KI-Zentren in Bayern.",  # Bavaria: its cities are named
+        "Gibts KI Zentren in Muenchen?",  # spelled without umlaut
+        "Wie viele KMU in Deutschland nutzen KI?",  # the sources' own country
+        "Wie viele KMU nutzten 2021 KI, 15 % oder mehr?",
+        "Welche KI-Anwendungen gibt es für KMU?",  # KI, KMU: in the sources
+        "Was kostet die Digitalisierung, 15.000 EUR?",
+    ],
+)
+def test_names_and_figures_the_evidence_holds_are_not_missing(question: str) -> None:
+    assert missing_names(question, SHEET) == []
+
+
+def test_a_question_naming_what_no_passage_mentions_is_refused(answerer: Answerer) -> None:
+    answer = answerer.ask("Wie viele Firmen in Österreich nutzen KI?")
+    assert answer.refused
+    assert answer.answer == REFUSAL
+    assert not answerer.ask("Wie viele KMU setzen bereits KI ein?").refused
+
+
+TREND = (
+    "• KMU sind beim Einsatz von KI noch zurückhaltend. Unterschiedliche Studien deuten auf "
+    "einen Anteil von bis zu 15% (Eurostat 2021: 9%) mit steigender Tendenz (KI-Monitor 2021)."
+)
+
+
+def _yesno(question: str, text: str) -> list[str]:
+    first = text.index(".") + 1
+    passage = make_passage(text, highlights=((2, first),))  # the search's key sentence
+    matcher = Matcher(analyze(default_thesaurus().expand(question)))
+    return [p.text for p in compose("yesno", [make_citation(passage, text)], matcher)]
+
+
+def test_yes_no_answer_starts_with_the_sentence_that_holds_the_finding() -> None:
+    shown = _yesno("Nimmt die Nutzung von KI in KMU zu?", TREND)
+    assert "steigender Tendenz" in shown[0]
+    assert shown[0].startswith("Unterschiedliche Studien")
+    assert shown[1] == "KMU sind beim Einsatz von KI noch zurückhaltend."
+
+
+@pytest.mark.parametrize(
+    ("question", "opening"),
+    [
+        ("Gibt es eine Video-Reihe zum Einstieg in KI-Systeme?", "Ja: "),
+        ("Gibt es Videos für Einsteiger zum Thema KI?", ""),  # „Einsteiger“: not in the source
+        ("Ist die Video-Reihe zum Einstieg in KI-Systeme gut?", ""),  # not an existence question
+    ],
+)
+def test_yes_only_where_the_cited_sentence_holds_every_term(question: str, opening: str) -> None:
+    text = "• Video-Reihe zum Einstieg in KI-Systeme (Plattform Lernende Systeme)"
+    passage = make_passage(text, highlights=((2, len(text)),))
+    pieces = compose("yesno", [make_citation(passage, text[2:])], Matcher(analyze(question)))
+    assert lead(question, pieces) == opening
+    rendered = render(pieces, "yesno", lead(question, pieces))
+    assert rendered == f"{opening}{text[2:]} [1]"
+
+
+@pytest.mark.parametrize(
+    ("question", "kind"),
+    [
+        ("Wie veile KMU setzn eigentlich KI ein?", "number"),  # two letters swapped
+        ("Wie vile Firmen nutzen KI?", "number"),  # one dropped
+        ("Wie teile ich Daten mit KI-Dienstleistern?", "fact"),  # three letters off: not „viele“
+    ],
+)
+def test_a_mistyped_how_many_still_asks_for_a_number(question: str, kind: str) -> None:
+    assert question_kind(question) == kind
+
+
+def test_a_yes_lead_passes_the_claim_check_unchanged() -> None:
+    text = "• Es gibt eine Video-Reihe zum Einstieg in KI-Systeme der Plattform Lernende Systeme."
+    question = "Gibt es eine Video-Reihe zum Einstieg in KI-Systeme?"
+    passage = make_passage(text, highlights=((2, len(text)),))
+    pieces = compose("yesno", [make_citation(passage, text[2:])], Matcher(analyze(question)))
+    answer = render(pieces, "yesno", lead(question, pieces))
+    assert answer.startswith("Ja: Es gibt")
+    checked = check_claims(answer, {1: text}, question)
+    assert checked.replaced == ()
+    assert checked.unsupported == ()
+    assert checked.text.startswith("Ja: Es gibt")
