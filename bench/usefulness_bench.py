@@ -118,7 +118,8 @@ def run(answerer: Any, items: Sequence[Any], backend: str) -> dict[str, Tally]:
     from retrieval.names import missing_names
     from retrieval.refusal import evidence_strength
 
-    tallies = {split: Tally() for split in SPLITS}
+    asked = {item.split or "tune" for item in items}
+    tallies = {split: Tally() for split in SPLITS if split in asked}
     for item in items:
         tally = tallies[item.split or "tune"]
         start = time.perf_counter()
@@ -209,12 +210,14 @@ def follow_up_pairs() -> dict[str, Any]:
     }
 
 
-def usefulness(settings: Settings, backends: Sequence[str]) -> dict[str, dict[str, Tally]]:
-    """Every backend over the realistic fact-sheet questions, on `settings`' store."""
+def usefulness(
+    settings: Settings, backends: Sequence[str], splits: Sequence[str] = SPLITS
+) -> dict[str, dict[str, Tally]]:
+    """Every backend over the realistic fact-sheet questions of `splits`, on `settings`' store."""
     from retrieval.answering import Answerer
     from retrieval.evaluation import read_items
 
-    items = read_items(REALISTIC)
+    items = [item for item in read_items(REALISTIC) if (item.split or "tune") in splits]
     if "local" in backends:
         settings = settings.model_copy(update={"llm_backend": "local"})
     answerer = Answerer(settings)
@@ -302,14 +305,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--backend", nargs="+", default=["extractive"])
     parser.add_argument("--store", type=Path, help="an ingested store of the shipped corpus")
     parser.add_argument("--misses", type=Path, default=ROOT / "bench/results/usefulness-misses.md")
+    parser.add_argument("--split", nargs="+", default=list(SPLITS), choices=SPLITS)
     args = parser.parse_args(argv)
     settings = Settings()
     if args.store:
         settings = settings.model_copy(update={"store": args.store, "corpus": [ROOT / "corpus"]})
-        results = usefulness(settings, args.backend)
+        results = usefulness(settings, args.backend, args.split)
     else:
         with shipped_store(settings) as local:
-            results = usefulness(local, args.backend)
+            results = usefulness(local, args.backend, args.split)
     print(
         json.dumps(
             {b: {s: t.figures() for s, t in ts.items()} for b, ts in results.items()}, indent=1
@@ -319,7 +323,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     threshold = settings.refusal_threshold or default_threshold(settings.embedder)
     print(json.dumps({"follow_ups": follow_up_pairs()}, ensure_ascii=False, indent=1))
-    if "extractive" in results:
+    if "tune" in results.get("extractive", {}):  # the threshold is calibrated on tune only
         print(json.dumps({"refusal": calibration(results["extractive"], threshold)}, indent=1))
     lines = ["# Antworten, die nicht nennen, wonach gefragt wurde", ""]
     for backend, tallies in results.items():
