@@ -232,6 +232,8 @@ def test_local_with_a_missing_model_file_is_refused(tmp_path: object) -> None:
 
 
 def test_auto_picks_local_when_installed_else_extractive(settings: Settings) -> None:
+    assert resolve_backend(settings) == "extractive"  # the default: it measures best
+    settings = settings.model_copy(update={"llm_backend": "auto"})
     assert resolve_backend(settings) == "local"  # the bundled packages are installed
     missing = settings.model_copy(update={"llm_model_path": MODELS_DIR / "fehlt.gguf"})
     assert resolve_backend(missing) == "extractive"
