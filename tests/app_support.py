@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import socket
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,6 +11,7 @@ from gradio_client import Client
 
 from chat_app import ChatApp, Running, serve
 from ingest.run import run_ingest
+from quellenchat.ports import free_port
 from quellenchat.settings import Settings
 from tests.helpers import FACT_SHEET, MODELS_DIR, write_pdf
 
@@ -98,10 +98,3 @@ def app_client(running: Running, downloads: Path) -> Client:
     return Client(
         running.url, verbose=False, download_files=str(downloads), analytics_enabled=False
     )
-
-
-def free_port() -> int:
-    """A loopback port nobody listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from ingest.fetch import LOCK_NAME, FetchLimits, fetch_literature, read_lock
+from quellenchat.ports import free_port
 from quellenchat.settings import Settings
 from tests.helpers import PROJECT_ROOT, write_pdf
 
@@ -273,11 +274,7 @@ def test_offline_every_entry_fails_fast_and_existing_files_stay(tmp_path: Path) 
 
 
 def test_refused_connection_is_retried_then_reported(tmp_path: Path) -> None:
-    import socket
-
-    with socket.socket() as probe:  # a free port that nobody listens on
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()  # nobody listens on it
     manifest = write_manifest(
         tmp_path / "literature.toml",
         [{"kind": "pdf", "file": "x.pdf", "url": f"http://127.0.0.1:{port}/x.pdf"}],
