@@ -19,7 +19,6 @@ every renewal that counts reached the server before the lease it extends ran out
 
 from __future__ import annotations
 
-import fcntl
 import logging
 import os
 import re
@@ -32,7 +31,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol
+
+import filelock
 
 from quellenchat.storage import StoreError, describe, open_client, translate_errors
 
@@ -74,41 +75,38 @@ class WriterLock(Protocol):
 
 
 class FileLock:
-    """The embedded store's lock: an flock on a file in the store folder."""
+    """The embedded store's lock: an flock on a file in the store folder (via `filelock`)."""
 
     def __init__(self, store: Path) -> None:
         self.store = store
-        self._handle: IO[str] | None = None
+        # Not thread-local: the app takes the lock in one thread and may give it back in another.
+        self._lock = filelock.FileLock(store / LOCK_FILE, thread_local=False)
 
     @property
     def held(self) -> bool:
         """Whether this object holds the lock."""
-        return self._handle is not None
+        return self._lock.is_locked
 
     def acquire(self) -> None:
         """Take the lock; raises `StoreBusy` when another process holds it."""
-        if self._handle is not None:
+        if self._lock.is_locked:
             return
         self.store.mkdir(parents=True, exist_ok=True)
-        handle = (self.store / LOCK_FILE).open("w")
         try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.close()
+            self._lock.acquire(blocking=False)
+        except filelock.Timeout:
             raise StoreBusy(
                 f"Der Speicher {self.store} wird gerade von einem anderen Prozess beschrieben "
                 "(Einlesen läuft bereits). Bitte warten und dann erneut versuchen."
             ) from None
-        self._handle = handle
 
     def check(self) -> None:
         """An flock cannot be lost while the process lives."""
 
     def release(self) -> None:
         """Give the lock back."""
-        if self._handle is not None:
-            self._handle.close()  # closing the file releases the flock
-            self._handle = None
+        if self._lock.is_locked:
+            self._lock.release(force=True)
 
 
 @dataclass(frozen=True)
