@@ -15,6 +15,20 @@ lease, and takes it only if it had run out by then. The holder trusts its lease 
 monotonic clock says the lease length has passed since it asked the server for the time of its
 last renewal, less a margin, and a renewal counts only if it came back before that deadline; so
 every renewal that counts reached the server before the lease it extends ran out.
+
+The fence, and why it cannot be strict: before each write batch `check()` first trusts its own
+clock as above, then reads the lease back from the server and refuses unless the highest
+generation is still its own (same name, same fencing token) and has not run out on the server's
+clock. That also catches what the local clock cannot see: a machine or VM that was suspended
+(Linux's monotonic clock stops while suspended, so the holder's deadline seems still ahead), or
+a lease taken over by hand. A strict fence would need the store to refuse a write whose token is
+stale, in the same step as the write; Chroma has no compare-and-set, no transactions and no
+conditional upsert, so a writer frozen *between* its check and its write still lands that one
+batch. The window is one request wide: the check runs right before every batch (at most
+`ingest.index.WRITE_BATCH` chunks). What slips through is harmless by construction: a document
+counts only once its manifest record is committed, the stale writer's next check (before its
+next batch, and before the commit) refuses, and the next writer deletes what a run left
+uncommitted.
 """
 
 from __future__ import annotations
@@ -59,6 +73,10 @@ class StoreBusy(StoreError):
 
 class LeaseLost(StoreError):
     """This writer's lease ran out (it was frozen or cut off); it must not write any more."""
+
+
+class LeaseTakenOver(LeaseLost, StoreBusy):
+    """Another writer holds the lease now; this one must not write any more."""
 
 
 class WriterLock(Protocol):
@@ -216,17 +234,46 @@ class ServerLease:
         self._renewer.start()
 
     def check(self) -> None:
-        """Raise `LeaseLost` unless the lease is still held; call before every write."""
+        """Raise `LeaseLost` unless the lease is still held; call right before every write.
+
+        Checks the local deadline, then reads the lease back from the server: the highest
+        generation must still be this writer's (its fencing token) and not have run out on the
+        server's clock. `LeaseTakenOver` (also a `StoreBusy`) says who holds it now. The write
+        that follows is not fenced by the server itself; see the module docstring.
+        """
         with self._lock:
-            if self._collection is None:
+            collection = self._collection
+            if collection is None:
                 raise LeaseLost(f"Kein Schreibrecht auf den Index ({self.where}).")
             if self._lost or not self._in_time():
                 self._lost = True
-                raise LeaseLost(
-                    f"Das Schreibrecht (Lease) auf den Index ({self.where}) ist abgelaufen – "
-                    "der Prozess hing oder war vom Server getrennt. Der Lauf bricht ab; "
-                    "das nächste Einlesen räumt Reste auf."
-                )
+                raise self._expired()
+        now = server_time(self.client)
+        generations = _generations(self.client)
+        top = generations[-1] if generations else None
+        if top is None or top[1].name != collection.name or not self._owns(top[1]):
+            with self._lock:
+                self._lost = True
+            holder = _info(*top).holder if top is not None else "niemandem"
+            raise LeaseTakenOver(
+                f"Das Schreibrecht (Lease) auf den Index ({self.where}) liegt inzwischen bei "
+                f"{holder} – dieser Prozess hing oder war vom Server getrennt. Der Lauf bricht "
+                "ab; das nächste Einlesen räumt Reste auf."
+            )
+        if not _info(*top).valid_at(now):
+            with self._lock:
+                self._lost = True
+            raise self._expired()
+
+    def _owns(self, collection: Collection) -> bool:
+        return (collection.metadata or {}).get("token") == self._token
+
+    def _expired(self) -> LeaseLost:
+        return LeaseLost(
+            f"Das Schreibrecht (Lease) auf den Index ({self.where}) ist abgelaufen – "
+            "der Prozess hing oder war vom Server getrennt. Der Lauf bricht ab; "
+            "das nächste Einlesen räumt Reste auf."
+        )
 
     def renew(self) -> None:
         """Extend the lease by its full length; raises `LeaseLost` when too late."""

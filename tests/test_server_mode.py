@@ -507,6 +507,104 @@ def test_a_frozen_writer_loses_its_lease_its_successor_cleans_up_and_it_stops_wr
     assert {r.source for r in read_sources(open_client(settings))} == {"gross.pdf", "klein.pdf"}
 
 
+class SuspendableClock:
+    """`time` for quellenchat.lease whose monotonic clock stops while "suspended".
+
+    Linux's monotonic clock does not advance while a machine or VM is suspended: after waking,
+    a writer's own deadline still seems ahead although its lease ran out on the server.
+    """
+
+    def __init__(self) -> None:
+        self.lost = 0.0
+        self.since: float | None = None
+
+    def monotonic(self) -> float:
+        now = time.monotonic() if self.since is None else self.since
+        return now - self.lost
+
+    def suspend(self) -> None:
+        self.since = time.monotonic()
+
+    def resume(self) -> None:
+        assert self.since is not None
+        self.lost += time.monotonic() - self.since
+        self.since = None
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(seconds)
+
+
+def test_a_writer_frozen_between_its_check_and_its_write_is_refused_at_its_next_batch(
+    chroma: ChromaServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The fence reads the lease back before each batch; the one batch in flight slips through.
+
+    Chroma has no compare-and-set, so a write that passed its check cannot be stopped: that is
+    the documented window (quellenchat/lease.py). Everything after it is refused.
+    """
+    import quellenchat.lease as lease_module
+    from ingest.index import WRITE_BATCH, StoreWriter
+    from quellenchat.storage import SourceRecord
+    from quellenchat.types import Chunk, DocumentInfo, Page
+
+    clock = SuspendableClock()
+    monkeypatch.setattr(lease_module, "time", clock)
+    client = open_client(Settings(chroma_url=chroma.url))
+    stale = ServerLease(client, 3.0, holder="Instanz A")
+    successor = ServerLease(open_client(Settings(chroma_url=chroma.url)), 3.0, holder="Instanz B")
+    stale.acquire()
+    text = "Ein Satz über Wartung mit KI. " * 300
+    page = Page(0, text)
+    chunks = [Chunk("f" * 64, 0, i, i + 10, text[i : i + 10]) for i in range(3 * WRITE_BATCH)]
+    record = SourceRecord(
+        source="frozen.txt", doc_sha="f" * 64, info=DocumentInfo("Eingefroren"), size=len(text),
+        pages=1, chunks=len(chunks), ingested_at="2026-01-01T00:00:00.000+00:00",
+    )  # fmt: skip
+    batches: list[int] = []
+    frozen: list[bool] = []
+
+    def freeze_in_the_second_batch() -> None:
+        stale.check()
+        if len(batches) == 2 and not frozen:  # its check passed; now the process is suspended
+            frozen.append(True)
+            stale._stop.set()  # its renewer stops with it
+            clock.suspend()
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    successor.acquire()  # once the lease has run out on the server's clock
+                    break
+                except StoreBusy:
+                    assert time.monotonic() < deadline
+                    time.sleep(0.3)
+            clock.resume()  # wakes up: by its own clock hardly any time has passed
+            assert stale.held  # so its local deadline alone would let it write on
+
+    def embed(texts: Any) -> Any:
+        import numpy as np
+
+        batches.append(len(texts))
+        return np.ones((len(texts), 4), dtype=np.float32)
+
+    writer = StoreWriter(client, "fake", "words", freeze_in_the_second_batch)
+    try:
+        with pytest.raises(LeaseLost, match="liegt inzwischen bei Instanz B") as refused:
+            writer.write_document(record, [page], chunks, embed)
+        assert isinstance(refused.value, StoreBusy)
+        stored = get_collection(client, CHUNKS)
+        assert stored is not None
+        # The first batch, and the one frozen after its check (the window), but not the third.
+        assert batches == [WRITE_BATCH] * 3
+        assert len(stored.get(include=[])["ids"]) == 2 * WRITE_BATCH
+        assert read_sources(client) == []  # never committed: the next writer cleans it up
+        with pytest.raises(LeaseLost):
+            stale.check()
+        successor.check()
+    finally:
+        successor.release()
+        stale.release()
+
+
 # -- replicas never delete each other's documents ---------------------------------------------
 
 
