@@ -10,10 +10,9 @@ import pytest
 from gradio_client import Client
 
 from chat_app import ChatApp, Running, serve
-from ingest.run import run_ingest
 from quellenchat.ports import free_port
 from quellenchat.settings import Settings
-from tests.helpers import FACT_SHEET, MODELS_DIR, write_pdf
+from tests.helpers import FACT_SHEET, MODELS_DIR, ingest_corpus, write_pdf
 
 HOSTILE = "<img src=x onerror=alert(1)>"
 HOSTILE_LINK = "[Klick hier](javascript:alert(2))"
@@ -60,7 +59,7 @@ def built_store(factory: pytest.TempPathFactory) -> BuiltStore:
         (corpus / "metadata.toml").write_text(METADATA, encoding="utf-8")
         write_pdf(corpus / "literature" / "ki-sicherheit.pdf", HOSTILE_PDF_PAGES)
         settings = Settings(corpus=[corpus], store=root / "store", models_dir=MODELS_DIR)
-        report = run_ingest(settings)
+        report = ingest_corpus(settings)
         assert report.exit_code == 0, report.to_json()
         _BUILT[base] = BuiltStore(corpus, root / "store")
     return _BUILT[base]
@@ -82,7 +81,7 @@ def app_settings(factory: pytest.TempPathFactory, name: str, **overrides: object
     values.update(overrides)
     settings = Settings(**values)  # type: ignore[arg-type]
     # The copy's manifest still names the original corpus folder: a metadata-only update.
-    report = run_ingest(settings)
+    report = ingest_corpus(settings)
     assert report.exit_code == 0, report.to_json()
     assert report.chunks_embedded == 0, report.to_json()
     return settings

@@ -19,6 +19,7 @@ import pytest
 from ingest.fetch import LOCK_NAME, FetchLimits, fetch_literature, read_lock
 from quellenchat.ports import free_port
 from quellenchat.settings import Settings
+from tests.fakes import ingest_fake
 from tests.helpers import PROJECT_ROOT, write_pdf
 
 # Short limits: the slow route outwaits `timeout`, no test waits for a backoff.
@@ -357,7 +358,6 @@ def test_bare_ingest_form_still_parses_beside_fetch() -> None:
 def test_fetched_literature_is_ingested_with_manifest_metadata_and_only_changes_re_embedded(
     tmp_path: Path, server: PdfServer, make_settings: Callable[..., Settings]
 ) -> None:
-    from ingest.run import run_ingest
     from quellenchat.storage import open_client, read_sources
 
     corpus = tmp_path / "corpus"
@@ -375,7 +375,7 @@ def test_fetched_literature_is_ingested_with_manifest_metadata_and_only_changes_
     )
     assert fetch_literature(manifest, limits=LIMITS).files("new") == ["kfw.pdf", "wik.pdf"]
     settings = make_settings()
-    first = run_ingest(settings)
+    first = ingest_fake(settings)
     assert first.exit_code == 0, first.to_json()
     assert first.new == ["literature/kfw.pdf", "literature/wik.pdf"]  # manifest and lock skipped
     records = {r.source: r for r in read_sources(open_client(settings))}
@@ -390,7 +390,7 @@ def test_fetched_literature_is_ingested_with_manifest_metadata_and_only_changes_
 
     server.routes["/wik.pdf"] = Route(pdf_bytes(tmp_path, [*WIK, "Neu: offene Datenräume."], "v2"))
     assert fetch_literature(manifest, limits=LIMITS).files("changed") == ["wik.pdf"]
-    second = run_ingest(settings)
+    second = ingest_fake(settings)
     assert second.changed == ["literature/wik.pdf"]
     assert second.unchanged == ["literature/kfw.pdf"]
     wik = next(r for r in read_sources(open_client(settings)) if r.source.endswith("wik.pdf"))
