@@ -50,7 +50,12 @@ def _embedder(key: tuple[tuple[str, Any], ...]) -> Embedder:
     from quellenchat.embedding import make_embedder
     from quellenchat.settings import Settings
 
-    return make_embedder(Settings(**dict(key)))
+    embedder = make_embedder(Settings(**dict(key)))
+    # Loaded now, not on the first embed: inside an ingest that would be under the writer lease,
+    # and a load that holds the GIL for seconds on a busy machine starves the lease's renewer
+    # (tests use 6 s leases).
+    getattr(embedder, "model", None)
+    return embedder
 
 
 def ingest_corpus(settings: Settings, **options: Any) -> Report:
