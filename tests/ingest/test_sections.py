@@ -19,7 +19,7 @@ from ingest.sections import Section, SectionMap, SectionMapError, mapped_units
 from quellenchat.settings import Settings
 from quellenchat.types import letters_key
 from tests.fakes import ingest_fake
-from tests.helpers import FACT_SHEET, PROJECT_ROOT
+from tests.helpers import FACT_SHEET, PROJECT_ROOT, ingest_corpus
 
 CHALLENGES = (
     "Mangelndes Know-how",
@@ -106,7 +106,7 @@ def test_a_list_question_finds_the_whole_section_as_one_chunk(
     from retrieval.search import Searcher
 
     settings = make_settings()
-    assert ingest_fake(settings).exit_code == EXIT_OK
+    assert ingest_corpus(settings).exit_code == EXIT_OK
     passages = Searcher(settings).search("Welche Hemmnisse gibt es beim KI-Einsatz in KMU?", 5)
     whole = [p for p in passages if all(c in p.text for c in CHALLENGES)]
     assert whole, [p.text[:60] for p in passages]
