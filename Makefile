@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint typecheck pytest bench bench-load ingest clean browser
+.PHONY: install run test test-fast lint typecheck pytest bench bench-load ingest clean browser
 
 install: $(STAMP)
 
@@ -40,10 +40,18 @@ browser:
 	@test -x $(CHROMIUM) || { $(SUDO) apt-get update -q && \
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q chromium chromium-driver; }
 
+# Test files run on two workers (a file stays on one: its module fixtures start one app or store).
 pytest: install browser
-	$(PY) -m pytest
+	$(PY) -m pytest -n 2 --dist loadfile
 
+# Everything: lint, types, and every test with real models, servers and the browser (CI).
 test: lint typecheck pytest
+
+# The quick loop while working (a few minutes): pure logic and the ingest bookkeeping, with a fake
+# embedder where embedding is not what is checked; no model, server or browser.
+FAST := not model and not server and not browser
+test-fast: install
+	$(PY) -m pytest -n 2 --dist loadfile -m "$(FAST)"
 
 bench: install
 	$(PY) bench/run.py

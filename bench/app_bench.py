@@ -11,23 +11,17 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+from quellenchat.ports import free_port
+
 ROOT = Path(__file__).resolve().parents[1]
 QUESTION = "Warum fehlt vielen Firmen das Vertrauen in KI?"
 Row = tuple[str, str, str, str]
-
-
-def free_port() -> int:
-    """A loopback port nobody listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def start_app(env: dict[str, str], log: Path) -> tuple[float, float, str]:

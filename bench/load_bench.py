@@ -16,7 +16,6 @@ import os
 import platform
 import shutil
 import signal
-import socket
 import ssl
 import statistics
 import subprocess
@@ -27,6 +26,8 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from quellenchat.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 DEV = ROOT / "eval" / "dev-faktenblatt.jsonl"
@@ -56,12 +57,6 @@ def machine() -> str:
         f"Python {platform.python_version()}, gradio {version('gradio')}, "
         f"chromadb {version('chromadb')}"
     )
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def dev_questions() -> list[str]:

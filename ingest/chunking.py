@@ -9,6 +9,7 @@ import re
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 
+from quellenchat.sentences import is_abbreviation
 from quellenchat.types import Chunk, Page, letters_key
 
 Span = tuple[int, int]
@@ -18,52 +19,6 @@ BULLET = "•"
 MIN_WORDS = 12
 NUMBERED_HEADING_WORDS = 10
 
-_ABBREVIATIONS = frozenset(
-    [
-        "abb",
-        "abs",
-        "bspw",
-        "bzw",
-        "ca",
-        "dr",
-        "evtl",
-        "etc",
-        "ggf",
-        "ggfs",
-        "inkl",
-        "jh",
-        "max",
-        "min",
-        "mio",
-        "mrd",
-        "nr",
-        "prof",
-        "rd",
-        "s",
-        "sog",
-        "str",
-        "tab",
-        "usw",
-        "vgl",
-        "z",
-        "zb",
-        "zt",
-        "bzgl",
-        "u",
-        "a",
-        "d",
-        "h",
-        "v",
-        "o",
-        "mind",
-        "sek",
-        "std",
-        "hrsg",
-        "ebd",
-        "f",
-        "ff",
-    ]
-)
 _BOUNDARY = re.compile(r"[.!?…]+[\"'»«“”)\]]*(?=\s+)")
 _NEXT_STARTS_SENTENCE = re.compile(r"\s+[\"'„»«(\[]?[A-ZÄÖÜ0-9•]")
 _INLINE_HEADING = re.compile(
@@ -127,10 +82,7 @@ def _sentence_cuts(text: str, start: int, end: int) -> Iterable[int]:
 
 def _is_abbreviation(text: str, line_start: int, dot: int) -> bool:
     word = re.search(r"(\S+)$", text[line_start:dot])
-    if not word:
-        return False
-    token = word.group(1).strip("(„\"'").lower()
-    return token in _ABBREVIATIONS or len(token) == 1 or (token.isdigit() and len(token) <= 2)
+    return word is not None and is_abbreviation(word.group(1))
 
 
 def _strip_span(text: str, start: int, end: int) -> Span:

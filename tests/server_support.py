@@ -17,7 +17,7 @@ from typing import IO
 
 import httpx
 
-from tests.app_support import free_port
+from quellenchat.ports import free_port
 from tests.helpers import MODELS_DIR, PROJECT_ROOT
 
 # The server binary ships in the chromadb wheel, beside the interpreter of the virtualenv.

@@ -22,7 +22,6 @@ from gradio_client.exceptions import AppError
 
 from chat_app import ChatApp, Running, serve
 from ingest.ownership import ID_FILE
-from ingest.run import run_ingest
 from quellenchat.lease import LeaseLost, ServerLease, StoreBusy, current_lease, server_time
 from quellenchat.settings import Settings
 from quellenchat.storage import (
@@ -38,7 +37,7 @@ from quellenchat.storage import (
 from retrieval.answers import REFUSAL
 from retrieval.search import Searcher
 from tests.app_support import free_port
-from tests.helpers import FACT_SHEET, MODELS_DIR, PROJECT_ROOT, write_pdf
+from tests.helpers import FACT_SHEET, MODELS_DIR, PROJECT_ROOT, ingest_corpus, write_pdf
 from tests.server_support import AppProcess, ChromaServer
 
 QUESTION = "Warum fehlt vielen Firmen das Vertrauen in KI?"
@@ -239,7 +238,7 @@ def test_chroma_outage_mid_session_shows_a_german_message_and_recovers(
     chroma: ChromaServer, tmp_path: Path
 ) -> None:
     settings = server_settings(chroma, fact_sheet(tmp_path / "corpus"))
-    assert run_ingest(settings).exit_code == 0
+    assert ingest_corpus(settings).exit_code == 0
     running = serve(ChatApp(settings), "127.0.0.1", free_port())
     try:
         client = _client(running.url, tmp_path / "downloads")
@@ -325,7 +324,7 @@ def hanging_llm_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runnin
         openai_model="schweigt",
         llm_timeout=2.0,
     )
-    assert run_ingest(settings).exit_code == 0
+    assert ingest_corpus(settings).exit_code == 0
     running = serve(ChatApp(settings), "127.0.0.1", free_port())
     yield running
     running.stop()
@@ -490,7 +489,7 @@ def test_a_frozen_writer_loses_its_lease_its_successor_cleans_up_and_it_stops_wr
         deadline = time.monotonic() + 120
         messages: list[str] = []
         while True:
-            report = run_ingest(settings, log=messages.append)
+            report = ingest_corpus(settings, log=messages.append)
             if not report.busy:
                 break
             assert time.monotonic() < deadline, report.error
@@ -505,6 +504,104 @@ def test_a_frozen_writer_loses_its_lease_its_successor_cleans_up_and_it_stops_wr
     assert "abgelaufen" in json.loads(out)["error"]
     assert_consistent(settings)
     assert {r.source for r in read_sources(open_client(settings))} == {"gross.pdf", "klein.pdf"}
+
+
+class SuspendableClock:
+    """`time` for quellenchat.lease whose monotonic clock stops while "suspended".
+
+    Linux's monotonic clock does not advance while a machine or VM is suspended: after waking,
+    a writer's own deadline still seems ahead although its lease ran out on the server.
+    """
+
+    def __init__(self) -> None:
+        self.lost = 0.0
+        self.since: float | None = None
+
+    def monotonic(self) -> float:
+        now = time.monotonic() if self.since is None else self.since
+        return now - self.lost
+
+    def suspend(self) -> None:
+        self.since = time.monotonic()
+
+    def resume(self) -> None:
+        assert self.since is not None
+        self.lost += time.monotonic() - self.since
+        self.since = None
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(seconds)
+
+
+def test_a_writer_frozen_between_its_check_and_its_write_is_refused_at_its_next_batch(
+    chroma: ChromaServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The fence reads the lease back before each batch; the one batch in flight slips through.
+
+    Chroma has no compare-and-set, so a write that passed its check cannot be stopped: that is
+    the documented window (quellenchat/lease.py). Everything after it is refused.
+    """
+    import quellenchat.lease as lease_module
+    from ingest.index import WRITE_BATCH, StoreWriter
+    from quellenchat.storage import SourceRecord
+    from quellenchat.types import Chunk, DocumentInfo, Page
+
+    clock = SuspendableClock()
+    monkeypatch.setattr(lease_module, "time", clock)
+    client = open_client(Settings(chroma_url=chroma.url))
+    stale = ServerLease(client, 3.0, holder="Instanz A")
+    successor = ServerLease(open_client(Settings(chroma_url=chroma.url)), 3.0, holder="Instanz B")
+    stale.acquire()
+    text = "Ein Satz über Wartung mit KI. " * 300
+    page = Page(0, text)
+    chunks = [Chunk("f" * 64, 0, i, i + 10, text[i : i + 10]) for i in range(3 * WRITE_BATCH)]
+    record = SourceRecord(
+        source="frozen.txt", doc_sha="f" * 64, info=DocumentInfo("Eingefroren"), size=len(text),
+        pages=1, chunks=len(chunks), ingested_at="2026-01-01T00:00:00.000+00:00",
+    )  # fmt: skip
+    batches: list[int] = []
+    frozen: list[bool] = []
+
+    def freeze_in_the_second_batch() -> None:
+        stale.check()
+        if len(batches) == 2 and not frozen:  # its check passed; now the process is suspended
+            frozen.append(True)
+            stale._stop.set()  # its renewer stops with it
+            clock.suspend()
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    successor.acquire()  # once the lease has run out on the server's clock
+                    break
+                except StoreBusy:
+                    assert time.monotonic() < deadline
+                    time.sleep(0.3)
+            clock.resume()  # wakes up: by its own clock hardly any time has passed
+            assert stale.held  # so its local deadline alone would let it write on
+
+    def embed(texts: Any) -> Any:
+        import numpy as np
+
+        batches.append(len(texts))
+        return np.ones((len(texts), 4), dtype=np.float32)
+
+    writer = StoreWriter(client, "fake", "words", freeze_in_the_second_batch)
+    try:
+        with pytest.raises(LeaseLost, match="liegt inzwischen bei Instanz B") as refused:
+            writer.write_document(record, [page], chunks, embed)
+        assert isinstance(refused.value, StoreBusy)
+        stored = get_collection(client, CHUNKS)
+        assert stored is not None
+        # The first batch, and the one frozen after its check (the window), but not the third.
+        assert batches == [WRITE_BATCH] * 3
+        assert len(stored.get(include=[])["ids"]) == 2 * WRITE_BATCH
+        assert read_sources(client) == []  # never committed: the next writer cleans it up
+        with pytest.raises(LeaseLost):
+            stale.check()
+        successor.check()
+    finally:
+        successor.release()
+        stale.release()
 
 
 # -- replicas never delete each other's documents ---------------------------------------------
@@ -523,27 +620,27 @@ def test_writers_remove_only_documents_of_their_own_corpus_folders(
     a = folder("a", {"a1.txt": "Chatbots im Kundenservice.", "a2.txt": "Bilderkennung im Lager."})
     b = folder("b", {"b1.txt": "Absatzprognosen in der Bäckerei."})
     settings_a, settings_b = server_settings(chroma, a), server_settings(chroma, b)
-    assert run_ingest(settings_a).new == ["a1.txt", "a2.txt"]
-    first_b = run_ingest(settings_b)
+    assert ingest_corpus(settings_a).new == ["a1.txt", "a2.txt"]
+    first_b = ingest_corpus(settings_b)
     assert first_b.new == ["b1.txt"]
     assert first_b.removed == []  # A's documents are not B's to withdraw
     assert first_b.documents_total == 3
 
     (a / "a2.txt").unlink()
-    assert run_ingest(settings_b).removed == []
-    assert run_ingest(settings_a).removed == ["a2.txt"]
+    assert ingest_corpus(settings_b).removed == []
+    assert ingest_corpus(settings_a).removed == ["a2.txt"]
 
     # Another machine mounting the same folder is the same corpus: it may withdraw.
     (a / "a1.txt").unlink()
     shared = server_settings(chroma, a)
     assert (a / ID_FILE).is_file()
-    assert run_ingest(shared).removed == ["a1.txt"]
+    assert ingest_corpus(shared).removed == ["a1.txt"]
 
     # A different folder under the same path (another machine's disk) is not.
     shutil.rmtree(b)
     b.mkdir()
     (b / "other.txt").write_text("Ein anderes Dokument.", encoding="utf-8")
-    other_disk = run_ingest(server_settings(chroma, b))
+    other_disk = ingest_corpus(server_settings(chroma, b))
     assert other_disk.new == ["other.txt"]
     assert other_disk.removed == []
     assert {r.source for r in read_sources(open_client(settings_a))} == {"b1.txt", "other.txt"}
@@ -556,13 +653,13 @@ def test_a_replica_with_other_settings_neither_rebuilds_nor_misreads_the_shared_
     corpus.mkdir()
     (corpus / "doc.txt").write_text("Vorausschauende Wartung mit KI im Betrieb.", encoding="utf-8")
     settings = server_settings(chroma, corpus)
-    assert run_ingest(settings).exit_code == 0
+    assert ingest_corpus(settings).exit_code == 0
     other = server_settings(chroma, corpus, chunk_words=120)
-    refused = run_ingest(other)
+    refused = ingest_corpus(other)
     assert refused.exit_code == 2
     assert "Im Servermodus wird er nicht von selbst neu aufgebaut" in (refused.error or "")
     assert len(read_sources(open_client(settings))) == 1  # nothing was reset
-    rebuilt = run_ingest(other, rebuild=True)
+    rebuilt = ingest_corpus(other, rebuild=True)
     assert rebuilt.exit_code == 0
     assert rebuilt.rebuild_reason is not None
 
@@ -587,7 +684,7 @@ def test_the_local_model_answers_one_question_at_a_time_and_the_other_sees_the_q
         llm_context=2048,
         llm_timeout=900.0,
     )
-    assert run_ingest(settings).exit_code == 0
+    assert ingest_corpus(settings).exit_code == 0
     running = serve(ChatApp(settings), "127.0.0.1", free_port())
     try:
         questions = [QUESTION, FOLLOW_UP]

@@ -16,10 +16,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ingest.run import run_ingest
 from quellenchat.settings import Settings
 from quellenchat.storage import CHUNKS, PAGES, SOURCES, get_collection, open_client, read_sources
-from tests.helpers import MODELS_DIR, PROJECT_ROOT, write_pdf
+from tests.helpers import MODELS_DIR, PROJECT_ROOT, ingest_corpus, write_pdf
 
 TOPICS = [
     "Absatzprognosen in der Bäckerei",
@@ -140,7 +139,7 @@ def test_sigkill_at_any_moment_leaves_old_or_new_versions(
     names = ["a.pdf", "b.pdf", "c.pdf", "weg.pdf", "alt-name.pdf"]
     for seed, name in enumerate(names):
         write_pdf(corpus_dir / name, document(seed, 6))
-    assert run_ingest(settings).exit_code == 0
+    assert ingest_corpus(settings).exit_code == 0
     versions = {r.source: {r.doc_sha} for r in read_sources(open_client(settings))}
     _order.update({sha: 0 for shas in versions.values() for sha in shas})
     clear_chroma_cache()
@@ -202,7 +201,7 @@ def test_sigkill_at_any_moment_leaves_old_or_new_versions(
 
     # Same chunks as a clean ingest of the final corpus: nothing left over, nothing missing.
     fresh = make_settings(store=tmp_path / "fresh")
-    run_ingest(fresh)
+    ingest_corpus(fresh)
     clear_chroma_cache()
 
     def chunk_ids(s: Settings) -> set[str]:

@@ -17,7 +17,9 @@ from pathlib import Path
 import pytest
 
 from ingest.fetch import LOCK_NAME, FetchLimits, fetch_literature, read_lock
+from quellenchat.ports import free_port
 from quellenchat.settings import Settings
+from tests.fakes import ingest_fake
 from tests.helpers import PROJECT_ROOT, write_pdf
 
 # Short limits: the slow route outwaits `timeout`, no test waits for a backoff.
@@ -273,11 +275,7 @@ def test_offline_every_entry_fails_fast_and_existing_files_stay(tmp_path: Path) 
 
 
 def test_refused_connection_is_retried_then_reported(tmp_path: Path) -> None:
-    import socket
-
-    with socket.socket() as probe:  # a free port that nobody listens on
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()  # nobody listens on it
     manifest = write_manifest(
         tmp_path / "literature.toml",
         [{"kind": "pdf", "file": "x.pdf", "url": f"http://127.0.0.1:{port}/x.pdf"}],
@@ -360,7 +358,6 @@ def test_bare_ingest_form_still_parses_beside_fetch() -> None:
 def test_fetched_literature_is_ingested_with_manifest_metadata_and_only_changes_re_embedded(
     tmp_path: Path, server: PdfServer, make_settings: Callable[..., Settings]
 ) -> None:
-    from ingest.run import run_ingest
     from quellenchat.storage import open_client, read_sources
 
     corpus = tmp_path / "corpus"
@@ -378,7 +375,7 @@ def test_fetched_literature_is_ingested_with_manifest_metadata_and_only_changes_
     )
     assert fetch_literature(manifest, limits=LIMITS).files("new") == ["kfw.pdf", "wik.pdf"]
     settings = make_settings()
-    first = run_ingest(settings)
+    first = ingest_fake(settings)
     assert first.exit_code == 0, first.to_json()
     assert first.new == ["literature/kfw.pdf", "literature/wik.pdf"]  # manifest and lock skipped
     records = {r.source: r for r in read_sources(open_client(settings))}
@@ -393,7 +390,7 @@ def test_fetched_literature_is_ingested_with_manifest_metadata_and_only_changes_
 
     server.routes["/wik.pdf"] = Route(pdf_bytes(tmp_path, [*WIK, "Neu: offene Datenräume."], "v2"))
     assert fetch_literature(manifest, limits=LIMITS).files("changed") == ["wik.pdf"]
-    second = run_ingest(settings)
+    second = ingest_fake(settings)
     assert second.changed == ["literature/wik.pdf"]
     assert second.unchanged == ["literature/kfw.pdf"]
     wik = next(r for r in read_sources(open_client(settings)) if r.source.endswith("wik.pdf"))

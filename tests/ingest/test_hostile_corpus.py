@@ -10,9 +10,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ingest.corpus import discover
-from ingest.run import EXIT_SKIPPED, run_ingest
+from ingest.run import EXIT_SKIPPED
 from quellenchat.settings import Settings
 from quellenchat.storage import open_client, read_sources
+from tests.fakes import ingest_fake
 from tests.helpers import MODELS_DIR, PROJECT_ROOT, write_pdf
 
 BAKERY = ["Die Bäckerei Müller nutzt eine Absatzprognose für Brötchen und senkt so die Retouren."]
@@ -69,7 +70,7 @@ def test_links_out_of_the_corpus_are_skipped_unless_allowed(
     (corpus_dir / "kaputt.pdf").symlink_to(tmp_path / "gibt-es-nicht.pdf")
 
     settings = make_settings()
-    report = run_ingest(settings)
+    report = ingest_fake(settings)
     reasons = {s["source"]: s["reason"] for s in report.skipped}
     assert "aus dem Korpus-Ordner hinaus" in reasons["link-datei.pdf"]
     assert "QUELLENCHAT_FOLLOW_OUTSIDE_LINKS" in reasons["link-datei.pdf"]
@@ -85,7 +86,7 @@ def test_links_out_of_the_corpus_are_skipped_unless_allowed(
         "link-datei.pdf",
         "link-ordner/auch-geheim.pdf",
     ]
-    report = run_ingest(allowed)
+    report = ingest_fake(allowed)
     assert sorted(report.new) == ["link-datei.pdf", "link-ordner/auch-geheim.pdf"]
     stored = {r.source for r in read_sources(open_client(allowed))}
     assert stored == {"echt.pdf", "link-datei.pdf", "link-ordner/auch-geheim.pdf"}

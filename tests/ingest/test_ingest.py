@@ -12,10 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from ingest.run import EXIT_OK, EXIT_SKIPPED, run_ingest
+from ingest.run import EXIT_OK, EXIT_SKIPPED
 from quellenchat.settings import Settings
 from quellenchat.storage import CHUNKS, PAGES, get_collection, open_client, read_sources
 from quellenchat.types import Chunk
+from tests.fakes import ingest_fake
 from tests.helpers import MODELS_DIR, PROJECT_ROOT, write_pdf
 
 BAKERY = [
@@ -70,7 +71,7 @@ def test_fact_sheet_sections_clean_words_and_no_change_rerun(
     make_settings: Callable[..., Settings], fact_sheet_corpus: Path
 ) -> None:
     settings = make_settings()
-    report = run_ingest(settings)
+    report = ingest_fake(settings)
     assert report.exit_code == EXIT_OK, report.to_json()
     assert report.new == ["ki-faktenblatt.txt"]
     [record] = read_sources(open_client(settings))
@@ -95,7 +96,7 @@ def test_fact_sheet_sections_clean_words_and_no_change_rerun(
     assert "Herausforderungen" in (know_how.section or "")
     assert_consistent(settings)
 
-    again = run_ingest(settings)
+    again = ingest_fake(settings)
     assert again.chunks_embedded == 0
     assert again.unchanged == ["ki-faktenblatt.txt"]
     assert again.plan == "0 neu, 0 geändert, 0 entfernt, 1 unverändert"
@@ -108,7 +109,7 @@ def test_incremental_change_remove_rename(
     write_pdf(corpus_dir / "literature" / "baeckerei.pdf", BAKERY)
     write_pdf(corpus_dir / "literature" / "fabrik.pdf", FACTORY)
     (corpus_dir / "notiz.txt").write_text("Eine kurze Notiz über Datenschutz im Betrieb. " * 5)
-    first = run_ingest(settings)
+    first = ingest_fake(settings)
     assert first.exit_code == EXIT_OK, first.to_json()
     assert sorted(first.new) == ["literature/baeckerei.pdf", "literature/fabrik.pdf", "notiz.txt"]
     before = {cid for cid, _ in store_chunks(settings)}
@@ -122,12 +123,12 @@ def test_incremental_change_remove_rename(
         corpus_dir / "literature" / "backstube.pdf"
     )
     assert (
-        run_ingest(settings, dry_run=True).plan
+        ingest_fake(settings, dry_run=True).plan
         == "0 neu, 1 geändert, 1 umbenannt, 1 entfernt, 0 unverändert"
     )
     assert {cid for cid, _ in store_chunks(settings)} == before  # the dry run changed nothing
 
-    second = run_ingest(settings)
+    second = ingest_fake(settings)
     assert second.changed == ["literature/fabrik.pdf"]
     assert second.removed == ["notiz.txt"]
     assert second.renamed == [
@@ -152,7 +153,7 @@ def test_bad_input_is_skipped_with_reasons_and_stored_versions_survive(
     settings = make_settings()
     good = write_pdf(corpus_dir / "gut.pdf", BAKERY)
     write_pdf(corpus_dir / "wird-kaputt.pdf", FACTORY)
-    assert run_ingest(settings).exit_code == EXIT_OK
+    assert ingest_fake(settings).exit_code == EXIT_OK
 
     (corpus_dir / "wird-kaputt.pdf").write_bytes(b"%PDF-1.4\n" + os.urandom(2000))
     (corpus_dir / "leer.txt").write_bytes(b"")
@@ -164,7 +165,7 @@ def test_bad_input_is_skipped_with_reasons_and_stored_versions_survive(
     )
     (corpus_dir / "README.md").write_text("Steuerdatei, kein Dokument")
 
-    report = run_ingest(settings)
+    report = ingest_fake(settings)
     assert report.exit_code == EXIT_SKIPPED
     reasons = {s["source"]: s["reason"] for s in report.skipped}
     assert set(reasons) == {
@@ -190,13 +191,13 @@ def test_embedder_change_rebuilds_the_whole_index(
     make_settings: Callable[..., Settings], fact_sheet_corpus: Path
 ) -> None:
     settings = make_settings()
-    first = run_ingest(settings)
+    first = ingest_fake(settings)
     assert first.rebuild_reason is None
     converted = MODELS_DIR / "multilingual-e5-small"
     other = make_settings(
         embedder=str(converted)
     )  # same weights, another name: a different embedder
-    report = run_ingest(other)
+    report = ingest_fake(other)
     assert report.rebuild_reason is not None
     assert "Einbettungsmodell" in report.rebuild_reason
     assert report.chunks_embedded == first.chunks_embedded
@@ -284,6 +285,6 @@ def test_control_files_are_ignored_silently(
     (corpus_dir / "doc.txt").write_text(
         "Ein Dokument über künstliche Intelligenz im Handwerk. " * 4
     )
-    report = run_ingest(make_settings(), dry_run=True)
+    report = ingest_fake(make_settings(), dry_run=True)
     assert report.new == ["doc.txt"]
     assert report.skipped == []

@@ -12,11 +12,12 @@ from urllib.parse import unquote
 import pytest
 
 from ingest.corpus import CorpusError, load_literature, load_metadata
-from ingest.run import EXIT_OK, EXIT_STORE_FAILED, run_ingest
+from ingest.run import EXIT_OK, EXIT_STORE_FAILED
 from quellenchat.settings import Settings
 from quellenchat.storage import CHUNKS, get_collection, open_client, read_sources
 from quellenchat.types import letters_key
-from tests.helpers import FACT_SHEET, PROJECT_ROOT, run_retrieval, write_pdf
+from tests.fakes import ingest_fake
+from tests.helpers import FACT_SHEET, PROJECT_ROOT, ingest_corpus, run_retrieval, write_pdf
 
 SHIPPED = PROJECT_ROOT / "corpus" / "literature.toml"
 PDF = 'kind = "pdf"\nurl = "https://example.org/a.pdf"\n'
@@ -260,7 +261,7 @@ def test_ingest_takes_citation_metadata_from_the_manifest(
     )
     (corpus_dir / "literature.toml").write_text(entry, encoding="utf-8")
     settings = make_settings()
-    first = run_ingest(settings)
+    first = ingest_corpus(settings)
     assert first.exit_code == EXIT_OK, first.to_json()
     assert first.new == ["literature/booklet.pdf", "literature/eigene-notiz.pdf"]
     records = {r.source: r for r in read_sources(open_client(settings))}
@@ -282,10 +283,10 @@ def test_ingest_takes_citation_metadata_from_the_manifest(
         ),
         encoding="utf-8",
     )
-    assert run_ingest(settings, dry_run=True).plan == (
+    assert ingest_corpus(settings, dry_run=True).plan == (
         "0 neu, 0 geändert, 0 entfernt, 2 unverändert (davon 1 mit neuen Angaben)"
     )
-    second = run_ingest(settings)
+    second = ingest_corpus(settings)
     assert second.exit_code == EXIT_OK, second.to_json()
     assert second.metadata_updated == ["literature/booklet.pdf"]
     assert second.chunks_embedded == 0  # metadata lives in the record: nothing re-embedded
@@ -295,7 +296,7 @@ def test_ingest_takes_citation_metadata_from_the_manifest(
     assert after.title == "KI im Mittelstand (Booklet)"
     assert after.url == "https://example.net/booklet.pdf#page=2"
 
-    third = run_ingest(settings)
+    third = ingest_corpus(settings)
     assert third.metadata_updated == []
     assert third.plan == "0 neu, 0 geändert, 0 entfernt, 2 unverändert"
 
@@ -310,7 +311,7 @@ def test_cli_shows_the_manifests_publisher_and_year(
         encoding="utf-8",
     )
     settings = make_settings()
-    assert run_ingest(settings).exit_code == EXIT_OK
+    assert ingest_corpus(settings).exit_code == EXIT_OK
     question = "Welche Förderprogramme gibt es für den Mittelstand?"
     store = ["--store", str(settings.store)]
     found = retrieval_cli("search", question, "--k", "1", *store, "--json")
@@ -345,12 +346,12 @@ def test_metadata_toml_wins_over_the_manifest_and_a_broken_manifest_stops_the_ru
         '["literature/a.pdf"]\ntitle = "Von Hand beschrieben"\n', encoding="utf-8"
     )
     settings = make_settings()
-    assert run_ingest(settings).exit_code == EXIT_OK
+    assert ingest_fake(settings).exit_code == EXIT_OK
     [record] = read_sources(open_client(settings))
     assert record.info.title == "Von Hand beschrieben"
 
     (corpus_dir / "literature.toml").write_text("[[document]]\nkind = 'pdf'\n", encoding="utf-8")
-    broken = run_ingest(settings)
+    broken = ingest_fake(settings)
     assert broken.exit_code == EXIT_STORE_FAILED
     assert "literature.toml" in (broken.error or "")
     assert [r.info.title for r in read_sources(open_client(settings))] == ["Von Hand beschrieben"]

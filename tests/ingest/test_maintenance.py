@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 
 from ingest.maintenance import StoreGuard, bring_up_to_date, needs_update
-from ingest.run import run_ingest
 from quellenchat.lease import LOCK_FILE
 from quellenchat.settings import Settings
 from quellenchat_app.admin import (
@@ -24,6 +23,7 @@ from quellenchat_app.admin import (
     plan_text,
     result_text,
 )
+from tests.fakes import ingest_fake
 from tests.helpers import PROJECT_ROOT
 
 
@@ -40,11 +40,11 @@ def test_start_up_ingests_a_missing_store_and_then_finds_it_current(
 ) -> None:
     settings = make_settings()
     messages: list[str] = []
-    assert needs_update(run_ingest(settings, dry_run=True))
+    assert needs_update(ingest_fake(settings, dry_run=True))
     report = bring_up_to_date(settings, log=messages.append)
     assert report.error is None
     assert report.new == ["chancen.txt"]
-    assert not needs_update(run_ingest(settings, dry_run=True))
+    assert not needs_update(ingest_fake(settings, dry_run=True))
     bring_up_to_date(settings, log=messages.append)
     assert messages[-1].startswith("Index ist aktuell: 1 Dokumente")
     [row] = documents_table(settings)
@@ -53,9 +53,9 @@ def test_start_up_ingests_a_missing_store_and_then_finds_it_current(
 
 def test_plan_names_new_files(small_corpus: Path, make_settings: Callable[..., Settings]) -> None:
     settings = make_settings()
-    run_ingest(settings)
+    ingest_fake(settings)
     (small_corpus / "neu.txt").write_text("Ein neues Dokument über Robotik.", encoding="utf-8")
-    report = run_ingest(settings, dry_run=True)
+    report = ingest_fake(settings, dry_run=True)
     assert needs_update(report)
     text = plan_text(report)
     assert "1 neu" in text
@@ -67,8 +67,8 @@ def test_the_result_counts_only_what_went_in_not_what_was_planned(
 ) -> None:
     (small_corpus / "kaputt.pdf").write_bytes(b"%PDF-1.7\n1 0 obj << /Type /Catalog >>\ngarbage")
     settings = make_settings()
-    assert "2 neu" in plan_text(run_ingest(settings, dry_run=True))
-    report = run_ingest(settings)
+    assert "2 neu" in plan_text(ingest_fake(settings, dry_run=True))
+    report = ingest_fake(settings)
     text = result_text(report)
     assert text.startswith("**Erledigt:** 1 neu, 0 geändert, 0 entfernt, 0 unverändert."), text
     assert "Übersprungen: `kaputt.pdf` – kaputt.pdf: PDF ist beschädigt" in text
@@ -133,7 +133,7 @@ def test_the_lock_stays_with_the_app_between_and_during_its_runs(
     small_corpus: Path, make_settings: Callable[..., Settings], tmp_path: Path
 ) -> None:
     settings = make_settings()
-    run_ingest(settings)
+    ingest_fake(settings)
     guard = StoreGuard(settings)
     assert guard.hold()
     stop = tmp_path / "stop"

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from ingest.run import run_ingest
 from quellenchat.settings import Settings
 from quellenchat.storage import open_client, read_page_text, read_sources
+from tests.fakes import ingest_fake
 from tests.ingest.test_ingest import assert_consistent, store_chunks
 from tests.ingest.test_loaders import CLEANED, HEADER, PAGES, font, write_pdf
 
@@ -20,7 +20,7 @@ def test_cleaned_pages_and_their_chunks_are_what_the_store_holds(
     (corpus_dir / "literature").mkdir()
     write_pdf(corpus_dir / "literature" / "faktenblatt.pdf", font, PAGES)
     settings = make_settings()
-    report = run_ingest(settings)
+    report = ingest_fake(settings)
     assert report.exit_code == 0, report.to_json()
 
     client = open_client(settings)

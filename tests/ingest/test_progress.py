@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from ingest.run import run_ingest
 from quellenchat.settings import Settings
+from tests.fakes import ingest_fake
 from tests.helpers import write_pdf
 
 
@@ -22,7 +22,7 @@ def test_progress_bars_count_documents_and_every_stored_chunk(
     ]
     write_pdf(corpus_dir / "a.pdf", pages)
     write_pdf(corpus_dir / "b.pdf", pages[:1])
-    report = run_ingest(make_settings(chunk_words=40, chunk_max_words=60), show_progress=True)
+    report = ingest_fake(make_settings(chunk_words=40, chunk_max_words=60), show_progress=True)
     assert report.exit_code == 0, report.to_json()
     err = capsys.readouterr().err
     total = report.chunks_embedded
@@ -35,5 +35,5 @@ def test_no_bars_unless_asked(
     make_settings: Callable[..., Settings], corpus_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     write_pdf(corpus_dir / "a.pdf", ["Ein kurzer Text über Wartung und Instandhaltung."])
-    assert run_ingest(make_settings()).exit_code == 0
+    assert ingest_fake(make_settings()).exit_code == 0
     assert "Chunks:" not in capsys.readouterr().err

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from ingest.run import EXIT_OK, EXIT_STORE_FAILED, run_ingest
+from ingest.run import EXIT_OK, EXIT_STORE_FAILED
 from quellenchat.settings import Settings
 from quellenchat.storage import CHUNKS, get_collection, open_client, read_sources
+from tests.fakes import ingest_fake
 from tests.helpers import write_pdf
 from tests.ingest.test_ingest import run_cli
 
@@ -30,7 +31,7 @@ def test_schema_upgrade_rebuilds_the_store_with_a_message(
 ) -> None:
     settings = make_settings()
     write_pdf(corpus_dir / "wartung.pdf", [LONG_PAGE])
-    first = run_ingest(settings)
+    first = ingest_fake(settings)
     assert first.exit_code == EXIT_OK, first.to_json()
     import ingest.index
     import quellenchat.storage
@@ -39,7 +40,7 @@ def test_schema_upgrade_rebuilds_the_store_with_a_message(
     monkeypatch.setattr(quellenchat.storage, "SCHEMA_VERSION", newer)
     monkeypatch.setattr(ingest.index, "SCHEMA_VERSION", newer)
     messages: list[str] = []
-    report = run_ingest(settings, log=messages.append)
+    report = ingest_fake(settings, log=messages.append)
     assert report.rebuild_reason is not None
     assert "Speicherformat" in report.rebuild_reason
     assert any("komplett neu" in m for m in messages)
@@ -48,7 +49,7 @@ def test_schema_upgrade_rebuilds_the_store_with_a_message(
     assert collection is not None
     assert collection.metadata["schema_version"] == newer
     assert collection.count() == first.chunks_embedded
-    assert run_ingest(settings).rebuild_reason is None  # and then it fits
+    assert ingest_fake(settings).rebuild_reason is None  # and then it fits
 
 
 def test_chunk_setting_change_rebuilds_with_the_new_sizes(
@@ -56,11 +57,11 @@ def test_chunk_setting_change_rebuilds_with_the_new_sizes(
 ) -> None:
     write_pdf(corpus_dir / "wartung.pdf", [LONG_PAGE])
     wide = make_settings()
-    assert run_ingest(wide).exit_code == EXIT_OK
+    assert ingest_fake(wide).exit_code == EXIT_OK
     before = chunk_ids(wide)
 
     narrow = make_settings(chunk_words=40, chunk_max_words=60, chunk_overlap_words=10)
-    report = run_ingest(narrow)
+    report = ingest_fake(narrow)
     assert report.rebuild_reason is not None
     assert "Chunk-Einstellungen" in report.rebuild_reason
     after = chunk_ids(narrow)

@@ -14,11 +14,12 @@ from ingest.cleaning import clean_text
 from ingest.corpus import CorpusError, discover
 from ingest.documents import prepare
 from ingest.loaders import DocumentError
-from ingest.run import EXIT_OK, run_ingest
+from ingest.run import EXIT_OK
 from ingest.sections import Section, SectionMap, SectionMapError, mapped_units
 from quellenchat.settings import Settings
 from quellenchat.types import letters_key
-from tests.helpers import FACT_SHEET, PROJECT_ROOT
+from tests.fakes import ingest_fake
+from tests.helpers import FACT_SHEET, PROJECT_ROOT, ingest_corpus
 
 CHALLENGES = (
     "Mangelndes Know-how",
@@ -105,7 +106,7 @@ def test_a_list_question_finds_the_whole_section_as_one_chunk(
     from retrieval.search import Searcher
 
     settings = make_settings()
-    assert run_ingest(settings).exit_code == EXIT_OK
+    assert ingest_corpus(settings).exit_code == EXIT_OK
     passages = Searcher(settings).search("Welche Hemmnisse gibt es beim KI-Einsatz in KMU?", 5)
     whole = [p for p in passages if all(c in p.text for c in CHALLENGES)]
     assert whole, [p.text[:60] for p in passages]
@@ -117,7 +118,7 @@ def test_editing_the_map_re_ingests_the_sheet(
     make_settings: Callable[..., Settings], fact_sheet_corpus: Path
 ) -> None:
     settings = make_settings()
-    assert run_ingest(settings).exit_code == EXIT_OK
+    assert ingest_fake(settings).exit_code == EXIT_OK
     metadata = fact_sheet_corpus / "metadata.toml"
     metadata.write_text(
         metadata.read_text(encoding="utf-8").replace(
@@ -125,7 +126,7 @@ def test_editing_the_map_re_ingests_the_sheet(
         ),
         encoding="utf-8",
     )
-    again = run_ingest(settings)
+    again = ingest_fake(settings)
     assert again.changed == [FACT_SHEET.name], again.to_json()
     assert "Chancen für KMU" in {u.section for u in fact_sheet(fact_sheet_corpus)}
 

@@ -7,10 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from ingest.run import run_ingest
 from quellenchat.settings import Settings
 from retrieval.search import Searcher
-from tests.helpers import FACT_SHEET, MODELS_DIR, PROJECT_ROOT
+from tests.helpers import FACT_SHEET, MODELS_DIR, PROJECT_ROOT, ingest_corpus
 from tests.retrieval.planted import INJECTION
 
 DISTRACTORS = {
@@ -34,7 +33,7 @@ def fact_sheet_store(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     for name, text in DISTRACTORS.items():
         (corpus / name).write_text(text, encoding="utf-8")
     settings = Settings(corpus=[corpus], store=root / "store", models_dir=MODELS_DIR)
-    report = run_ingest(settings)
+    report = ingest_corpus(settings)
     assert report.exit_code == 0, report.to_json()
     return settings
 
@@ -63,5 +62,5 @@ def planted_store(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     settings = Settings(
         corpus=[corpus], store=root / "store", models_dir=MODELS_DIR, llm_backend="extractive"
     )
-    assert run_ingest(settings).exit_code == 0
+    assert ingest_corpus(settings).exit_code == 0
     return settings

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from ingest.run import run_ingest
 from quellenchat.settings import Settings
 from retrieval.search import Searcher
+from tests.helpers import ingest_corpus
 
 PRESS_RELEASE = (
     "Die Handwerkskammer startet ein Förderprogramm für künstliche Intelligenz in kleinen "
@@ -31,7 +31,7 @@ def test_a_passage_copied_into_two_documents_takes_one_slot(
         encoding="utf-8",
     )
     settings = make_settings()
-    assert run_ingest(settings).exit_code == 0
+    assert ingest_corpus(settings).exit_code == 0
 
     passages = Searcher(settings).search("Förderprogramm der Handwerkskammer für KI", 3)
     sources = [p.source for p in passages]

@@ -8,13 +8,12 @@ from typing import Any
 
 import pytest
 
-from ingest.run import run_ingest
 from quellenchat.settings import Settings
 from quellenchat.types import letters_key
 from retrieval.cli import main
 from retrieval.evaluation import EvalItem, evaluate, read_items
 from retrieval.search import Searcher
-from tests.helpers import MODELS_DIR, write_pdf
+from tests.helpers import MODELS_DIR, ingest_corpus, write_pdf
 
 PDF = "zwei-seiten.pdf"
 GOLD = "Treffpunkt ist der alte Brunnen"
@@ -45,7 +44,7 @@ def two_page_store(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     root = tmp_path_factory.mktemp("evaluation")
     write_pdf(root / "corpus" / PDF, PAGES)
     settings = Settings(corpus=[root / "corpus"], store=root / "store", models_dir=MODELS_DIR)
-    report = run_ingest(settings)
+    report = ingest_corpus(settings)
     assert report.exit_code == 0, report.to_json()
     return settings
 

@@ -8,7 +8,6 @@ it.
 from __future__ import annotations
 
 import asyncio
-import socket
 import threading
 import time
 import uuid
@@ -18,6 +17,7 @@ import pytest
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 
 from quellenchat.llm_model import MODEL_NAME, LLMModelError
+from quellenchat.ports import free_port
 from quellenchat.settings import Settings
 from retrieval.llm import (
     GuardedChatModel,
@@ -62,12 +62,6 @@ def _openai_settings(local: GuardedChatModel, **overrides: object) -> Settings:
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 # -- the local backend -------------------------------------------------------------------------
@@ -195,7 +189,7 @@ def test_openai_wrong_key_is_reported(local: GuardedChatModel) -> None:
 
 
 def test_unreachable_endpoint_is_reported() -> None:
-    url = f"http://127.0.0.1:{_free_port()}/v1"
+    url = f"http://127.0.0.1:{free_port()}/v1"
     remote = make_chat_model(Settings(openai_base_url=url, openai_model="m"), "openai")
 
     with pytest.raises(LLMUnavailableError, match="nicht erreichbar") as caught:

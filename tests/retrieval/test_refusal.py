@@ -9,7 +9,6 @@ import sys
 
 import pytest
 
-from ingest.run import run_ingest
 from quellenchat.embedding import int8_matmul_pays
 from quellenchat.settings import Settings
 from retrieval.refusal import (
@@ -18,7 +17,7 @@ from retrieval.refusal import (
     calibrate_keeping,
     calibration_report,
 )
-from tests.helpers import MODELS_DIR, PROJECT_ROOT
+from tests.helpers import MODELS_DIR, PROJECT_ROOT, ingest_corpus
 
 DEV = PROJECT_ROOT / "eval" / "dev-faktenblatt.jsonl"
 
@@ -70,7 +69,7 @@ def shipped_store(
         models_dir=MODELS_DIR,
         embed_quantize=request.param,
     )
-    assert run_ingest(settings).exit_code == 0
+    assert ingest_corpus(settings).exit_code == 0
     return settings
 
 

@@ -13,7 +13,7 @@ from quellenchat.types import letters_key
 from retrieval.evaluation import EvalItem, evaluate
 from retrieval.passages import Passage
 from retrieval.search import Fusion, Searcher, collapse_duplicates, fuse
-from tests.helpers import run_retrieval
+from tests.helpers import ingest_corpus, run_retrieval
 
 
 @pytest.mark.parametrize(
@@ -194,13 +194,12 @@ def test_fuse_rrf_adds_reciprocal_ranks() -> None:
 def test_page_texts_are_read_once_per_snapshot_and_afresh_after_a_change(
     make_settings: Callable[..., Settings], corpus_dir: Path
 ) -> None:
-    from ingest.run import run_ingest
     from quellenchat.storage import read_page_text, read_sources
 
     document = corpus_dir / "notiz.txt"
     document.write_text("Die Werkstatt nutzt KI für die Wartung der Maschinen.\n", encoding="utf-8")
     settings = make_settings()
-    assert run_ingest(settings).exit_code == 0
+    assert ingest_corpus(settings).exit_code == 0
     searcher = Searcher(settings)
     searcher.search("Wartung der Maschinen", 3)
     old = read_sources(searcher.client)[0].doc_sha
@@ -213,7 +212,7 @@ def test_page_texts_are_read_once_per_snapshot_and_afresh_after_a_change(
     assert searcher.page_text(old, 99) is None  # a page the store lacks
 
     document.write_text("Die Werkstatt nutzt KI für die Planung der Schichten.\n", encoding="utf-8")
-    assert run_ingest(settings).exit_code == 0
+    assert ingest_corpus(settings).exit_code == 0
     searcher.search("Planung der Schichten", 3)  # sees the new manifest: the cache is emptied
     new = read_sources(searcher.client)[0].doc_sha
 
