@@ -6,8 +6,11 @@ endpoint, `routes` the HTTP routes, `lifecycle` start and stop. The names below 
 from here for tests and benchmarks.
 """
 
+import faulthandler
 import os
+import signal
 import sys
+from types import FrameType
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
@@ -47,6 +50,7 @@ def main() -> int:
     """`python chat_app.py`: bring the store up to date, then serve until interrupted."""
     settings = Settings()
     configure_logging(settings.log_level)
+    _stop_on_signals()
     say = _stderr
     embedder = make_embedder(settings)  # the process's one model; it loads on first use
     if settings.startup_ingest:
@@ -83,6 +87,22 @@ def main() -> int:
     print(f"Quellenchat läuft: {running.url}  (Beenden mit Strg+C)", flush=True)
     serve_until_interrupted(running, say)
     return 0
+
+
+def _stop_on_signals() -> None:
+    """Ctrl+C and SIGTERM (docker stop, systemd) stop the app cleanly.
+
+    The store is released and the exports are deleted. Set explicitly, because a process started
+    with SIGINT ignored (a background job of a non-interactive shell) would otherwise ignore
+    Ctrl+C. SIGUSR1 writes every thread's stack to stderr, for a process that does not stop.
+    """
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _interrupt)
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
 
 
 def _stderr(message: str) -> None:

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -343,10 +344,16 @@ class Launched:
     url: str
     stderr: Path
 
-    def stop(self) -> str:
-        """Ctrl+C, as a user would; returns what the app wrote to stderr."""
-        self.process.send_signal(signal.SIGINT)
-        assert self.process.wait(timeout=120) == 0
+    def stop(self, how: signal.Signals = signal.SIGINT) -> str:
+        """Ctrl+C, as a user would (or SIGTERM, as docker stop); returns the app's stderr."""
+        self.process.send_signal(how)
+        try:
+            assert self.process.wait(timeout=120) == 0
+        except subprocess.TimeoutExpired:  # show where it hangs: every thread's stack
+            self.process.send_signal(signal.SIGUSR1)
+            time.sleep(2)
+            self.process.kill()
+            raise AssertionError(self.stderr.read_text(encoding="utf-8")) from None
         return self.stderr.read_text(encoding="utf-8")
 
 
@@ -379,7 +386,7 @@ def test_python_chat_app_ingests_a_fresh_store_then_reuses_it(
         "QUELLENCHAT_PORT": str(free_port()),
     }
     runs = []
-    for run in ("frisch", "vorhanden"):
+    for run, how in (("frisch", signal.SIGINT), ("vorhanden", signal.SIGTERM)):
         app = launch(env, tmp_path / f"{run}.log")
         try:
             assert app.url == f"http://127.0.0.1:{env['QUELLENCHAT_PORT']}/"
@@ -390,10 +397,11 @@ def test_python_chat_app_ingests_a_fresh_store_then_reuses_it(
             assert all(c["verified"] for c in result["citations"])
         finally:
             if app.process.poll() is None:
-                runs.append(app.stop())
+                runs.append(app.stop(how))
     fresh, existing = runs
     assert "Index fehlt oder ist nicht aktuell (1 neu" in fresh
     assert "Eingelesen:" in fresh
     assert "Index ist aktuell: 1 Dokumente" in existing
     assert "lese ein" not in existing
-    assert "Beende" in existing
+    assert "Beende" in fresh  # Ctrl+C
+    assert "Beende" in existing  # SIGTERM stops it just as cleanly
