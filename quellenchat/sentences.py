@@ -1,7 +1,8 @@
 """German abbreviations: one list and one rule for whether a full stop ends a sentence.
 
 Both sentence splitters use it: the chunker's, over source text (`ingest.chunking`), and the
-answer checker's, over what a model wrote (`retrieval.citations`).
+answer checker's, over what a model wrote (`retrieval.citations`), and the extractive answer's
+(`retrieval.compose`).
 """
 
 from __future__ import annotations

@@ -30,6 +30,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from quellenchat.sentences import ends_with_abbreviation
 from retrieval.answers import Citation
 from retrieval.citations import normalize_for_match
 from retrieval.lexical import analyze
@@ -61,9 +62,6 @@ MAX_CACHED = 20_000
 _BULLET_RE = re.compile(r"[•▪‣◦]")
 _SENTENCE_END_RE = re.compile(r"(?<=[.!?:])\s+(?=[A-ZÄÖÜ0-9„\"(])")
 _FULL_STOP_RE = re.compile(r"(?<=[.!?])\s+(?=[A-ZÄÖÜ0-9„\"(])")
-_ABBREVIATION_RE = re.compile(
-    r"(?:\b(?:bzw|ca|vgl|ggf|evtl|inkl|usw|etc|Nr|Abb|bspw|insb|sog|u|z|v|d|o|s|B|a|h|Ä)|\d)\.$"
-)
 # A quantity: a number with a unit, or any number that is not a year („2021“ names a study).
 _DIGIT_RE = re.compile(r"\d[\d.,]*\s*(?:%|prozent|eur|€)|(?<![\d.,])(?!(?:19|20)\d\d\b)\d+", re.I)
 
@@ -118,7 +116,7 @@ def sentences(text: str, span: Span, *, colons: bool = True) -> list[Span]:
     out: list[Span] = []
     pos = a
     for match in (_SENTENCE_END_RE if colons else _FULL_STOP_RE).finditer(text, a, b):
-        if _ABBREVIATION_RE.search(text[pos : match.start()]):
+        if ends_with_abbreviation(text[pos : match.start()]):
             continue
         out.append(_trim(text, pos, match.start()))
         pos = match.end()
