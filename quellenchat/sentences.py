@@ -1,6 +1,6 @@
 """German abbreviations: one list and one rule for whether a full stop ends a sentence.
 
-Both sentence splitters use it: the chunker's, over source text (`ingest.chunking`), and the
+The sentence splitters use it: the chunker's, over source text (`ingest.chunking`), and the
 answer checker's, over what a model wrote (`retrieval.citations`), and the extractive answer's
 (`retrieval.compose`).
 """
