@@ -22,6 +22,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -147,6 +148,17 @@ def fused_with_rewrite(
     return search
 
 
+def row(weight: float, items: Sequence[Any], search: Callable[[str], list[Passage]]) -> str:
+    """One table row: hit@1 · hit@5 · list recall@5 on each split (printed as it comes)."""
+    cells = []
+    for split in SPLITS:
+        r = evaluate(split_items(items, split), search)
+        cells.append(f"{r['hit@1']:.2f} · {r['hit@5']:.2f} · {r.get('list_recall@5') or 0:.2f}")
+    line = f"| {weight} | {' | '.join(cells)} |"
+    print(line, flush=True)
+    return line
+
+
 def main() -> int:
     from bench.run import machine
 
@@ -172,12 +184,7 @@ def main() -> int:
         "|---|---|---|",
     ]
     for weight in WEIGHTS:
-        cells = []
-        for split in SPLITS:
-            r = evaluate(split_items(items, split), reranked(searcher, vectors, weight))
-            cells.append(f"{r['hit@1']:.2f} · {r['hit@5']:.2f} · {r.get('list_recall@5') or 0:.2f}")
-        lines.append(f"| {weight} | {' | '.join(cells)} |")
-        print(lines[-1], flush=True)
+        lines.append(row(weight, items, reranked(searcher, vectors, weight)))
     rewritten, seconds = rewrites(settings, [item.question for item in items])
     lines += [
         "",
@@ -191,12 +198,7 @@ def main() -> int:
         "|---|---|---|",
     ]
     for weight in (0.0, 0.5, 1.0):
-        cells = []
-        for split in SPLITS:
-            r = evaluate(split_items(items, split), fused_with_rewrite(searcher, rewritten, weight))
-            cells.append(f"{r['hit@1']:.2f} · {r['hit@5']:.2f} · {r.get('list_recall@5') or 0:.2f}")
-        lines.append(f"| {weight} | {' | '.join(cells)} |")
-        print(lines[-1], flush=True)
+        lines.append(row(weight, items, fused_with_rewrite(searcher, rewritten, weight)))
     lines += ["", "Beispiele (erste fünf Einträge):", ""]
     for cid, qs in list(questions.items())[:5]:
         lines.append(f"- {chunks[cid][:80]!r} → {qs}")

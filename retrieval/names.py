@@ -24,6 +24,8 @@ from collections.abc import Sequence
 
 # German states with their adjective and their largest cities: a passage naming one of those
 # speaks about the state.
+# North Rhine-Westphalia's cities, for the state under both its names.
+_NRW = ("köln", "düsseldorf", "dortmund", "bochum", "bonn", "aachen", "münster", "duisburg", "ruhr")
 _STATES: dict[str, tuple[str, ...]] = {
     "baden-württemberg": (
         "baden-württembergisch",
@@ -50,30 +52,8 @@ _STATES: dict[str, tuple[str, ...]] = {
     "hessen": ("hessisch", "frankfurt", "darmstadt", "kassel", "wiesbaden"),
     "mecklenburg-vorpommern": ("rostock", "schwerin", "greifswald"),
     "niedersachsen": ("niedersächsisch", "hannover", "braunschweig", "oldenburg", "osnabrück"),
-    "nordrhein-westfalen": (
-        "nrw",
-        "köln",
-        "düsseldorf",
-        "dortmund",
-        "bochum",
-        "bonn",
-        "aachen",
-        "münster",
-        "duisburg",
-        "ruhr",
-    ),
-    "nrw": (
-        "nordrhein-westfalen",
-        "köln",
-        "düsseldorf",
-        "dortmund",
-        "bochum",
-        "bonn",
-        "aachen",
-        "münster",
-        "duisburg",
-        "ruhr",
-    ),
+    "nordrhein-westfalen": ("nrw", *_NRW),
+    "nrw": ("nordrhein-westfalen", *_NRW),
     "rheinland-pfalz": ("mainz", "kaiserslautern", "trier", "koblenz"),
     "saarland": ("saarländisch", "saarbrücken"),
     "sachsen": ("sächsisch", "dresden", "leipzig", "chemnitz"),
