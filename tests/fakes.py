@@ -1,4 +1,4 @@
-"""Stand-ins for tests where a real model is not what is checked (ingest bookkeeping).
+"""Stand-ins for tests where a real model (or real time) is not what is checked.
 
 The fake embedder is deterministic and instant: the same text always gets the same unit vector,
 of the bundled model's length and under its name, so stores, plans and manifests look exactly as
@@ -56,3 +56,13 @@ def ingest_fake(settings: Settings, **options: Any) -> Report:
     from ingest.run import run_ingest
 
     return run_ingest(settings, embedder=FakeEmbedder(settings.embedder), **options)
+
+
+class FakeClock:
+    """A monotonic clock that moves only when a test sets `now`."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now

@@ -3,14 +3,7 @@
 from __future__ import annotations
 
 from quellenchat_app.admin import SignedIn
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.fakes import FakeClock
 
 
 def test_a_client_may_upload_only_after_signing_in_and_only_for_a_while() -> None:

@@ -23,7 +23,7 @@ from quellenchat_app.admin import (
     plan_text,
     result_text,
 )
-from tests.fakes import ingest_fake
+from tests.fakes import FakeClock, ingest_fake
 from tests.helpers import PROJECT_ROOT
 
 
@@ -247,14 +247,6 @@ def test_password_check() -> None:
     assert not password_ok(Settings(admin_password=None), "")
     assert is_loopback("127.0.0.2")
     assert not is_loopback("example.org")
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def test_wrong_passwords_make_a_client_wait_longer_and_longer() -> None:
