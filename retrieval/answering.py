@@ -6,49 +6,38 @@ evidence gate refuses before the model can invent; afterwards the model's `[n]` 
 mapped back to that evidence, invented numbers dropped and uncited sentences marked.
 
 `Answerer` runs three steps, each in its own module: prepare the evidence
-(`retrieval.evidence`), compose the answer (`retrieval.extractive`, or an LLM here, which falls
-back to the extractive composer), check the claims (`retrieval.claims`). The language guess is
-in `retrieval.language`; this module keeps the follow-up detection, the LLM's queue and prompts.
+(`retrieval.evidence`), compose the answer behind one interface (`retrieval.composers`: the
+extractive composer, or a model's, which checks its claims with `retrieval.claims` and falls
+back to the extractive one). The language guess is in `retrieval.language`; this module keeps
+the follow-up detection and condensing, the choice of backend and the model's prompts.
 """
 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import logging
 import re
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from retrieval.answers import (
-    REFUSAL,
-    REFUSAL_EN,
-    Answer,
-    Citation,
-    Evidence,
-    Progress,
-    StreamEvent,
-    Token,
+from retrieval.answers import REFUSAL, Answer, Evidence, Progress, StreamEvent
+from retrieval.composers import (
+    EXTRACTIVE,
+    ComposeFailure,
+    ExtractiveComposer,
+    ModelComposer,
+    ModelSession,
+    describe,
+    evidence_for_model,
+    failure_notice,
+    format_passages,
 )
-from retrieval.citations import (
-    map_citations,
-    normalize_for_match,
-    split_sentences,
-)
-from retrieval.claims import check as check_claims
-from retrieval.claims import tidy
-from retrieval.compose import Matcher, compose
 from retrieval.evidence import EvidenceBuilder, Prepared
-from retrieval.extractive import extractive_answer, refusal
 from retrieval.language import german_terms, is_english, language_instruction
-from retrieval.lexical import analyze
 from retrieval.prompts import Prompts
-from retrieval.question_kind import Kind, question_kind
 from retrieval.refusal import default_threshold
-from retrieval.thesaurus import default_thesaurus
 
 if TYPE_CHECKING:
     from langchain_core.messages import BaseMessage
@@ -59,31 +48,12 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 History = Sequence[tuple[str, str]]
-EXTRACTIVE = "extractive"
 LLM_BACKENDS = ("local", "openai")
-MAX_EXTRACTIVE_SENTENCES = 3
-MAX_ANSWER_SENTENCES = 3
-# A list answer may have a line per item; the model also reads one quote beside the section.
-MAX_LIST_LINES = 12
-LIST_EXTRA_QUOTES = 1
-# A passage below the best one by more than this fused score adds no extractive sentence …
-EXTRACTIVE_SCORE_GAP = 0.04
-# … and goes to the LLM only when it is no further below than this, among the first three, and
-# while the quotes stay within a budget: prefill runs at ~60 tokens/s on 2 cores (≈ 4 chars each).
-MODEL_SCORE_GAP = 0.04
-MODEL_MAX_QUOTES = 3
-MODEL_CHARS = 600
-# The answer stream stops at these; a small model otherwise goes on with a made-up example.
-ANSWER_STOPS = ("\nFrage:", "<quelle", "\nBeispiel")
 CONDENSE_MAX_TOKENS = 48
 # The condense prompt sees at most this many earlier turns, each question and answer shortened.
 HISTORY_TURNS = 3
 # The chat template's own tokens around a prompt (role markers), with room to spare.
 TEMPLATE_TOKENS = 64
-# More citation marks than this in one sentence: the small model is counting, not citing.
-MAX_MARKS_PER_SENTENCE = 6
-# How often a request waiting for the local model checks its place in line.
-QUEUE_POLL_SECONDS = 0.25
 MAX_QUESTION_CHARS = 2000
 
 _FOLLOW_UP_START = re.compile(
@@ -150,48 +120,6 @@ def expand_follow_up(question: str, history: History) -> str:
     return f"{history[-1][0]} {question}"
 
 
-def model_quotes(quotes: Sequence[Citation]) -> tuple[Citation, ...]:
-    """The quotes the LLM gets: verified, close to the best passage, within a length budget.
-
-    Fewer, closer passages mean a shorter prefill (the first token comes sooner) and fewer
-    distractors for a small model, which otherwise likes to cite a wrong neighbour. The best
-    quote always goes, whatever its length.
-    """
-    if not quotes:
-        return ()
-    best = quotes[0].passage.score
-    chosen: list[Citation] = []
-    used = 0
-    for quote in quotes:
-        if not quote.verified or quote.passage.score < best - MODEL_SCORE_GAP:
-            continue
-        if len(chosen) == MODEL_MAX_QUOTES or (chosen and used + len(quote.quote) > MODEL_CHARS):
-            break
-        chosen.append(quote)
-        used += len(quote.quote)
-    return tuple(chosen)
-
-
-def evidence_for_model(evidence: Evidence) -> tuple[Citation, ...]:
-    """What the LLM reads: `model_quotes`, and for a list question the whole listing section.
-
-    A list question's best section (as the extractive answer picks it, by its heading and
-    items) goes first, every item on its own line, so the model can name them all; one more
-    quote follows within the usual budget. The claim check reads the same quotes.
-    """
-    quotes = model_quotes(evidence.quotes)
-    if question_kind(evidence.standalone_question) != "list":
-        return quotes
-    matcher = Matcher(analyze(default_thesaurus().expand(evidence.standalone_question)))
-    pieces = compose("list", evidence.quotes, matcher, votes=evidence.section_votes)
-    if len(pieces) < 2:
-        return quotes
-    section = pieces[0].citation
-    listing = "\n".join(f"- {p.text}" for p in pieces)
-    rest = tuple(q for q in quotes if q.n != section.n)[:LIST_EXTRA_QUOTES]
-    return (dataclasses.replace(section, quote=listing), *rest)
-
-
 class Answerer:
     """Turns a question (and the conversation so far) into an `Answer`, streamed or whole."""
 
@@ -244,7 +172,7 @@ class Answerer:
         if backend == EXTRACTIVE:
             prepared = self._prepare(question, expand_follow_up(question, history))
             yield prepared.evidence()
-            yield from self._extractive_events(prepared, backend, None)
+            yield from self._extractive(backend).compose(prepared)
         elif history or is_english(question):
             # The German sources are searched with a German standalone question.
             yield from self._llm_condensed(question, history, backend)
@@ -288,7 +216,7 @@ class Answerer:
             model = self._model("local")
             model.warm_up([SystemMessage(self._system_prompt()), HumanMessage(opening)])
         except Exception as exc:
-            log.warning("Lokales Sprachmodell nicht vorgewärmt: %s", _describe(exc))
+            log.warning("Lokales Sprachmodell nicht vorgewärmt: %s", describe(exc))
             return False
         return True
 
@@ -306,49 +234,34 @@ class Answerer:
             usable.insert(-1, "openai")
         return usable
 
-    # -- the three steps: evidence, composition, claims (the last inside `_finish`) -------------
+    # -- the three steps: evidence, composition (claims checked inside), fallback ----------------
 
     def _prepare(self, question: str, standalone: str, ask: str | None = None) -> Prepared:
         return self.evidence.prepare(question, standalone, ask)
 
-    def _refusal(self, prepared: Prepared, backend: str, notice: str | None) -> Answer:
-        return refusal(prepared, backend, notice)
+    def _extractive(
+        self, backend: str = EXTRACTIVE, notice: str | None = None
+    ) -> ExtractiveComposer:
+        return ExtractiveComposer(self.evidence, self.searcher.page_text, backend, notice)
 
-    def _extractive(self, prepared: Prepared, backend: str, notice: str | None) -> Answer:
-        matcher = self.evidence.matcher(prepared.standalone)
-        return extractive_answer(prepared, matcher, self.searcher.page_text, backend, notice)
-
-    # -- extractive -------------------------------------------------------------------------
-
-    def _extractive_events(
-        self, prepared: Prepared, backend: str, notice: str | None
-    ) -> Iterator[StreamEvent]:
-        if prepared.refused:
-            yield self._refusal(prepared, backend, notice)
-            return
-        answer = self._extractive(prepared, backend, notice)
-        yield Token(answer.answer)
-        yield answer
-
-    # -- LLM --------------------------------------------------------------------------------
+    def _fallback(self, backend: str, failure: ComposeFailure) -> ExtractiveComposer:
+        return self._extractive(EXTRACTIVE, failure_notice(backend, failure))
 
     def _llm_answer(
-        self, prepared: Prepared, backend: str, session: _Session | None
+        self, prepared: Prepared, backend: str, session: ModelSession | None
     ) -> Iterator[StreamEvent]:
-        """After the evidence: the gate, then the model (in its queue), else extractive."""
-        if prepared.refused:
-            yield self._refusal(prepared, backend, None)
-            return
+        """After the evidence: the model's composer (in its queue), else the extractive one."""
         try:
             with contextlib.ExitStack() as stack:
-                if session is None:
+                if session is None and not prepared.refused:
                     session = stack.enter_context(self._session(backend))
-                yield from self._queue(session)
-                yield from self._generate(prepared, session)
-        except _LLMFailure as failure:
-            yield from self._extractive_events(
-                prepared, EXTRACTIVE, _failure_notice(backend, failure)
-            )
+                if session is None:  # refused: no need to wait for the model
+                    yield from self._extractive(backend).compose(prepared)
+                    return
+                composer = ModelComposer(session, self.answer_messages, self._extractive(backend))
+                yield from composer.compose(prepared)
+        except ComposeFailure as failure:
+            yield from self._fallback(backend, failure).compose(prepared)
 
     def _llm_condensed(
         self, question: str, history: History, backend: str
@@ -358,102 +271,30 @@ class Answerer:
         try:
             with self._session(backend) as session:
                 try:
-                    yield from self._queue(session)
+                    yield from session.wait_turn()
                     standalone = self._condense(session, question, history)
-                except _LLMFailure as failure:
+                except ComposeFailure as failure:
                     prepared = self._prepare(question, expand_follow_up(question, history))
                     yield prepared.evidence()
-                    notice = _failure_notice(backend, failure)
-                    yield from self._extractive_events(prepared, EXTRACTIVE, notice)
+                    yield from self._fallback(backend, failure).compose(prepared)
                     return
                 # A translated question is asked as asked; a follow-up as condensed.
                 prepared = self._prepare(question, standalone, None if history else question)
                 yield prepared.evidence()
                 yield from self._llm_answer(prepared, backend, session)
-        except _LLMFailure as failure:  # no model at all (not installed, not configured)
+        except ComposeFailure as failure:  # no model at all (not installed, not configured)
             prepared = self._prepare(question, expand_follow_up(question, history))
             yield prepared.evidence()
-            yield from self._extractive_events(
-                prepared, EXTRACTIVE, _failure_notice(backend, failure)
-            )
+            yield from self._fallback(backend, failure).compose(prepared)
 
     @contextmanager
-    def _session(self, backend: str) -> Iterator[_Session]:
+    def _session(self, backend: str) -> Iterator[ModelSession]:
         """The backend's model and one place in its queue for this request's calls."""
         model = self._model(backend)
         with model.reserve() as reservation:
-            yield _Session(backend, model, reservation)
+            yield ModelSession(backend, model, reservation, self.settings.llm_timeout)
 
-    def _queue(self, session: _Session) -> Iterator[Progress]:
-        """Wait for the model's turn, telling the place in line whenever it changes."""
-        shown = 0
-        while not session.reservation.wait(QUEUE_POLL_SECONDS):
-            if session.reservation.remaining <= 0:
-                raise _LLMFailure(f"nach {self.settings.llm_timeout:g} s noch nicht an der Reihe")
-            position = session.reservation.position
-            if position and position != shown:
-                shown = position
-                yield Progress("queued", position)
-
-    def _generate(self, prepared: Prepared, session: _Session) -> Iterator[StreamEvent]:
-        yield Progress("generating")
-        parts: list[str] = []
-        try:
-            stream = session.model.stream(
-                self.answer_messages(prepared.evidence(), prepared.ask),
-                stop=list(ANSWER_STOPS),
-                reservation=session.reservation,
-            )
-            try:
-                for chunk in stream:
-                    text = chunk.content if isinstance(chunk.content, str) else ""
-                    if not text:
-                        continue
-                    parts.append(text)
-                    yield Token(text)
-                    if _enough("".join(parts), prepared.kind):
-                        break  # the rest would be cut anyway: free the model sooner
-            finally:
-                stream.close()
-        except Exception as exc:
-            raise _LLMFailure(_describe(exc)) from exc
-        yield self._finish(prepared, "".join(parts), session.backend)
-
-    def _finish(self, prepared: Prepared, raw: str, backend: str) -> Answer:
-        """Map the model's citations onto the evidence; a refusal by the model is a refusal."""
-        raw = tidy(raw)
-        if _is_refusal(raw):
-            return self._refusal(prepared, backend, None)
-        # Short answers are the rule the prompt states; a small model overruns it.
-        limit = MAX_LIST_LINES if prepared.kind == "list" else MAX_ANSWER_SENTENCES
-        kept = "\n".join(split_sentences(raw)[:limit])
-        sent = {c.n: c for c in evidence_for_model(prepared.evidence())}
-        sources = [c.quote if c.n in sent else "" for c in prepared.quotes]
-        mapped = map_citations(kept, sources, exempt=(REFUSAL, REFUSAL_EN))
-        # Every cited sentence against its passage's full text; failures replaced or marked.
-        passages = {n: c.passage.text for n, c in sent.items()}
-        checked = check_claims(mapped.text, passages, prepared.ask, english=prepared.english)
-        if not checked.cited:
-            notice = (
-                "Das Sprachmodell hat seine Antwort nicht belegt; "
-                "gezeigt werden stattdessen die wörtlichen Belegstellen."
-            )
-            return self._extractive(prepared, backend, notice)
-        by_number = {c.n: c for c in prepared.quotes}
-        if checked.replaced:
-            log.info("Vom Sprachmodell nicht belegte Sätze ersetzt: %s", checked.replaced)
-        return Answer(
-            question=prepared.question,
-            answer=checked.text,
-            refused=False,
-            citations=tuple(by_number[n] for n in checked.cited),
-            passages=prepared.passages,
-            backend=backend,
-            standalone_question=prepared.standalone,
-            unsupported=checked.unsupported,
-        )
-
-    def _condense(self, session: _Session, question: str, history: History) -> str:
+    def _condense(self, session: ModelSession, question: str, history: History) -> str:
         """The follow-up as a standalone German question (or the English one translated)."""
         from langchain_core.messages import HumanMessage
 
@@ -472,7 +313,7 @@ class Answerer:
                 reservation=session.reservation,
             )
         except Exception as exc:
-            raise _LLMFailure(_describe(exc)) from exc
+            raise ComposeFailure(describe(exc)) from exc
         text = reply.content if isinstance(reply.content, str) else ""
         standalone = text.strip().splitlines()[0].strip() if text.strip() else ""
         standalone = re.sub(r"^(Eigenständige Frage|Frage)\s*:\s*", "", standalone).strip()
@@ -491,7 +332,7 @@ class Answerer:
                 try:
                     self._models[backend] = make_chat_model(self.settings, backend)
                 except Exception as exc:
-                    raise _LLMFailure(_describe(exc)) from exc
+                    raise ComposeFailure(describe(exc)) from exc
             return self._models[backend]
 
     def _resolve_default(self) -> str:
@@ -518,55 +359,5 @@ class Answerer:
         return backend
 
 
-@dataclass(frozen=True)
-class _Session:
-    """One request's model and its place in the model's queue."""
-
-    backend: str
-    model: Any  # a retrieval.llm.GuardedChatModel
-    reservation: Any  # its retrieval.llm.Reservation
-
-
-class _LLMFailure(Exception):
-    """The LLM backend could not answer (down, timeout, not configured)."""
-
-
-def _failure_notice(backend: str, failure: _LLMFailure) -> str:
-    log.warning("LLM-Backend %s fehlgeschlagen: %s", backend, failure)
-    return (
-        f"Das Sprachmodell ({backend}) war nicht erreichbar oder zu langsam "
-        f"({failure}); die Antwort besteht aus wörtlichen Belegstellen."
-    )
-
-
-def format_passages(quotes: Sequence[Citation]) -> str:
-    """The numbered evidence for the model, each passage delimited as data."""
-    return "\n".join(f'<quelle nr="{c.n}">{_neutralise(c.quote)}</quelle>' for c in quotes)
-
-
-def _neutralise(text: str) -> str:
-    """Passage text can't close or open a delimiter block."""
-    return re.sub(r"</?\s*quelle", "quelle", text, flags=re.IGNORECASE).replace('"', "'")
-
-
-def _enough(text: str, kind: Kind = "fact") -> bool:
-    """The answer so far has more sentences than are kept, or runs away counting "[1] [2] …"."""
-    sentences = split_sentences(text)
-    if len(sentences) > (MAX_LIST_LINES if kind == "list" else MAX_ANSWER_SENTENCES):
-        return True
-    return bool(sentences) and sentences[-1].count("[") > MAX_MARKS_PER_SENTENCE
-
-
-def _is_refusal(text: str) -> bool:
-    flat = normalize_for_match(text).lower()
-    return any(
-        normalize_for_match(r).lower().rstrip(".") in flat for r in (REFUSAL, REFUSAL_EN)
-    ) and len(flat) < 2 * len(REFUSAL)
-
-
 def _shorten(text: str, limit: int = 300) -> str:
     return text if len(text) <= limit else text[:limit].rsplit(" ", 1)[0] + " …"
-
-
-def _describe(exc: Exception) -> str:
-    return str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__

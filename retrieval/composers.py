@@ -1,0 +1,296 @@
+"""Composing the answer from prepared evidence: one small interface for every backend.
+
+A `Composer` turns `Prepared` evidence into the answer's events: its tokens, last the `Answer`.
+It never searches and never decides what the evidence is; the refusal gate has already run
+(`Prepared.refused`), and each composer honours it first.
+
+- `ExtractiveComposer`: verbatim pieces of the evidence, shaped by the question's kind
+  (`retrieval.compose`). Instant, and the fallback of every model.
+- `ModelComposer`: an LLM (the local model or an OpenAI-compatible server) in its queue. Its
+  `[n]` marks are mapped back to the evidence and every cited sentence is checked against its
+  passage (`retrieval.claims`); an answer with nothing left cited becomes the extractive one.
+  When the model cannot answer at all it raises `ComposeFailure` and the caller falls back.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import re
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+from retrieval.answers import (
+    REFUSAL,
+    REFUSAL_EN,
+    Answer,
+    Citation,
+    Evidence,
+    Progress,
+    StreamEvent,
+    Token,
+)
+from retrieval.citations import map_citations, normalize_for_match, split_sentences
+from retrieval.claims import check as check_claims
+from retrieval.claims import tidy
+from retrieval.compose import Matcher, compose
+from retrieval.evidence import EvidenceBuilder, Prepared
+from retrieval.extractive import PageText, extractive_answer, refusal
+from retrieval.lexical import analyze
+from retrieval.question_kind import Kind, question_kind
+from retrieval.thesaurus import default_thesaurus
+
+if TYPE_CHECKING:
+    from langchain_core.messages import BaseMessage
+
+log = logging.getLogger(__name__)
+
+EXTRACTIVE = "extractive"
+MAX_ANSWER_SENTENCES = 3
+# A list answer may have a line per item; the model also reads one quote beside the section.
+MAX_LIST_LINES = 12
+LIST_EXTRA_QUOTES = 1
+# A passage goes to the LLM only when it is no further below the best one than this fused
+# score, among the first three, and while the quotes stay within a budget: prefill runs at
+# ~60 tokens/s on 2 cores (≈ 4 chars each).
+MODEL_SCORE_GAP = 0.04
+MODEL_MAX_QUOTES = 3
+MODEL_CHARS = 600
+# The answer stream stops at these; a small model otherwise goes on with a made-up example.
+ANSWER_STOPS = ("\nFrage:", "<quelle", "\nBeispiel")
+# More citation marks than this in one sentence: the small model is counting, not citing.
+MAX_MARKS_PER_SENTENCE = 6
+# How often a request waiting for the local model checks its place in line.
+QUEUE_POLL_SECONDS = 0.25
+
+Messages = Callable[[Evidence, "str | None"], "list[BaseMessage]"]
+
+
+class Composer(Protocol):
+    """What every backend offers the `Answerer`."""
+
+    backend: str
+
+    def compose(self, prepared: Prepared) -> Iterator[StreamEvent]:
+        """The answer's tokens, last the `Answer` (the refusal where `prepared.refused`)."""
+        ...
+
+
+class ComposeFailure(Exception):
+    """The model could not answer (down, timeout, not configured); the caller falls back."""
+
+
+@dataclass
+class ExtractiveComposer:
+    """Verbatim pieces of the evidence; instant, and every model's fallback.
+
+    `backend` names the backend the answer is reported under (the one asked for), `notice`
+    says why an LLM's answer was replaced by this one.
+    """
+
+    evidence: EvidenceBuilder
+    page_text: PageText
+    backend: str = EXTRACTIVE
+    notice: str | None = None
+
+    def compose(self, prepared: Prepared) -> Iterator[StreamEvent]:
+        """The whole answer as one token, then the `Answer`."""
+        if prepared.refused:
+            yield refusal(prepared, self.backend, self.notice)
+            return
+        answer = self.answer(prepared)
+        yield Token(answer.answer)
+        yield answer
+
+    def answer(self, prepared: Prepared, notice: str | None = None) -> Answer:
+        """The extractive answer for evidence that was not refused."""
+        matcher = self.evidence.matcher(prepared.standalone)
+        return extractive_answer(
+            prepared, matcher, self.page_text, self.backend, notice or self.notice
+        )
+
+
+@dataclass(frozen=True)
+class ModelSession:
+    """One request's model and its place in the model's queue."""
+
+    backend: str
+    model: Any  # a retrieval.llm.GuardedChatModel
+    reservation: Any  # its retrieval.llm.Reservation
+    timeout: float
+
+    def wait_turn(self) -> Iterator[Progress]:
+        """Wait for the model's turn, telling the place in line whenever it changes."""
+        shown = 0
+        while not self.reservation.wait(QUEUE_POLL_SECONDS):
+            if self.reservation.remaining <= 0:
+                raise ComposeFailure(f"nach {self.timeout:g} s noch nicht an der Reihe")
+            position = self.reservation.position
+            if position and position != shown:
+                shown = position
+                yield Progress("queued", position)
+
+
+@dataclass
+class ModelComposer:
+    """The LLM's answer, its citations mapped and its claims checked.
+
+    `messages` builds exactly what the model reads for the evidence (and the question asked);
+    `fallback` composes the answer when the model cited nothing that holds.
+    """
+
+    session: ModelSession
+    messages: Messages
+    fallback: ExtractiveComposer
+
+    @property
+    def backend(self) -> str:
+        """The model's backend (`local`, `openai`)."""
+        return self.session.backend
+
+    def compose(self, prepared: Prepared) -> Iterator[StreamEvent]:
+        """The queue's progress, the model's tokens, then the checked `Answer`."""
+        if prepared.refused:
+            yield refusal(prepared, self.backend)
+            return
+        yield from self.session.wait_turn()
+        yield Progress("generating")
+        parts: list[str] = []
+        try:
+            stream = self.session.model.stream(
+                self.messages(prepared.evidence(), prepared.ask),
+                stop=list(ANSWER_STOPS),
+                reservation=self.session.reservation,
+            )
+            try:
+                for chunk in stream:
+                    text = chunk.content if isinstance(chunk.content, str) else ""
+                    if not text:
+                        continue
+                    parts.append(text)
+                    yield Token(text)
+                    if _enough("".join(parts), prepared.kind):
+                        break  # the rest would be cut anyway: free the model sooner
+            finally:
+                stream.close()
+        except Exception as exc:
+            raise ComposeFailure(describe(exc)) from exc
+        yield self.finish(prepared, "".join(parts))
+
+    def finish(self, prepared: Prepared, raw: str) -> Answer:
+        """Map the model's citations onto the evidence; a refusal by the model is a refusal."""
+        raw = tidy(raw)
+        if is_refusal(raw):
+            return refusal(prepared, self.backend)
+        # Short answers are the rule the prompt states; a small model overruns it.
+        limit = MAX_LIST_LINES if prepared.kind == "list" else MAX_ANSWER_SENTENCES
+        kept = "\n".join(split_sentences(raw)[:limit])
+        sent = {c.n: c for c in evidence_for_model(prepared.evidence())}
+        sources = [c.quote if c.n in sent else "" for c in prepared.quotes]
+        mapped = map_citations(kept, sources, exempt=(REFUSAL, REFUSAL_EN))
+        # Every cited sentence against its passage's full text; failures replaced or marked.
+        passages = {n: c.passage.text for n, c in sent.items()}
+        checked = check_claims(mapped.text, passages, prepared.ask, english=prepared.english)
+        if not checked.cited:
+            notice = (
+                "Das Sprachmodell hat seine Antwort nicht belegt; "
+                "gezeigt werden stattdessen die wörtlichen Belegstellen."
+            )
+            answer = self.fallback.answer(prepared, notice)
+            return dataclasses.replace(answer, backend=self.backend)
+        by_number = {c.n: c for c in prepared.quotes}
+        if checked.replaced:
+            log.info("Vom Sprachmodell nicht belegte Sätze ersetzt: %s", checked.replaced)
+        return Answer(
+            question=prepared.question,
+            answer=checked.text,
+            refused=False,
+            citations=tuple(by_number[n] for n in checked.cited),
+            passages=prepared.passages,
+            backend=self.backend,
+            standalone_question=prepared.standalone,
+            unsupported=checked.unsupported,
+        )
+
+
+def failure_notice(backend: str, failure: ComposeFailure) -> str:
+    """What the user reads above the extractive answer that replaced a failed model."""
+    log.warning("LLM-Backend %s fehlgeschlagen: %s", backend, failure)
+    return (
+        f"Das Sprachmodell ({backend}) war nicht erreichbar oder zu langsam "
+        f"({failure}); die Antwort besteht aus wörtlichen Belegstellen."
+    )
+
+
+def model_quotes(quotes: Sequence[Citation]) -> tuple[Citation, ...]:
+    """The quotes the LLM gets: verified, close to the best passage, within a length budget.
+
+    Fewer, closer passages mean a shorter prefill (the first token comes sooner) and fewer
+    distractors for a small model, which otherwise likes to cite a wrong neighbour. The best
+    quote always goes, whatever its length.
+    """
+    if not quotes:
+        return ()
+    best = quotes[0].passage.score
+    chosen: list[Citation] = []
+    used = 0
+    for quote in quotes:
+        if not quote.verified or quote.passage.score < best - MODEL_SCORE_GAP:
+            continue
+        if len(chosen) == MODEL_MAX_QUOTES or (chosen and used + len(quote.quote) > MODEL_CHARS):
+            break
+        chosen.append(quote)
+        used += len(quote.quote)
+    return tuple(chosen)
+
+
+def evidence_for_model(evidence: Evidence) -> tuple[Citation, ...]:
+    """What the LLM reads: `model_quotes`, and for a list question the whole listing section.
+
+    A list question's best section (as the extractive answer picks it, by its heading and
+    items) goes first, every item on its own line, so the model can name them all; one more
+    quote follows within the usual budget. The claim check reads the same quotes.
+    """
+    quotes = model_quotes(evidence.quotes)
+    if question_kind(evidence.standalone_question) != "list":
+        return quotes
+    matcher = Matcher(analyze(default_thesaurus().expand(evidence.standalone_question)))
+    pieces = compose("list", evidence.quotes, matcher, votes=evidence.section_votes)
+    if len(pieces) < 2:
+        return quotes
+    section = pieces[0].citation
+    listing = "\n".join(f"- {p.text}" for p in pieces)
+    rest = tuple(q for q in quotes if q.n != section.n)[:LIST_EXTRA_QUOTES]
+    return (dataclasses.replace(section, quote=listing), *rest)
+
+
+def format_passages(quotes: Sequence[Citation]) -> str:
+    """The numbered evidence for the model, each passage delimited as data."""
+    return "\n".join(f'<quelle nr="{c.n}">{_neutralise(c.quote)}</quelle>' for c in quotes)
+
+
+def is_refusal(text: str) -> bool:
+    """Whether the model's whole answer is the refusal sentence."""
+    flat = normalize_for_match(text).lower()
+    return any(
+        normalize_for_match(r).lower().rstrip(".") in flat for r in (REFUSAL, REFUSAL_EN)
+    ) and len(flat) < 2 * len(REFUSAL)
+
+
+def describe(exc: Exception) -> str:
+    """An exception's first line, short, for logs and notices."""
+    return str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+
+
+def _neutralise(text: str) -> str:
+    """Passage text can't close or open a delimiter block."""
+    return re.sub(r"</?\s*quelle", "quelle", text, flags=re.IGNORECASE).replace('"', "'")
+
+
+def _enough(text: str, kind: Kind = "fact") -> bool:
+    """The answer so far has more sentences than are kept, or runs away counting "[1] [2] …"."""
+    sentences = split_sentences(text)
+    if len(sentences) > (MAX_LIST_LINES if kind == "list" else MAX_ANSWER_SENTENCES):
+        return True
+    return bool(sentences) and sentences[-1].count("[") > MAX_MARKS_PER_SENTENCE

@@ -1,0 +1,177 @@
+"""The composers behind one interface: the extractive one, and a model's with its claims checked.
+
+The model here is a stand-in that replays a fixed reply: what is under test is what the composer
+does with any reply (mapping, checking, falling back), not the model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+import pytest
+
+from retrieval.answers import REFUSAL, Answer, Progress, StreamEvent, Token
+from retrieval.citations import UNSUPPORTED_MARK
+from retrieval.composers import (
+    ComposeFailure,
+    Composer,
+    ExtractiveComposer,
+    ModelComposer,
+    ModelSession,
+)
+from retrieval.evidence import EvidenceBuilder, Prepared
+from tests.retrieval.answer_factory import make_citation, make_passage
+
+PAGE = (
+    "Förderung im Handwerk. Die Förderquote beträgt 50 Prozent der förderfähigen Ausgaben. "
+    "Gefördert werden Beratung und Umsetzung."
+)
+
+
+@dataclass
+class _Searcher:
+    """Page text only: the composers read nothing else of the search (no store here)."""
+
+    def page_text(self, doc_sha: str, unit: int) -> str | None:
+        return PAGE
+
+
+@dataclass
+class _Chunk:
+    content: str
+
+
+@dataclass
+class _Reservation:
+    position: int = 0
+    remaining: float = 60.0
+    waits: list[float] = field(default_factory=list)
+
+    def wait(self, timeout: float) -> bool:
+        self.waits.append(timeout)
+        return True
+
+
+@dataclass
+class _Model:
+    """Replays `reply` token by token, or raises `error`; records what it was asked."""
+
+    reply: str = ""
+    error: Exception | None = None
+    asked: list[Any] = field(default_factory=list)
+
+    def stream(self, messages: Any, stop: Sequence[str], reservation: Any) -> Iterator[_Chunk]:
+        self.asked.append(messages)
+        if self.error is not None:
+            raise self.error
+        for word in self.reply.split(" "):
+            yield _Chunk(word + " ")
+
+
+def _prepared(*, refused: bool = False, kind: str = "number") -> Prepared:
+    passage = make_passage(PAGE, highlights=((23, 86),))
+    quote = make_citation(passage, "Die Förderquote beträgt 50 Prozent der förderfähigen Ausgaben.")
+    question = "Wie hoch ist die Förderquote im Handwerk?"
+    return Prepared(
+        question, question, False, (passage,), (quote,), refused, question, cast(Any, kind)
+    )
+
+
+def _extractive(backend: str = "extractive") -> ExtractiveComposer:
+    evidence = EvidenceBuilder(cast(Any, _Searcher()), 5, 0.0)
+    return ExtractiveComposer(evidence, _Searcher().page_text, backend)
+
+
+def _model_composer(model: _Model) -> ModelComposer:
+    session = ModelSession("local", model, _Reservation(), 60.0)
+    return ModelComposer(session, lambda evidence, question: ["prompt"], _extractive("local"))
+
+
+def _answer(composer: Composer, prepared: Prepared) -> tuple[list[StreamEvent], Answer]:
+    events = list(composer.compose(prepared))
+    assert isinstance(events[-1], Answer)
+    return events, events[-1]
+
+
+def test_both_composers_refuse_refused_evidence_without_asking_the_model() -> None:
+    model = _Model(reply="Die Förderquote beträgt 50 Prozent [1].")
+    for composer in (_extractive(), _model_composer(model)):
+        events, answer = _answer(composer, _prepared(refused=True))
+        assert answer.refused and answer.answer == REFUSAL and not answer.citations
+        assert len(events) == 1
+    assert model.asked == []
+
+
+def test_the_extractive_composer_quotes_the_sentence_with_the_figure() -> None:
+    events, answer = _answer(_extractive(), _prepared())
+    assert isinstance(events[0], Token) and events[0].text == answer.answer
+    assert "50 Prozent" in answer.answer and "[1]" in answer.answer
+    assert answer.backend == "extractive" and answer.citations[0].verified
+
+
+def test_a_supported_model_sentence_stays_with_its_citation() -> None:
+    model = _Model(reply="Die Förderquote beträgt 50 Prozent der förderfähigen Ausgaben [1].")
+    events, answer = _answer(_model_composer(model), _prepared())
+    assert any(isinstance(e, Progress) and e.stage == "generating" for e in events)
+    assert [e.text for e in events if isinstance(e, Token)]  # streamed as it came
+    assert "50 Prozent" in answer.answer and answer.unsupported == ()
+    assert answer.backend == "local" and [c.n for c in answer.citations] == [1]
+
+
+def test_an_invented_figure_is_never_shown_as_a_plain_cited_claim() -> None:
+    model = _Model(reply="Die Förderquote beträgt 10 Prozent der Gesamtkosten [1].")
+    _, answer = _answer(_model_composer(model), _prepared())
+    assert "10 Prozent der Gesamtkosten [1]" not in answer.answer
+    shown_as_supported = "10 Prozent" in answer.answer and UNSUPPORTED_MARK not in answer.answer
+    assert not shown_as_supported
+    if answer.citations:  # replaced by the passage's own sentence
+        assert "50 Prozent" in answer.answer
+
+
+def test_an_answer_without_citations_becomes_the_extractive_one_under_the_models_name() -> None:
+    model = _Model(reply="Das ist eine gute Frage.")
+    _, answer = _answer(_model_composer(model), _prepared())
+    assert "50 Prozent" in answer.answer and answer.notice and "nicht belegt" in answer.notice
+    assert answer.backend == "local"
+
+
+def test_a_failing_model_raises_compose_failure_for_the_caller_to_fall_back() -> None:
+    model = _Model(error=ConnectionError("Verbindung abgelehnt"))
+    with pytest.raises(ComposeFailure, match="Verbindung abgelehnt"):
+        list(_model_composer(model).compose(_prepared()))
+
+
+def test_a_request_waiting_too_long_for_its_turn_fails() -> None:
+    @dataclass
+    class Late(_Reservation):
+        def wait(self, timeout: float) -> bool:
+            self.remaining -= timeout
+            self.position = 2
+            return False
+
+    session = ModelSession("local", _Model(reply="x"), Late(remaining=0.5), 0.5)
+    composer = ModelComposer(session, lambda evidence, question: [], _extractive("local"))
+    events: list[StreamEvent] = []
+    with pytest.raises(ComposeFailure, match="noch nicht an der Reihe"):
+        for event in composer.compose(_prepared()):
+            events.append(event)
+    assert any(isinstance(e, Progress) and e.stage == "queued" and e.position == 2 for e in events)
+
+
+def test_the_model_reads_what_the_evidence_gives_it() -> None:
+    seen: list[tuple[Any, Any]] = []
+    model = _Model(reply="Die Förderquote beträgt 50 Prozent [1].")
+    session = ModelSession("local", model, _Reservation(), 60.0)
+
+    def messages(evidence: Any, question: Any) -> list[Any]:
+        seen.append((evidence, question))
+        return ["prompt"]
+
+    list(ModelComposer(session, messages, _extractive("local")).compose(_prepared()))
+    evidence, question = seen[0]
+    assert question == "Wie hoch ist die Förderquote im Handwerk?"
+    assert [q.n for q in evidence.quotes] == [1]
+    assert model.asked == [["prompt"]]
+
