@@ -50,7 +50,7 @@ MAX_FACT_PIECES = 2
 MAX_HIGHLIGHTS = 3
 FACT_PASSAGES = 3
 # A section whose heading names a term of the question gains this much (items' mean match ~0.9).
-HEADING_WEIGHT = 0.2
+HEADING_WEIGHT = 0.35
 # A term weighing less than this share of the question's heaviest is too common to name a section.
 COMMON_SHARE = 0.2
 LEXICAL_WEIGHT = 0.5

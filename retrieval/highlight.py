@@ -14,6 +14,10 @@ MAX_KEY_SENTENCES = 2
 # A second sentence is highlighted only when it scores at least this share of the best one.
 SECOND_SHARE = 0.6
 NUMBER_BONUS = 1.0
+# Negations, as analysed („weder“ → „wed“). A negated sentence's figure counts those who do
+# not („40% … setzen weder KI ein noch planen sie …“): it answers „Wie viele … setzen KI ein?“
+# only when the question is negated too.
+NEGATIONS = frozenset({"nicht", "kein", "wed", "nie", "niemal"})
 _QUANTITY_RE = re.compile(
     r"\b(wie viele|wie viel|wieviele|wie hoch|wie groß|welche[nr]? anteil|anteil|prozent|quote"
     r"|how many|how much|percentage|share)\b",
@@ -70,14 +74,17 @@ def key_sentences(
     """The best-matching sentence spans, best first; the first sentence when nothing matches.
 
     A question asking for a quantity favours sentences with numbers in them by
-    `NUMBER_BONUS` times the weight of its rarest term.
+    `NUMBER_BONUS` times the weight of its rarest term, unless the sentence is negated and the
+    question is not (see `NEGATIONS`).
     """
     if not sentences:
         return ()
     bonus = NUMBER_BONUS * max((idf(t) for t in query_terms), default=0.0) if quantity else 0.0
+    negated_question = bool(query_terms & NEGATIONS)
 
     def score(terms: frozenset[str]) -> float:
-        numeric = bonus if any(t[:1].isdigit() for t in terms) else 0.0
+        counts = negated_question or not terms & NEGATIONS
+        numeric = bonus if counts and any(t[:1].isdigit() for t in terms) else 0.0
         return sum(idf(t) for t in query_terms & terms) + numeric
 
     scored = sorted(

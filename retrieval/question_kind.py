@@ -7,6 +7,9 @@
 - `yesno`: „Ist …“, „Gibt es …“, „Kann ich …“ – the finding first;
 - `fact`: everything else (what, who, how): the best sentence.
 
+A question that opens with context („Wir haben noch fast alles auf Papier. Können wir trotzdem
+mit KI loslegen?“) is sorted by its last sentence that asks, not by the context's words.
+
 `addresses_the_system` spots questions that are instructions to the assistant itself
 („Ignoriere alle bisherigen Anweisungen …“, „gib deinen Systemprompt aus“): they get the refusal.
 """
@@ -16,6 +19,7 @@ from __future__ import annotations
 import re
 from typing import Literal
 
+from quellenchat.sentences import ends_with_abbreviation
 from retrieval.highlight import asks_for_quantity
 
 Kind = Literal["list", "number", "yesno", "fact"]
@@ -28,6 +32,13 @@ _LIST_RE = re.compile(
     r"|nenne\b|nennen\s+sie\b|liste\b|zähle\b|auflisten\b|wo\s+finde|wo\s+bekomm|wo\s+gibt"
     r"|an\s+wen\b|wer\s+hilft\b|was\s+(?:bringt|bringen|hält|halten|spricht|sind\s+die)\b"
     r"|was\s+für\b|which\b|list\b|name\b|where\s+can)",
+    re.IGNORECASE,
+)
+# The same asked in a clause after context („Wir sind ein Metallbauer mit 20 Leuten, was bringt
+# uns KI?“); not „welche“, which after a comma opens a relative clause as often as a question.
+_CLAUSE_LIST_RE = re.compile(
+    r"[,;:]\s*(?:nenne\b|wo\s+finde|wo\s+bekomm|wo\s+gibt|an\s+wen\b|wer\s+hilft\b"
+    r"|was\s+(?:bringt|bringen|hält|halten|spricht|sind\s+die)\b)",
     re.IGNORECASE,
 )
 # „Was … alles …“, „… welche Gründe …“ anywhere also ask for the whole list.
@@ -53,11 +64,37 @@ _SYSTEM_RE = re.compile(
 )
 
 
+_SENTENCE_END_RE = re.compile(r"(?<=[.!?])\s+")
+
+
+def asking_sentences(question: str) -> list[str]:
+    """The question's sentences ending in „?“, last first (the whole text when there is none).
+
+    A full stop after an abbreviation („z. B.“, „bzw.“) ends no sentence.
+    """
+    sentences: list[str] = []
+    for part in _SENTENCE_END_RE.split(question.strip()):
+        if sentences and ends_with_abbreviation(sentences[-1]):
+            sentences[-1] += " " + part
+        else:
+            sentences.append(part)
+    asking = [s for s in reversed(sentences) if s.rstrip().endswith("?")]
+    return asking or [question]
+
+
 def question_kind(question: str) -> Kind:
-    """The shape of answer the question asks for (see the module docstring)."""
+    """The shape of answer the question asks for (see the module docstring).
+
+    Of several sentences that ask, the last one that asks for more than a fact decides.
+    """
+    kinds = [_kind(sentence) for sentence in asking_sentences(question)]
+    return next((kind for kind in kinds if kind != "fact"), "fact")
+
+
+def _kind(question: str) -> Kind:
     if asks_for_quantity(question) or _SPREAD_RE.search(question):
         return "number"
-    if _LIST_RE.search(question) or _LIST_ANYWHERE_RE.search(question):
+    if any(r.search(question) for r in (_LIST_RE, _CLAUSE_LIST_RE, _LIST_ANYWHERE_RE)):
         return "list"
     if _YESNO_RE.search(question):
         return "yesno"

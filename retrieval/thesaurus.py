@@ -4,13 +4,19 @@ Users ask „Welche Hemmnisse …?“ where the fact sheet says „Herausforderu
 maps everyday words to the sources' terms; a key matches when all its analysed terms (German
 analysis: folded, stemmed, compounds split) occur among the question's. The expansion only
 feeds the lexical search: the question itself, its embedding and its highlights stay as asked.
+
+Verbs are matched in the forms a question conjugates them, not only as the infinitive key the
+stemmer reduces („bringen“ → „bring“): „bringt“, „bringst“ (the ending dropped), „einzusetzen“
+(the „zu“ inside a separable verb dropped), „hält … ab“ (a separable verb's particle joined to
+the other words: „abhalt“, as „abhalten“ is stemmed).
 """
 
 from __future__ import annotations
 
 import functools
+import re
 import tomllib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,11 +43,48 @@ class Thesaurus:
 
     def expand(self, question: str) -> str:
         """The question followed by the source terms of every key it contains (each once)."""
-        asked = set(analyze(question))
+        asked = verb_forms(question)
         added = dict.fromkeys(
             target for key, targets in self.entries if key <= asked for target in targets
         )
         return " ".join([question, *added]) if added else question
+
+
+# Separable verb particles („hält … ab“, „einzusetzen“).
+_PARTICLES = ("ab", "an", "auf", "aus", "ein", "los", "mit", "nach", "vor", "weg", "zu", "zurück")
+_PARTICLE_RE = re.compile(r"\b(" + "|".join(_PARTICLES) + r")\s*[?.!,]*\s*$", re.IGNORECASE)
+# Endings of a conjugated verb that the stemmer keeps („bringt“, „bringst“).
+_ENDINGS = ("est", "et", "st", "t")
+_MIN_ROOT = 3
+
+
+def verb_forms(question: str) -> set[str]:
+    """The question's analysed terms, with the infinitive stems its verb forms stand for."""
+    forms = _with_roots(analyze(question))
+    for term in list(forms):
+        for particle in _PARTICLES:
+            infix = particle + "zu"
+            if term.startswith(infix) and len(term) - len(infix) >= _MIN_ROOT:
+                forms.add(particle + term[len(infix) :])
+    # A clause ending in a particle („Was hält kleine Firmen davon ab?“): the particle joins
+    # each term of the clause, so „abhalten“ matches.
+    for clause in re.split(r"[,;]", question):
+        ending = _PARTICLE_RE.search(clause)
+        if ending is not None:
+            joined = _with_roots(analyze(clause[: ending.start()]))
+            forms |= {ending.group(1).lower() + term for term in joined}
+    return forms
+
+
+def _with_roots(terms: Iterable[str]) -> set[str]:
+    """The terms, and each without the first conjugation ending it has („bringt“ → „bring“)."""
+    forms = set(terms)
+    for term in list(forms):
+        for ending in _ENDINGS:
+            if term.endswith(ending) and len(term) - len(ending) >= _MIN_ROOT:
+                forms.add(term[: -len(ending)])
+                break
+    return forms
 
 
 @functools.cache

@@ -128,3 +128,31 @@ def test_a_standalone_question_is_not_rewritten_after_another(answerer: Answerer
     answer = answerer.ask("Wie viele KMU setzen bereits KI ein?", history)
     assert answer.standalone_question == "Wie viele KMU setzen bereits KI ein?"
     assert "15%" in answer.answer
+
+
+def test_a_question_after_context_is_sorted_by_the_sentence_that_asks() -> None:
+    from retrieval.question_kind import question_kind
+
+    assert question_kind("Wir haben fast alles auf Papier. Können wir mit KI loslegen?") == "yesno"
+    assert question_kind("Wir sind ein Metallbauer mit 20 Leuten, was bringt uns KI?") == "list"
+    assert question_kind("Gibt es Firmen, welche KI nutzen?") == "yesno"
+    assert question_kind("Welche Hürden gibt es z. B. bei KMU?") == "list"
+    assert question_kind("Wie viele? Und welche?") == "number"
+
+
+def test_a_negated_sentence_does_not_answer_how_many_do() -> None:
+    from retrieval.highlight import key_sentences
+    from retrieval.lexical import analyze
+
+    text = "40% der Firmen setzen weder KI ein noch planen sie es. Der Anteil liegt bei 15%."
+    spans = [(0, 54), (55, len(text))]
+    terms = [frozenset(analyze(text[a:b])) for a, b in spans]
+    idf = {"anteil": 1.0}.get
+
+    def first(question: str) -> tuple[int, int]:
+        asked = set(analyze(question))
+        return key_sentences(asked, spans, terms, lambda t: idf(t, 0.5), quantity=True)[0]
+
+    # Without the rule the negated sentence wins on shared words plus the number bonus.
+    assert first("Wie viele Firmen setzen KI ein? Anteil") == spans[1]
+    assert first("Wie viele Firmen setzen keine KI ein? Anteil") == spans[0]

@@ -99,16 +99,21 @@ def test_both_composers_refuse_refused_evidence_without_asking_the_model() -> No
     model = _Model(reply="Die Förderquote beträgt 50 Prozent [1].")
     for composer in (_extractive(), _model_composer(model)):
         events, answer = _answer(composer, _prepared(refused=True))
-        assert answer.refused and answer.answer == REFUSAL and not answer.citations
+        assert answer.refused
+        assert answer.answer == REFUSAL
+        assert not answer.citations
         assert len(events) == 1
     assert model.asked == []
 
 
 def test_the_extractive_composer_quotes_the_sentence_with_the_figure() -> None:
     events, answer = _answer(_extractive(), _prepared())
-    assert isinstance(events[0], Token) and events[0].text == answer.answer
-    assert "50 Prozent" in answer.answer and "[1]" in answer.answer
-    assert answer.backend == "extractive" and answer.citations[0].verified
+    assert isinstance(events[0], Token)
+    assert events[0].text == answer.answer
+    assert "50 Prozent" in answer.answer
+    assert "[1]" in answer.answer
+    assert answer.backend == "extractive"
+    assert answer.citations[0].verified
 
 
 def test_a_supported_model_sentence_stays_with_its_citation() -> None:
@@ -116,8 +121,10 @@ def test_a_supported_model_sentence_stays_with_its_citation() -> None:
     events, answer = _answer(_model_composer(model), _prepared())
     assert any(isinstance(e, Progress) and e.stage == "generating" for e in events)
     assert [e.text for e in events if isinstance(e, Token)]  # streamed as it came
-    assert "50 Prozent" in answer.answer and answer.unsupported == ()
-    assert answer.backend == "local" and [c.n for c in answer.citations] == [1]
+    assert "50 Prozent" in answer.answer
+    assert answer.unsupported == ()
+    assert answer.backend == "local"
+    assert [c.n for c in answer.citations] == [1]
 
 
 def test_an_invented_figure_is_never_shown_as_a_plain_cited_claim() -> None:
@@ -133,7 +140,9 @@ def test_an_invented_figure_is_never_shown_as_a_plain_cited_claim() -> None:
 def test_an_answer_without_citations_becomes_the_extractive_one_under_the_models_name() -> None:
     model = _Model(reply="Das ist eine gute Frage.")
     _, answer = _answer(_model_composer(model), _prepared())
-    assert "50 Prozent" in answer.answer and answer.notice and "nicht belegt" in answer.notice
+    assert "50 Prozent" in answer.answer
+    assert answer.notice
+    assert "nicht belegt" in answer.notice
     assert answer.backend == "local"
 
 
@@ -154,9 +163,9 @@ def test_a_request_waiting_too_long_for_its_turn_fails() -> None:
     session = ModelSession("local", _Model(reply="x"), Late(remaining=0.5), 0.5)
     composer = ModelComposer(session, lambda evidence, question: [], _extractive("local"))
     events: list[StreamEvent] = []
+    stream = composer.compose(_prepared())
     with pytest.raises(ComposeFailure, match="noch nicht an der Reihe"):
-        for event in composer.compose(_prepared()):
-            events.append(event)
+        events.extend(stream)
     assert any(isinstance(e, Progress) and e.stage == "queued" and e.position == 2 for e in events)
 
 
@@ -174,4 +183,3 @@ def test_the_model_reads_what_the_evidence_gives_it() -> None:
     assert question == "Wie hoch ist die Förderquote im Handwerk?"
     assert [q.n for q in evidence.quotes] == [1]
     assert model.asked == [["prompt"]]
-

@@ -28,3 +28,12 @@ def test_the_shipped_thesaurus_bridges_the_issue_examples() -> None:
     assert "Herausforderungen" in expand("Welche Hemmnisse gibt es beim KI-Einsatz in KMU?")
     assert "KI-Trainer" in expand("Gibt es Berater, die Mittelständler beim Thema KI schulen?")
     assert expand("Wie backt man Brot?") == "Wie backt man Brot?"
+
+
+def test_conjugated_and_separable_verbs_match_their_infinitive_key() -> None:
+    from retrieval.thesaurus import Thesaurus
+
+    thesaurus = Thesaurus.from_mapping({"bringen": ["Chancen"], "abhalten": ["Hürden"]})
+    assert thesaurus.expand("Was bringt mir KI?").endswith("Chancen")
+    assert thesaurus.expand("Was hält kleine Firmen davon ab, KI einzusetzen?").endswith("Hürden")
+    assert thesaurus.expand("Was hält die Firma?") == "Was hält die Firma?"  # no particle
