@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 from typing import Literal
 
-from quellenchat.sentences import ends_with_abbreviation
+from retrieval.citations import split_sentences
 from retrieval.highlight import asks_for_quantity
 
 Kind = Literal["list", "number", "yesno", "fact"]
@@ -64,21 +64,13 @@ _SYSTEM_RE = re.compile(
 )
 
 
-_SENTENCE_END_RE = re.compile(r"(?<=[.!?])\s+")
-
-
 def asking_sentences(question: str) -> list[str]:
     """The question's sentences ending in „?“, last first (the whole text when there is none).
 
-    A full stop after an abbreviation („z. B.“, „bzw.“) ends no sentence.
+    Split like an answer (`retrieval.citations.split_sentences`): a full stop after an
+    abbreviation („z. B.“, „bzw.“) ends no sentence.
     """
-    sentences: list[str] = []
-    for part in _SENTENCE_END_RE.split(question.strip()):
-        if sentences and ends_with_abbreviation(sentences[-1]):
-            sentences[-1] += " " + part
-        else:
-            sentences.append(part)
-    asking = [s for s in reversed(sentences) if s.rstrip().endswith("?")]
+    asking = [s for s in reversed(split_sentences(question)) if s.endswith("?")]
     return asking or [question]
 
 
