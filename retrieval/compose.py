@@ -33,6 +33,7 @@ from typing import Any
 from quellenchat.sentences import ends_with_abbreviation
 from retrieval.answers import Citation
 from retrieval.citations import normalize_for_match
+from retrieval.highlight import NEGATIONS
 from retrieval.lexical import analyze
 from retrieval.question_kind import Kind
 
@@ -63,7 +64,7 @@ _BULLET_RE = re.compile(r"[•▪‣◦]")
 _SENTENCE_END_RE = re.compile(r"(?<=[.!?:])\s+(?=[A-ZÄÖÜ0-9„\"(])")
 _FULL_STOP_RE = re.compile(r"(?<=[.!?])\s+(?=[A-ZÄÖÜ0-9„\"(])")
 # A quantity: a number with a unit, or any number that is not a year („2021“ names a study).
-_DIGIT_RE = re.compile(r"\d[\d.,]*\s*(?:%|prozent|eur|€)|(?<![\d.,])(?!(?:19|20)\d\d\b)\d+", re.I)
+QUANTITY_RE = re.compile(r"\d[\d.,]*\s*(?:%|prozent|eur|€)|(?<![\d.,])(?!(?:19|20)\d\d\b)\d+", re.I)
 
 
 @dataclass(frozen=True)
@@ -225,6 +226,8 @@ def compose(
         if listed:
             return listed
     pieces = _highlighted(close, numbers=kind == "number")
+    if kind == "number":
+        pieces = _counting_first(pieces, usable[:FACT_PASSAGES], matcher)
     if kind == "yesno":
         finding = _finding(close, matcher)
         if finding is not None:
@@ -285,13 +288,36 @@ def _highlighted(quotes: Sequence[Citation], *, numbers: bool = False) -> list[P
         for item in items(passage.text, passage.section):
             if item[0] <= a < item[1]:  # never the heading, never past the item
                 a, b = max(a, item[0]), min(b, item[1])
-                if numbers and not _DIGIT_RE.search(passage.text[a:b]):
+                if numbers and not QUANTITY_RE.search(passage.text[a:b]):
                     b = _through_number(passage.text, (a, b), item)
                 break
         piece = Piece(quote, _trim(passage.text, a, b))
         if len(pieces) < MAX_HIGHLIGHTS and piece.span[1] > piece.span[0] and _new(piece, pieces):
             pieces.append(piece)
     return pieces
+
+
+def _counting_first(
+    pieces: list[Piece], nearest: Sequence[Citation], matcher: Matcher
+) -> list[Piece]:
+    """A number question's pieces with a figure that counts what is asked put first.
+
+    A negated sentence's figure („40% … setzen weder KI ein …“) counts those who do not, so it
+    answers a question that is not negated only when nothing else does. When no close passage
+    gives a counting figure, the first of the `nearest` passages that does is drawn on too.
+    """
+    negated = bool(set(matcher.weights) & NEGATIONS)
+
+    def counts(piece: Piece) -> bool:
+        return bool(QUANTITY_RE.search(piece.text)) and (
+            negated or not set(analyze(piece.text)) & NEGATIONS
+        )
+
+    if not any(counts(p) for p in pieces):
+        extra = next((p for p in _highlighted(nearest, numbers=True) if counts(p)), None)
+        if extra is not None and _new(extra, pieces):
+            pieces = [extra, *pieces][:MAX_HIGHLIGHTS]
+    return sorted(pieces, key=lambda p: not counts(p))
 
 
 def _scored_items(quote: Citation, matcher: Matcher) -> list[tuple[float, Span]]:
@@ -324,7 +350,7 @@ def _list(quotes: Sequence[Citation], matcher: Matcher, votes: Mapping[str, floa
 def _through_number(text: str, span: Span, item: Span) -> int:
     """The end of the item's first sentence after `span` that holds a quantity (else span's)."""
     for a, b in sentences(text, (span[1], item[1])):
-        if _DIGIT_RE.search(text[a:b]):
+        if QUANTITY_RE.search(text[a:b]):
             return b
     return span[1]
 

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from retrieval.answers import Citation, Evidence
 from retrieval.citations import passage_quote, quote_occurs
 from retrieval.compose import Matcher
+from retrieval.figures import figure_missing
 from retrieval.language import is_english
 from retrieval.lexical import analyze
 from retrieval.names import missing_names
@@ -104,6 +105,9 @@ class EvidenceBuilder:
         refused = refused or addresses_the_system(question) or addresses_the_system(standalone)
         # A place, name or figure asked about that no passage mentions: the sources are silent.
         refused = refused or bool(missing_names(standalone, [p.text for p in passages]))
+        # A figure asked for that no passage gives for what the question names (`figures`).
+        if kind == "number" and lexical:
+            refused = refused or figure_missing(standalone, passages)
         return Prepared(
             question, standalone, english, passages, quotes, refused, ask or standalone, kind, votes
         )

@@ -20,7 +20,8 @@ NUMBER_BONUS = 1.0
 NEGATIONS = frozenset({"nicht", "kein", "wed", "nie", "niemal"})
 _QUANTITY_RE = re.compile(
     r"\b(wie viele|wie viel|wieviele|wie hoch|wie groß|welche[nr]? anteil|anteil|prozent|quote"
-    r"|how many|how much|percentage|share)\b",
+    r"|was kostet|was kosten|wie teuer|wie lange"
+    r"|how many|how much|percentage|share|how long)\b",
     re.IGNORECASE,
 )
 

@@ -1,0 +1,111 @@
+"""Whether the sources hold the figure that a number question asks for.
+
+A number question names what it counts or measures: „Wie viele Arbeitsplätze fallen weg?“,
+„Wie hoch ist der Fördersatz?“, „Was kostet ein KI-Projekt?“. The sources answer it only where
+one of their items (a bullet or a paragraph) holds a figure together with that thing. A figure
+about something else („bis zu 15 %“ of the firms that use KI) is no answer, and shown under
+such a question it would read as one. So the question is refused instead.
+
+What the question names is read from its nouns (capitalised words after the first), less the
+ones every figure in these sources is about („KI“, „Unternehmen“, „Anteil“ …). A noun is found
+in an item by its stem, its compound head („Fördersatz“ → „Satz“) or a thesaurus synonym; one
+found noun is enough. A question about money („Was kostet …“, „Wie viel verdient …“) also needs
+an amount of money, one about time („Wie lange …“) a span of time.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from typing import Literal
+
+from retrieval.compose import QUANTITY_RE, items
+from retrieval.lexical import analyze
+from retrieval.passages import Passage
+from retrieval.question_kind import asking_sentences
+from retrieval.thesaurus import default_thesaurus
+
+Unit = Literal["money", "time"]
+
+# Nouns that name what nearly every figure of the sources is about, or a figure itself.
+_GENERIC_WORDS = (
+    "KI Künstliche Intelligenz AI KMU Unternehmen Firma Firmen Betrieb Betriebe Mittelstand "
+    "Mittelständler Mittelstaendler Deutschland Prozent Anteil Quote Zahl Zahlen Anzahl "
+    "Prozentsatz Teil Jahr Jahre Schnitt Durchschnitt Euro EUR"
+)
+_NOUN_RE = re.compile(r"(?<![\w-])[A-ZÄÖÜ][\w-]*")
+_MONEY_ASKED_RE = re.compile(
+    r"\b(?:kostet|kosten|kostenpunkt|preis\w*|teuer\w*|verdien\w*|gehalt|gehälter|budget\w*|geld"
+    r"|euro|eur)\b|€",
+    re.IGNORECASE,
+)
+_TIME_ASKED_RE = re.compile(r"\bwie\s+lange?\b|\bdauer\w*\b", re.IGNORECASE)
+_MONEY_RE = re.compile(r"\d[\d.,]*\s*(?:eur\b|euro\b|€)|€\s*\d", re.IGNORECASE)
+_TIME_RE = re.compile(
+    r"\d[\d.,]*\s*(?:jahr\w*|monat\w*|woche\w*|tag\w*|stunde\w*|minute\w*)", re.IGNORECASE
+)
+
+
+def _generic() -> frozenset[str]:
+    return frozenset(analyze(_GENERIC_WORDS))
+
+
+_GENERIC = _generic()
+
+
+def asked_unit(question: str) -> Unit | None:
+    """Money or time, when the question asks for an amount of it."""
+    if _MONEY_ASKED_RE.search(question):
+        return "money"
+    if _TIME_ASKED_RE.search(question):
+        return "time"
+    return None
+
+
+def asked_nouns(question: str) -> list[str]:
+    """The nouns of the asking sentence that name what is counted or measured."""
+    sentence = asking_sentences(question)[0]
+    words = [m.group() for m in _NOUN_RE.finditer(sentence) if m.start() > 0]
+    return [w for w in words if _terms(w) - _GENERIC]
+
+
+def _terms(word: str) -> set[str]:
+    """The stem of `word` and its compound head: „Arbeitsplätze“ → arbeitsplatz, platz."""
+    terms = analyze(word)
+    return {terms[0], terms[-1]} if terms else set()
+
+
+def _noun_terms(noun: str) -> set[str]:
+    """The noun's own terms and those of its thesaurus synonyms, without the generic ones."""
+    expanded = default_thesaurus().expand(noun).split()
+    found: set[str] = set()
+    for word in expanded:
+        found |= _terms(word)
+    return found - _GENERIC
+
+
+def figure_missing(question: str, passages: Sequence[Passage]) -> bool:
+    """Whether no item of the passages holds a figure of what the number question asks for."""
+    unit = asked_unit(question)
+    wanted = [_noun_terms(n) for n in asked_nouns(question)]
+    wanted = [w for w in wanted if w]
+    return not any(_answers(item, unit, wanted) for item in _items(passages))
+
+
+def _items(passages: Iterable[Passage]) -> Iterable[str]:
+    for passage in passages:
+        for a, b in items(passage.text, passage.section):
+            yield passage.text[a:b]
+
+
+def _answers(item: str, unit: Unit | None, wanted: Sequence[set[str]]) -> bool:
+    if not QUANTITY_RE.search(item):
+        return False
+    if unit == "money" and not _MONEY_RE.search(item):
+        return False
+    if unit == "time" and not _TIME_RE.search(item):
+        return False
+    if not wanted:
+        return True
+    terms = set(analyze(item))
+    return any(noun & terms for noun in wanted)

@@ -1,0 +1,87 @@
+"""A number question is answered only by a figure of what it asks about (`retrieval.figures`)."""
+
+from __future__ import annotations
+
+import pytest
+
+from quellenchat.settings import Settings
+from retrieval.answering import Answerer
+from retrieval.figures import asked_nouns, asked_unit, figure_missing
+from retrieval.search import Searcher
+from tests.retrieval.answer_factory import make_passage
+
+SHARES = make_passage(
+    "…ein paar Zahlen\n\n• KMU sind beim Einsatz von KI noch zurückhaltend. Studien deuten auf "
+    "einen Anteil von bis zu 15% hin.\n\n• Firmen mit Digitalisierungsausgaben von jährlich "
+    "15.000 EUR und mehr nutzen KI öfter (12 %).",
+    section="…ein paar Zahlen",
+)
+
+
+@pytest.fixture(scope="module")
+def answerer(fact_sheet_store: Settings, searcher: Searcher) -> Answerer:
+    return Answerer(
+        fact_sheet_store.model_copy(update={"llm_backend": "extractive"}), searcher=searcher
+    )
+
+
+def test_the_nouns_asked_about_leave_out_what_every_figure_is_about() -> None:
+    assert asked_nouns("Wie viele Arbeitsplätze fallen durch KI im Mittelstand weg?") == [
+        "Arbeitsplätze"
+    ]
+    assert asked_nouns("Wie viele KMU in Deutschland setzen KI ein?") == []
+    assert asked_nouns("Wir sind ein Handwerksbetrieb. Wie hoch ist der Fördersatz?") == [
+        "Fördersatz"
+    ]
+
+
+def test_money_and_time_are_units_asked_for() -> None:
+    assert asked_unit("Was kostet ein KI-Projekt?") == "money"
+    assert asked_unit("Wie viel verdient ein KI-Experte?") == "money"
+    assert asked_unit("Wie lange dauert die Einführung?") == "time"
+    assert asked_unit("Wie viele KMU nutzen KI?") is None
+
+
+@pytest.mark.parametrize(
+    ("question", "missing"),
+    [
+        ("Wie viele KMU setzen KI ein?", False),
+        ("Wie hoch ist der Anteil der Firmen mit KI?", False),
+        # The figure is given for what the question names (Digitales → Digitalisierung, by the
+        # thesaurus), with an amount of money.
+        ("Wie viel Geld für Digitales steckt man in KI?", False),
+        # Figures about something else are no answer.
+        ("Wie viele Arbeitsplätze fallen durch KI weg?", True),
+        ("Wie hoch ist der Fördersatz für KI-Projekte?", True),
+        # An amount of money is asked; the passage's 15.000 EUR are not the price of a project.
+        ("Was kostet ein KI-Projekt?", True),
+        ("Wie lange dauert die Einführung von KI?", True),
+    ],
+)
+def test_a_figure_of_something_else_does_not_answer(question: str, missing: bool) -> None:
+    assert figure_missing(question, [SHARES]) is missing
+
+
+def test_a_figure_needs_a_quantity_not_only_the_noun() -> None:
+    plain = make_passage("Die Rendite von KI-Projekten ist ungewiss (ROI).")
+    assert figure_missing("Wie hoch ist die Rendite von KI-Projekten?", [plain])
+
+
+def test_the_fact_sheet_refuses_figures_it_does_not_give(answerer: Answerer) -> None:
+    for question in (
+        "Wie viele Arbeitsplätze fallen durch KI im Mittelstand weg?",
+        "Was kostet ein KI-Projekt für einen kleinen Betrieb?",
+    ):
+        assert answerer.ask(question).refused, question
+    answer = answerer.ask("Wie viele KMU setzen bereits KI ein?")
+    assert not answer.refused
+    assert "15%" in answer.answer
+
+
+def test_a_negated_figure_comes_after_the_one_that_counts(answerer: Answerer) -> None:
+    # The first passage holds only „40% … setzen weder KI ein …“; the 15 % come from the next.
+    answer = answerer.ask(
+        "Wie viel Prozent der Mittelständler nutzen schon künstliche Intelligenz?"
+    )
+    assert "15%" in answer.answer
+    assert answer.answer.index("15%") < answer.answer.find("40%") or "40%" not in answer.answer
