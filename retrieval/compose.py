@@ -52,6 +52,10 @@ MAX_HIGHLIGHTS = 3
 FACT_PASSAGES = 3
 # A section whose heading names a term of the question gains this much (items' mean match ~0.9).
 HEADING_WEIGHT = 0.35
+# … and this much when the heading is named by a thesaurus term the question's words stand for
+# („bremst“ → „Herausforderungen“): the thesaurus maps everyday asks to the sheet's headings,
+# while a word the heading shares by chance („Einstieg“ in „… Zahlen zum Einstieg“) says less.
+THESAURUS_HEADING_WEIGHT = 0.6
 # A term weighing less than this share of the question's heaviest is too common to name a section.
 COMMON_SHARE = 0.2
 LEXICAL_WEIGHT = 0.5
@@ -149,6 +153,7 @@ class Matcher:
         query: Vector | None = None,
         embed: Embed | None = None,
         cache: dict[str, Vector] | None = None,
+        synonyms: Sequence[str] = (),
     ) -> None:
         """Weights for the question's terms, and its embedding if meaning is to count.
 
@@ -158,6 +163,7 @@ class Matcher:
             query: the question's embedding (L2-normalised), with `embed` for texts.
             embed: embeds texts as passages, L2-normalised rows.
             cache: text embeddings kept between questions.
+            synonyms: those of `terms` that the thesaurus added for the question's words.
         """
         weight = idf or (lambda _t: 1.0)
         self.weights = {t: max(weight(t), 0.0) for t in set(terms)}
@@ -165,6 +171,7 @@ class Matcher:
         self.query = query
         self.embed = embed if query is not None else None
         self.cache = cache if cache is not None else {}
+        self.synonyms = frozenset(synonyms)
 
     def lexical(self, text: str) -> float:
         """The share of the question's weight whose terms occur in `text`."""
@@ -180,6 +187,17 @@ class Matcher:
             return False
         top = max(self.weights.values(), default=0.0)
         return any(self.weights.get(t, 0.0) > COMMON_SHARE * top for t in analyze(heading))
+
+    def heading_weight(self, heading: str | None) -> float:
+        """What a section gains for its heading: see `HEADING_WEIGHT`."""
+        if not self.names(heading):
+            return 0.0
+        top = max(self.weights.values(), default=0.0)
+        by_synonym = any(
+            t in self.synonyms and self.weights.get(t, 0.0) > COMMON_SHARE * top
+            for t in analyze(heading or "")
+        )
+        return THESAURUS_HEADING_WEIGHT if by_synonym else HEADING_WEIGHT
 
     def prime(self, texts: Sequence[str]) -> None:
         """Embed, in one batch, the texts not yet cached."""
@@ -337,7 +355,7 @@ def _list(quotes: Sequence[Citation], matcher: Matcher, votes: Mapping[str, floa
         if len(scored) < 2:
             continue
         mean = sum(s for s, _ in scored) / len(scored)
-        value = HEADING_WEIGHT * matcher.names(quote.passage.section) + mean - 0.01 * rank
+        value = matcher.heading_weight(quote.passage.section) + mean - 0.01 * rank
         value += VOTE_WEIGHT * votes.get(quote.passage.id, 0.0)
         if best is None or value > best[0]:
             best = (value, rank, quote)

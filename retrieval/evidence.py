@@ -21,7 +21,7 @@ from retrieval.language import is_english
 from retrieval.lexical import analyze
 from retrieval.names import missing_names
 from retrieval.passages import Passage
-from retrieval.question_kind import Kind, addresses_the_system, question_kind
+from retrieval.question_kind import Kind, addresses_the_system, asked_subject, question_kind
 from retrieval.refusal import evidence_strength
 from retrieval.thesaurus import default_thesaurus
 
@@ -150,6 +150,9 @@ class EvidenceBuilder:
     def matcher(self, question: str) -> Matcher:
         """Weights for the question's terms and their thesaurus expansions, by the store's idf."""
         terms = analyze(default_thesaurus().expand(question))
+        # The thesaurus terms for what is asked about name its section (`Matcher.heading_weight`).
+        subject = asked_subject(question)
+        synonyms = set(analyze(default_thesaurus().expand(subject))) - set(analyze(subject))
         try:
             lexical = self.searcher.snapshot().lexical
             embedder = self.searcher.embedder
@@ -161,10 +164,11 @@ class EvidenceBuilder:
                 return 0.0 if weight >= unseen else weight
 
         except AttributeError:  # a searcher without a store (tests' fakes)
-            return Matcher(terms)
+            return Matcher(terms, synonyms=sorted(synonyms))
         return Matcher(
             terms,
             idf,
+            synonyms=sorted(synonyms),
             query=embedder.embed_query(question),
             embed=embedder.embed_passages,
             cache=self._item_vectors,

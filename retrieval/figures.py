@@ -70,8 +70,11 @@ def asked_nouns(question: str) -> list[str]:
 
 
 def _terms(word: str) -> set[str]:
-    """The stem of `word` and its compound head: „Arbeitsplätze“ → arbeitsplatz, platz."""
-    terms = analyze(word)
+    """The stem of `word` and its compound head: „Arbeitsplätze“ → arbeitsplatz, platz.
+
+    A hyphenated word is named by its last part („KI-Projekt“ → projekt).
+    """
+    terms = analyze(word.rsplit("-", 1)[-1]) or analyze(word)
     return {terms[0], terms[-1]} if terms else set()
 
 

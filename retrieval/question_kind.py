@@ -30,7 +30,7 @@ _SPREAD_RE = re.compile(r"\bwie\s+(?:verbreitet|weit\s+verbreitet|häufig|oft)\b
 _LIST_RE = re.compile(
     r"^\s*(?:welche[n]?\b(?!\s+(?:rolle|bedeutung|anteil|zahl|prozent))"
     r"|nenne\b|nennen\s+sie\b|liste\b|zähle\b|auflisten\b|wo\s+finde|wo\s+bekomm|wo\s+gibt"
-    r"|an\s+wen\b|wer\s+hilft\b|was\s+(?:bringt|bringen|hält|halten|spricht|sind\s+die)\b"
+    r"|an\s+wen\b|wer\s+hilft\b|was\s+(?:bringt|bringen|hält|halten|spricht|sind\s+die|bremst|bremsen|hindert|hindern|hemmt|hemmen)\b"
     r"|was\s+für\b|which\b|list\b|name\b|where\s+can)",
     re.IGNORECASE,
 )
@@ -38,7 +38,7 @@ _LIST_RE = re.compile(
 # uns KI?“); not „welche“, which after a comma opens a relative clause as often as a question.
 _CLAUSE_LIST_RE = re.compile(
     r"[,;:]\s*(?:nenne\b|wo\s+finde|wo\s+bekomm|wo\s+gibt|an\s+wen\b|wer\s+hilft\b"
-    r"|was\s+(?:bringt|bringen|hält|halten|spricht|sind\s+die)\b)",
+    r"|was\s+(?:bringt|bringen|hält|halten|spricht|sind\s+die|bremst|bremsen|hindert|hindern|hemmt|hemmen)\b)",
     re.IGNORECASE,
 )
 # „Was … alles …“, „… welche Gründe …“ anywhere also ask for the whole list.
@@ -91,6 +91,25 @@ def _kind(question: str) -> Kind:
     if _YESNO_RE.search(question):
         return "yesno"
     return "fact"
+
+
+_WHICH_RE = re.compile(r"^\s*(?:welche[nrsm]?|which)\s+((?:\S+\s*){1,3})", re.IGNORECASE)
+
+
+def asked_subject(question: str) -> str:
+    """What the question asks about: after „Welche …“ its next words, else the asking sentence.
+
+    „Welche Firmen nutzen KI am häufigsten?“ asks for firms, not for uses of KI; „Welche großen
+    Hürden …“ for hurdles.
+    """
+    sentence = asking_sentences(question)[0]
+    match = _WHICH_RE.match(sentence)
+    if match is None:
+        return sentence
+    words = match.group(1).split()
+    # Up to its noun, the first capitalised word („Welche großen Hürden …“); else one word.
+    noun = next((i for i, w in enumerate(words) if w[:1].isupper()), 0)
+    return " ".join(words[: noun + 1])
 
 
 def addresses_the_system(question: str) -> bool:

@@ -61,6 +61,7 @@ _MIN_ROOT = 3
 def verb_forms(question: str) -> set[str]:
     """The question's analysed terms, with the infinitive stems its verb forms stand for."""
     forms = _with_roots(analyze(question))
+    forms |= _infinitives(question)
     for term in list(forms):
         for particle in _PARTICLES:
             infix = particle + "zu"
@@ -74,6 +75,21 @@ def verb_forms(question: str) -> set[str]:
             joined = _with_roots(analyze(clause[: ending.start()]))
             forms |= {ending.group(1).lower() + term for term in joined}
     return forms
+
+
+def _infinitives(question: str) -> set[str]:
+    """The stems of the infinitives that the question's conjugated words may stand for.
+
+    The stemmer treats „bremst“ and „bremsen“, „hindert“ and „hindern“ differently (brem/brems,
+    hindert/hind); the infinitive rebuilt from the word („brems“ + „en“) is stemmed like the key.
+    """
+    found: set[str] = set()
+    for word in re.findall(r"[^\W\d_]+", question.lower()):
+        for ending in _ENDINGS:
+            root = word[: -len(ending)]
+            if word.endswith(ending) and len(root) >= _MIN_ROOT:
+                found.update(analyze(root + "en"), analyze(root + "n"))
+    return found
 
 
 def _with_roots(terms: Iterable[str]) -> set[str]:

@@ -156,3 +156,22 @@ def test_a_negated_sentence_does_not_answer_how_many_do() -> None:
     # Without the rule the negated sentence wins on shared words plus the number bonus.
     assert first("Wie viele Firmen setzen KI ein? Anteil") == spans[1]
     assert first("Wie viele Firmen setzen keine KI ein? Anteil") == spans[0]
+
+
+def test_the_subject_of_a_which_question_is_its_noun() -> None:
+    from retrieval.question_kind import asked_subject
+
+    assert asked_subject("Welche Firmen nutzen KI am häufigsten?") == "Firmen"
+    assert asked_subject("Welche großen Hürden gibt es?") == "großen Hürden"
+    assert asked_subject("Was bremst uns?") == "Was bremst uns?"
+
+
+def test_what_holds_firms_back_gets_the_challenges_section(answerer: Answerer) -> None:
+    # „Einstieg“ names the heading „…ein paar Zahlen zum Einstieg“ too; the thesaurus term for
+    # „bremst“ names „Herausforderungen“ and weighs more.
+    answer = answerer.ask("Was bremst Handwerksbetriebe beim Einstieg in KI?")
+    assert question_kind("Was bremst Handwerksbetriebe beim Einstieg in KI?") == "list"
+    text = letters_key(answer.answer)
+    for point in ("Know-how", "Datenschutz", "Ressourcen", "Innovationsdruck"):
+        assert letters_key(point) in text, point
+    assert "Herausforderungen •" not in answer.answer

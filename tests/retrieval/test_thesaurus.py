@@ -37,3 +37,13 @@ def test_conjugated_and_separable_verbs_match_their_infinitive_key() -> None:
     assert thesaurus.expand("Was bringt mir KI?").endswith("Chancen")
     assert thesaurus.expand("Was hält kleine Firmen davon ab, KI einzusetzen?").endswith("Hürden")
     assert thesaurus.expand("Was hält die Firma?") == "Was hält die Firma?"  # no particle
+
+
+def test_a_verb_the_stemmer_cuts_differently_matches_its_infinitive_key() -> None:
+    from retrieval.thesaurus import Thesaurus
+
+    # Stemmed, „bremst“ is „brem“ but „bremsen“ is „brems“; „hindert“ stays, „hindern“ is „hind“.
+    thesaurus = Thesaurus.from_mapping({"bremsen": ["Hürden"], "hindern": ["Hürden"]})
+    assert thesaurus.expand("Was bremst Betriebe?").endswith("Hürden")
+    assert thesaurus.expand("Was hindert uns?").endswith("Hürden")
+    assert thesaurus.expand("Was brennt?") == "Was brennt?"
