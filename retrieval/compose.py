@@ -45,6 +45,9 @@ Embed = Callable[[Sequence[str]], Any]
 MAX_LIST_ITEMS = 12
 # Among passages no further than this below the best (fused score) the answer may draw.
 SCORE_GAP = 0.04
+# A how-to question draws on passages this far below the best, one key sentence each, when the
+# sentence holds a weighty term of the question: the ways are often spread over sections.
+HOWTO_GAP = 0.25
 # Another passage's item is added when it scores no further than this below the best.
 SECOND_GAP = 0.03
 MAX_FACT_PIECES = 2
@@ -235,7 +238,8 @@ def compose(
     if not usable:
         return []
     best = usable[0].passage.score
-    close = [q for q in usable if q.passage.score >= best - SCORE_GAP] or usable[:1]
+    gap = HOWTO_GAP if kind == "howto" else SCORE_GAP
+    close = [q for q in usable if q.passage.score >= best - gap] or usable[:1]
     matcher.prime(
         [q.passage.text[a:b] for q in usable for a, b in items(q.passage.text, q.passage.section)]
     )
@@ -304,7 +308,10 @@ def _highlighted(quotes: Sequence[Citation], *, numbers: bool = False) -> list[P
         passage = quote.passage
         a, b = passage.highlights[0] if passage.highlights else (0, len(passage.text))
         for item in items(passage.text, passage.section):
-            if item[0] <= a < item[1]:  # never the heading, never past the item
+            # The item the key sentence starts in, or the first it reaches into when it starts
+            # in the heading („Herausforderungen • Mangelndes Know-how …“): never the heading,
+            # never past the item.
+            if a < item[1] and b > item[0]:
                 a, b = max(a, item[0]), min(b, item[1])
                 if numbers and not QUANTITY_RE.search(passage.text[a:b]):
                     b = _through_number(passage.text, (a, b), item)

@@ -1,11 +1,13 @@
 """What a question asks for, so the answer's shape can follow it.
 
-`question_kind` sorts a German (or English) question into one of four shapes:
+`question_kind` sorts a German (or English) question into one of five shapes:
 
 - `list`: „Welche …“, „Nenne …“, „Wo finde ich …“, „Was bringt …“ – every item the sources list;
 - `number`: „Wie viele …“, „Wie hoch ist der Anteil …“ – the sentence that holds the numbers;
 - `yesno`: „Ist …“, „Gibt es …“, „Kann ich …“ – the finding first;
-- `fact`: everything else (what, who, how): the best sentence.
+- `howto`: „Wie kann ich …“, „Wie fange ich … an?“ – the ways the sources name, from each
+  section that names one;
+- `fact`: everything else (what, who, why): the best sentence.
 
 A question that opens with context („Wir haben noch fast alles auf Papier. Können wir trotzdem
 mit KI loslegen?“) is sorted by its last sentence that asks, not by the context's words.
@@ -22,7 +24,7 @@ from typing import Literal
 from retrieval.citations import split_sentences
 from retrieval.highlight import asks_for_quantity
 
-Kind = Literal["list", "number", "yesno", "fact"]
+Kind = Literal["list", "number", "yesno", "howto", "fact"]
 
 # „Wie verbreitet …“ asks for a share as much as „Wie viele …“ does.
 _SPREAD_RE = re.compile(r"\bwie\s+(?:verbreitet|weit\s+verbreitet|häufig|oft)\b", re.IGNORECASE)
@@ -52,6 +54,13 @@ _YESNO_RE = re.compile(
     r"^\s*(?:ist|sind|gibt|gab|kann|können|könnte|muss|müssen|darf|dürfen|soll|sollte|sollten"
     r"|lohnt|hat|haben|hilft|bringt\s+(?:es|das|ki)|stimmt|nimmt|nehmen|wird|werden|brauche"
     r"|braucht|brauchen|eignet|is|are|can|does|do|should)\b",
+    re.IGNORECASE,
+)
+# „Wie“ and a verb: a way is asked for („Wie kann ich …“, „Wie fange ich … an?“), not a figure.
+_HOWTO_RE = re.compile(
+    r"^\s*(?:wie\s+(?!viele?\b|hoch\b|groß\b|lange?\b|weit\b|oft\b|häufig\b|verbreitet\b"
+    r"|teuer\b|wichtig\b|sicher\b|gut\b|schnell\b)\w+\s+(?:ich|wir|man|mein\w*|unser\w*|ki)\b"
+    r"|how\s+(?:can|do|should)\b)",
     re.IGNORECASE,
 )
 _SYSTEM_RE = re.compile(
@@ -90,6 +99,8 @@ def _kind(question: str) -> Kind:
         return "list"
     if _YESNO_RE.search(question):
         return "yesno"
+    if _HOWTO_RE.search(question):
+        return "howto"
     return "fact"
 
 

@@ -175,3 +175,33 @@ def test_what_holds_firms_back_gets_the_challenges_section(answerer: Answerer) -
     for point in ("Know-how", "Datenschutz", "Ressourcen", "Innovationsdruck"):
         assert letters_key(point) in text, point
     assert "Herausforderungen •" not in answer.answer
+
+
+@pytest.mark.parametrize(
+    ("question", "kind"),
+    [
+        ("Wie kann ich Rückmeldungen meiner Kunden mit KI auswerten?", "howto"),
+        ("Wie fange ich mit KI in meinem Betrieb am besten an?", "howto"),
+        ("Wie kann KI im Kundenkontakt helfen?", "howto"),
+        ("Wie viele KMU nutzen KI?", "number"),
+        ("Wie lange dauert die Einführung?", "number"),
+        ("Wie wichtig ist KI für KMU?", "fact"),
+    ],
+)
+def test_how_to_questions_are_told_from_figures(question: str, kind: str) -> None:
+    assert question_kind(question) == kind
+
+
+def test_a_how_to_question_gets_the_ways_from_each_section(answerer: Answerer) -> None:
+    # The customer-data opportunity (Chancen) comes first; chatbots and the analysis of
+    # customer feedback are in „Anwendungsbereiche“, ranked well below it.
+    answer = answerer.ask("Wie kann KI im Kundenkontakt helfen?")
+    for point in ("Kundendaten", "Chatbots", "Kundenfeedback"):
+        assert point in answer.answer, point
+    assert all(c.verified for c in answer.citations)
+
+
+def test_a_key_sentence_never_carries_the_section_heading(answerer: Answerer) -> None:
+    answer = answerer.ask("Wie fange ich mit KI in meinem Betrieb am besten an?")
+    assert "Herausforderungen •" not in answer.answer
+    assert "Anwendungsbereiche/-beispiele •" not in answer.answer
