@@ -21,6 +21,7 @@ from typing import Literal
 
 from retrieval.compose import QUANTITY_RE, items
 from retrieval.lexical import analyze
+from retrieval.names import DURATION_RE, MONEY_RE, PRICE_RE, SPAN_RE
 from retrieval.passages import Passage
 from retrieval.question_kind import asking_sentences
 from retrieval.thesaurus import default_thesaurus
@@ -34,30 +35,16 @@ _GENERIC_WORDS = (
     "Prozentsatz Teil Jahr Jahre Schnitt Durchschnitt Euro EUR"
 )
 _NOUN_RE = re.compile(r"(?<![\w-])[A-ZÄÖÜ][\w-]*")
-_MONEY_ASKED_RE = re.compile(
-    r"\b(?:kostet|kosten|kostenpunkt|preis\w*|teuer\w*|verdien\w*|gehalt|gehälter|budget\w*|geld"
-    r"|euro|eur)\b|€",
-    re.IGNORECASE,
-)
-_TIME_ASKED_RE = re.compile(r"\bwie\s+lange?\b|\bdauer\w*\b", re.IGNORECASE)
-_MONEY_RE = re.compile(r"\d[\d.,]*\s*(?:eur\b|euro\b|€)|€\s*\d", re.IGNORECASE)
-_TIME_RE = re.compile(
-    r"\d[\d.,]*\s*(?:jahr\w*|monat\w*|woche\w*|tag\w*|stunde\w*|minute\w*)", re.IGNORECASE
-)
 
 
-def _generic() -> frozenset[str]:
-    return frozenset(analyze(_GENERIC_WORDS))
-
-
-_GENERIC = _generic()
+_GENERIC = frozenset(analyze(_GENERIC_WORDS))
 
 
 def asked_unit(question: str) -> Unit | None:
-    """Money or time, when the question asks for an amount of it."""
-    if _MONEY_ASKED_RE.search(question):
+    """Money or time, when the question asks for an amount of it (as `retrieval.names` reads it)."""
+    if PRICE_RE.search(question):
         return "money"
-    if _TIME_ASKED_RE.search(question):
+    if DURATION_RE.search(question):
         return "time"
     return None
 
@@ -104,9 +91,9 @@ def _items(passages: Iterable[Passage]) -> Iterable[str]:
 def _answers(item: str, unit: Unit | None, wanted: Sequence[set[str]]) -> bool:
     if not QUANTITY_RE.search(item):
         return False
-    if unit == "money" and not _MONEY_RE.search(item):
+    if unit == "money" and not MONEY_RE.search(item):
         return False
-    if unit == "time" and not _TIME_RE.search(item):
+    if unit == "time" and not SPAN_RE.search(item):
         return False
     if not wanted:
         return True

@@ -170,13 +170,13 @@ _AMOUNT_RE = re.compile(
 
 
 # Asking for a price, and what a passage must hold to give one.
-_PRICE_RE = re.compile(
+PRICE_RE = re.compile(
     r"\b(?:kostet|kosten|preis\w*|gehalt|verdien\w*|teuer\w*|wie\s+viel\s+geld)\b", re.I
 )
-_MONEY_RE = re.compile(r"\d\s*(?:€|eur\b|euro\b|mio\b|millionen|tsd\b)|(?:€|eur)\s*\d", re.I)
+MONEY_RE = re.compile(r"\d\s*(?:€|eur\b|euro\b|mio\b|millionen|tsd\b)|(?:€|eur)\s*\d", re.I)
 # Asking for a duration, and what a passage must hold to give one.
-_DURATION_RE = re.compile(r"\bwie\s+lange\b|\bdauer\w*\b", re.I)
-_SPAN_RE = re.compile(
+DURATION_RE = re.compile(r"\bwie\s+lange\b|\bdauer\w*\b", re.I)
+SPAN_RE = re.compile(
     r"\d\s*(?:-\s*\d+\s*)?(?:tag|tage|tagen|woche\w*|monat\w*|jahr\w*|stunde\w*)\b", re.I
 )
 
@@ -238,8 +238,8 @@ def missing_names(question: str, evidence: Sequence[str]) -> list[str]:
         if _digits(match.group(1).rstrip(".,")) not in evidence_digits:
             missing.append(match.group(0))
     text = "\n".join(evidence)
-    if _PRICE_RE.search(question) and not _MONEY_RE.search(text):
+    if PRICE_RE.search(question) and not MONEY_RE.search(text):
         missing.append("Preis")
-    if _DURATION_RE.search(question) and not _SPAN_RE.search(text):
+    if DURATION_RE.search(question) and not SPAN_RE.search(text):
         missing.append("Dauer")
     return list(dict.fromkeys(missing))
