@@ -21,7 +21,7 @@ from quellenchat.storage import (
     translate_errors,
     where_in,
 )
-from retrieval.highlight import asks_for_quantity, key_sentences
+from retrieval.highlight import NEGATIONS, asks_for_quantity, key_sentences
 from retrieval.lexical import analyze
 from retrieval.passages import Passage
 from retrieval.rerank import make_reranker
@@ -140,6 +140,8 @@ class Searcher:
         similarity = dict(dense)
         similarity |= self._similarities(query, [c for c, _ in lexical if c not in similarity])
         fused = fuse(self.fusion, similarity, lexical, scores.score)
+        if asks_for_quantity(question):
+            fused = counting_first(fused, set(analyze(question)), snapshot.sentence_terms)
         passages = [
             Passage.build(
                 snapshot.chunks[cid],
@@ -202,6 +204,31 @@ class Searcher:
             result = collection.get(ids=list(ids), include=["embeddings"])
         vectors = np.asarray(result["embeddings"], dtype=np.float32)
         return {cid: float(v @ query) for cid, v in zip(result["ids"], vectors, strict=True)}
+
+
+# A passage whose every figure is negated („40% … setzen weder KI ein noch planen …“) counts
+# those who do not: under a number question that is not negated it loses this much.
+NEGATED_FIGURES_PENALTY = 0.05
+
+
+def counting_first(
+    fused: Mapping[str, float],
+    asked: set[str],
+    sentence_terms: Mapping[str, Sequence[frozenset[str]]],
+) -> dict[str, float]:
+    """`fused` with `NEGATED_FIGURES_PENALTY` taken from passages whose figures are all negated.
+
+    A negated question („Wie viele … setzen keine KI ein?“) is asking for just those.
+    """
+    if asked & NEGATIONS:
+        return dict(fused)
+    out: dict[str, float] = {}
+    for cid, score in fused.items():
+        figures = [t for t in sentence_terms.get(cid, ()) if any(w[:1].isdigit() for w in t)]
+        if figures and all(t & NEGATIONS for t in figures):
+            score -= NEGATED_FIGURES_PENALTY
+        out[cid] = score
+    return dict(sorted(out.items(), key=lambda kv: -kv[1]))
 
 
 def fuse(

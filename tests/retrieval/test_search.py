@@ -11,8 +11,9 @@ import pytest
 from quellenchat.settings import Settings
 from quellenchat.types import letters_key
 from retrieval.evaluation import EvalItem, evaluate
+from retrieval.lexical import analyze
 from retrieval.passages import Passage
-from retrieval.search import Fusion, Searcher, collapse_duplicates, fuse
+from retrieval.search import Fusion, Searcher, collapse_duplicates, counting_first, fuse
 from tests.helpers import ingest_corpus, run_retrieval
 
 
@@ -189,6 +190,30 @@ def test_fuse_rrf_adds_reciprocal_ranks() -> None:
     fused = fuse(Fusion(method="rrf", rrf_k=10), similarity, lexical, lambda cid: 0.0)
     assert fused == pytest.approx({"b": 1 / 12 + 1 / 12, "c": 1 / 13 + 1 / 11, "a": 1 / 11})
     assert list(fused) == ["c", "b", "a"]
+
+
+def test_a_number_question_puts_figures_that_count_before_negated_ones() -> None:
+    terms = {
+        "none": [
+            frozenset(analyze("40% der Mittelständler setzen weder KI ein noch planen sie es."))
+        ],
+        "some": [frozenset(analyze("Studien deuten auf einen Anteil von bis zu 15% hin."))],
+        "text": [frozenset(analyze("KMU sind beim Einsatz von KI noch zurückhaltend."))],
+    }
+    fused = {"none": 0.90, "some": 0.87, "text": 0.86}
+    asked = set(analyze("Wie viele Mittelständler setzen KI ein?"))
+    assert list(counting_first(fused, asked, terms)) == ["some", "text", "none"]
+    negated = set(analyze("Wie viele Mittelständler setzen keine KI ein?"))
+    assert list(counting_first(fused, negated, terms)) == ["none", "some", "text"]
+
+
+def test_the_share_of_firms_using_ai_comes_before_those_that_do_not(searcher: Searcher) -> None:
+    [top, *_] = searcher.search(
+        "Wie viel Prozent der Mittelständler nutzen schon künstliche Intelligenz?", k=3
+    )
+    assert "weder" not in top.text, top.text[:80]
+    negated = searcher.search("Wie viele Mittelständler setzen keine KI ein?", k=3)
+    assert any("weder" in p.text for p in negated), [p.text[:80] for p in negated]
 
 
 def test_page_texts_are_read_once_per_snapshot_and_afresh_after_a_change(
