@@ -14,6 +14,9 @@ MAX_KEY_SENTENCES = 2
 # A second sentence is highlighted only when it scores at least this share of the best one.
 SECOND_SHARE = 0.6
 NUMBER_BONUS = 1.0
+# A source term the thesaurus gives for a word of the question („Abläufe“ → „Prozesse“) weighs
+# this share of a word the question uses itself.
+RELATED_WEIGHT = 0.5
 # Negations, as analysed („weder“ → „wed“). A negated sentence's figure counts those who do
 # not („40% … setzen weder KI ein noch planen sie …“): it answers „Wie viele … setzen KI ein?“
 # only when the question is negated too.
@@ -71,12 +74,14 @@ def key_sentences(
     idf: Callable[[str], float],
     *,
     quantity: bool = False,
+    related: frozenset[str] = frozenset(),
 ) -> tuple[Span, ...]:
     """The best-matching sentence spans, best first; the first sentence when nothing matches.
 
     A question asking for a quantity favours sentences with numbers in them by
     `NUMBER_BONUS` times the weight of its rarest term, unless the sentence is negated and the
-    question is not (see `NEGATIONS`).
+    question is not (see `NEGATIONS`). The sources' terms for the question's everyday words
+    (`related`, from the thesaurus) count `RELATED_WEIGHT` of their weight.
     """
     if not sentences:
         return ()
@@ -86,7 +91,8 @@ def key_sentences(
     def score(terms: frozenset[str]) -> float:
         counts = negated_question or not terms & NEGATIONS
         numeric = bonus if counts and any(t[:1].isdigit() for t in terms) else 0.0
-        return sum(idf(t) for t in query_terms & terms) + numeric
+        own = sum(idf(t) for t in query_terms & terms)
+        return own + RELATED_WEIGHT * sum(idf(t) for t in (related - query_terms) & terms) + numeric
 
     scored = sorted(
         (-score(terms), index, span)

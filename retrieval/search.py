@@ -160,11 +160,16 @@ class Searcher:
         )
         terms = set(analyze(question))
         quantity = asks_for_quantity(question)
+        related = (
+            frozenset(analyze(" ".join(default_thesaurus().added(question))))
+            if self.fusion.expand
+            else frozenset()
+        )
         weight = sum(snapshot.lexical.idf(t) for t in terms) or 1.0
         return [
             replace(
                 p,
-                highlights=self._highlights(snapshot, p.id, terms, quantity),
+                highlights=self._highlights(snapshot, p.id, terms, quantity, related),
                 coverage=sum(snapshot.lexical.idf(t) for t in terms & snapshot.terms(p.id))
                 / weight,
             )
@@ -173,12 +178,21 @@ class Searcher:
 
     @staticmethod
     def _highlights(
-        snapshot: StoreSnapshot, cid: str, terms: set[str], quantity: bool
+        snapshot: StoreSnapshot,
+        cid: str,
+        terms: set[str],
+        quantity: bool,
+        related: frozenset[str],
     ) -> tuple[tuple[int, int], ...]:
         chunk = snapshot.chunks[cid]
         spans = chunk.sentences or ((0, len(chunk.text)),)
         return key_sentences(
-            terms, spans, snapshot.sentence_terms[cid], snapshot.lexical.idf, quantity=quantity
+            terms,
+            spans,
+            snapshot.sentence_terms[cid],
+            snapshot.lexical.idf,
+            quantity=quantity,
+            related=related,
         )
 
     def _dense(self, query: np.ndarray, allowed: Sequence[str]) -> list[tuple[str, float]]:

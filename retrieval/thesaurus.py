@@ -2,8 +2,9 @@
 
 Users ask „Welche Hemmnisse …?“ where the fact sheet says „Herausforderungen“. The thesaurus
 maps everyday words to the sources' terms; a key matches when all its analysed terms (German
-analysis: folded, stemmed, compounds split) occur among the question's. The expansion only
-feeds the lexical search: the question itself, its embedding and its highlights stay as asked.
+analysis: folded, stemmed, compounds split) occur among the question's. The expansion feeds
+the lexical search, and the choice of key sentence at half weight (`highlight.RELATED_WEIGHT`):
+the question itself and its embedding stay as asked.
 
 Verbs are matched in the forms a question conjugates them, not only as the infinitive key the
 stemmer reduces („bringen“ → „bring“): „bringt“, „bringst“ (the ending dropped), „einzusetzen“
@@ -43,11 +44,17 @@ class Thesaurus:
 
     def expand(self, question: str) -> str:
         """The question followed by the source terms of every key it contains (each once)."""
-        asked = verb_forms(question)
-        added = dict.fromkeys(
-            target for key, targets in self.entries if key <= asked for target in targets
-        )
+        added = self.added(question)
         return " ".join([question, *added]) if added else question
+
+    def added(self, question: str) -> list[str]:
+        """The source terms of every key the question contains, each once, in file order."""
+        asked = verb_forms(question)
+        return list(
+            dict.fromkeys(
+                target for key, targets in self.entries if key <= asked for target in targets
+            )
+        )
 
 
 # Separable verb particles („hält … ab“, „einzusetzen“).

@@ -158,6 +158,25 @@ def test_a_negated_sentence_does_not_answer_how_many_do() -> None:
     assert first("Wie viele Firmen setzen keine KI ein? Anteil") == spans[0]
 
 
+def test_the_sources_word_for_an_everyday_word_picks_the_key_sentence() -> None:
+    from retrieval.highlight import key_sentences
+    from retrieval.lexical import analyze
+
+    text = "KI hilft. Die Verknüpfung von Daten kann Prozesse optimieren."
+    spans = [(0, 9), (10, len(text))]
+    terms = [frozenset(analyze(text[a:b])) for a, b in spans]
+
+    def first(question: str, related: str) -> tuple[int, int]:
+        asked, also = set(analyze(question)), frozenset(analyze(related))
+        return key_sentences(asked, spans, terms, lambda t: 1.0, related=also)[0]
+
+    # No word of the question occurs: without the sheet's words the first sentence stands in.
+    assert first("Wie kann ich meine Abläufe verbessern?", "") == spans[0]
+    assert first("Wie kann ich meine Abläufe verbessern?", "Prozesse optimieren") == spans[1]
+    # A word the question uses itself outweighs one the thesaurus gave.
+    assert first("Wie kann KI meine Abläufe verbessern?", "Prozesse") == spans[0]
+
+
 def test_the_subject_of_a_which_question_is_its_noun() -> None:
     from retrieval.question_kind import asked_subject
 

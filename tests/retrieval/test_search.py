@@ -216,6 +216,15 @@ def test_the_share_of_firms_using_ai_comes_before_those_that_do_not(searcher: Se
     assert any("weder" in p.text for p in negated), [p.text[:80] for p in negated]
 
 
+def test_the_key_sentence_holds_the_sheets_word_for_the_users_word(searcher: Searcher) -> None:
+    # „Abläufe verbessern“: the sheet says „Prozesse optimieren“, in the Chancen passage's
+    # first bullet; its customer-data bullet shares only „KI“ with the question.
+    passages = searcher.search("Wie kann ich meine Abläufe mit KI verbessern?", k=5)
+    chancen = [p for p in passages if "Verknüpfung von Daten" in p.text]
+    assert chancen, [p.text[:60] for p in passages]
+    assert all("Prozesse optimieren" in p.key_sentences[0] for p in chancen)
+
+
 def test_page_texts_are_read_once_per_snapshot_and_afresh_after_a_change(
     make_settings: Callable[..., Settings], corpus_dir: Path
 ) -> None:

@@ -1,4 +1,6 @@
-"""Everyday words bring the sources' terms into the lexical query, and only into it."""
+"""Everyday words bring the sources' terms into the lexical query and the choice of key sentence.
+
+The embedding and the question as shown stay as asked."""
 
 from __future__ import annotations
 
@@ -47,3 +49,9 @@ def test_a_verb_the_stemmer_cuts_differently_matches_its_infinitive_key() -> Non
     assert thesaurus.expand("Was bremst Betriebe?").endswith("Hürden")
     assert thesaurus.expand("Was hindert uns?").endswith("Hürden")
     assert thesaurus.expand("Was brennt?") == "Was brennt?"
+
+
+def test_the_added_terms_are_the_targets_of_every_key_asked() -> None:
+    thesaurus = Thesaurus.from_mapping({"Ablauf": ["Prozesse"], "verbessern": ["optimieren"]})
+    assert thesaurus.added("Wie kann ich meine Abläufe verbessern?") == ["Prozesse", "optimieren"]
+    assert thesaurus.added("Wie backt man Brot?") == []
