@@ -107,8 +107,8 @@ class Settings(BaseSettings):
     )
     llm_backend: Literal["auto", "local", "openai", "extractive"] = Field(
         # Extractive by default: on the held-out realistic questions it names what was asked
-        # more often than the bundled local model (0.67 against 0.55) and answers at once, while
-        # the local model's first token took 13.8 s at p95 (budget 5 s); bench/results/history.md.
+        # more often than the bundled local model (0.738 against 0.595 on 6.12.2026, the model's
+        # first token at p95 3.6 s) and answers at once; bench/results/history.md.
         default="extractive",
         description="Answer backend; auto = the bundled local model when installed, "
         "else extractive.",
@@ -126,6 +126,14 @@ class Settings(BaseSettings):
     )
     llm_max_tokens: int = Field(
         default=200, ge=16, description="Most tokens an LLM may generate for one answer."
+    )
+    llm_lists: Literal["verbatim", "model"] = Field(
+        # Verbatim by default: the section's items, each with its [n], name every point the
+        # sources list and come at once; the local model, given the whole section, named all of
+        # them less often and took longest to its first token (bench/results/history.md).
+        default="verbatim",
+        description="List questions under an LLM backend: verbatim = the listing section's "
+        "items as the extractive answer gives them, model = the LLM writes the list.",
     )
     llm_timeout: float = Field(
         default=120.0,

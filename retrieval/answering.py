@@ -33,6 +33,7 @@ from retrieval.composers import (
     evidence_for_model,
     failure_notice,
     format_passages,
+    listing,
 )
 from retrieval.evidence import EvidenceBuilder, Prepared
 from retrieval.language import german_terms, is_english, language_instruction
@@ -193,7 +194,11 @@ class Answerer:
             SystemMessage(self._system_prompt()),
             HumanMessage(
                 self.prompts.answer.format(
-                    passages=format_passages(evidence_for_model(evidence)),
+                    passages=format_passages(
+                        evidence_for_model(
+                            evidence, self.evidence.matcher(evidence.standalone_question)
+                        )
+                    ),
                     question=question or evidence.standalone_question,
                     language=language_instruction(is_english(evidence.question)),
                 )
@@ -250,7 +255,14 @@ class Answerer:
     def _llm_answer(
         self, prepared: Prepared, backend: str, session: ModelSession | None
     ) -> Iterator[StreamEvent]:
-        """After the evidence: the model's composer (in its queue), else the extractive one."""
+        """After the evidence: the model's composer (in its queue), else the extractive one.
+
+        A list question that a section answers gets that section's items verbatim, without the
+        model, unless `llm_lists` is "model".
+        """
+        if self.settings.llm_lists == "verbatim" and self._listed(prepared):
+            yield from self._extractive(backend).compose(prepared)
+            return
         try:
             with contextlib.ExitStack() as stack:
                 if session is None and not prepared.refused:
@@ -262,6 +274,12 @@ class Answerer:
                 yield from composer.compose(prepared)
         except ComposeFailure as failure:
             yield from self._fallback(backend, failure).compose(prepared)
+
+    def _listed(self, prepared: Prepared) -> bool:
+        """Whether a section of the evidence lists what a list question asks for."""
+        if prepared.refused or prepared.kind != "list":
+            return False
+        return bool(listing(prepared, self.evidence.matcher(prepared.standalone)))
 
     def _llm_condensed(
         self, question: str, history: History, backend: str

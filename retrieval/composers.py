@@ -10,6 +10,8 @@ It never searches and never decides what the evidence is; the refusal gate has a
   `[n]` marks are mapped back to the evidence and every cited sentence is checked against its
   passage (`retrieval.claims`); an answer with nothing left cited becomes the extractive one.
   When the model cannot answer at all it raises `ComposeFailure` and the caller falls back.
+  A list question that a section answers (`listing`) never reaches it unless
+  `Settings.llm_lists` is "model": the caller composes that one extractively.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from retrieval.answers import (
 from retrieval.citations import map_citations, normalize_for_match, split_sentences
 from retrieval.claims import check as check_claims
 from retrieval.claims import tidy
-from retrieval.compose import Matcher, compose
+from retrieval.compose import Matcher, Piece, compose
 from retrieval.evidence import EvidenceBuilder, Prepared
 from retrieval.extractive import PageText, extractive_answer, refusal
 from retrieval.lexical import analyze
@@ -186,7 +188,8 @@ class ModelComposer:
         # Short answers are the rule the prompt states; a small model overruns it.
         limit = MAX_LIST_LINES if prepared.kind == "list" else MAX_ANSWER_SENTENCES
         kept = "\n".join(split_sentences(raw)[:limit])
-        sent = {c.n: c for c in evidence_for_model(prepared.evidence())}
+        matcher = self.fallback.evidence.matcher(prepared.standalone)
+        sent = {c.n: c for c in evidence_for_model(prepared.evidence(), matcher)}
         sources = [c.quote if c.n in sent else "" for c in prepared.quotes]
         mapped = map_citations(kept, sources, exempt=(REFUSAL, REFUSAL_EN))
         # Every cited sentence against its passage's full text; failures replaced or marked.
@@ -245,24 +248,31 @@ def model_quotes(quotes: Sequence[Citation]) -> tuple[Citation, ...]:
     return tuple(chosen)
 
 
-def evidence_for_model(evidence: Evidence) -> tuple[Citation, ...]:
+def listing(evidence: Evidence | Prepared, matcher: Matcher) -> list[Piece]:
+    """The items of the section that answers a list question, or [] when none lists them."""
+    pieces = compose("list", evidence.quotes, matcher, votes=evidence.section_votes)
+    return pieces if len(pieces) >= 2 else []
+
+
+def evidence_for_model(evidence: Evidence, matcher: Matcher | None = None) -> tuple[Citation, ...]:
     """What the LLM reads: `model_quotes`, and for a list question the whole listing section.
 
-    A list question's best section (as the extractive answer picks it, by its heading and
-    items) goes first, every item on its own line, so the model can name them all; one more
-    quote follows within the usual budget. The claim check reads the same quotes.
+    A list question's best section (as the extractive answer picks it with `matcher`, by its
+    heading and items) goes first, every item on its own line, so the model can name them all;
+    one more quote follows within the usual budget. The claim check reads the same quotes.
     """
     quotes = model_quotes(evidence.quotes)
     if question_kind(evidence.standalone_question) != "list":
         return quotes
-    matcher = Matcher(analyze(default_thesaurus().expand(evidence.standalone_question)))
-    pieces = compose("list", evidence.quotes, matcher, votes=evidence.section_votes)
-    if len(pieces) < 2:
+    if matcher is None:
+        matcher = Matcher(analyze(default_thesaurus().expand(evidence.standalone_question)))
+    pieces = listing(evidence, matcher)
+    if not pieces:
         return quotes
     section = pieces[0].citation
-    listing = "\n".join(f"- {p.text}" for p in pieces)
+    items = "\n".join(f"- {p.text}" for p in pieces)
     rest = tuple(q for q in quotes if q.n != section.n)[:LIST_EXTRA_QUOTES]
-    return (dataclasses.replace(section, quote=listing), *rest)
+    return (dataclasses.replace(section, quote=items), *rest)
 
 
 def format_passages(quotes: Sequence[Citation]) -> str:

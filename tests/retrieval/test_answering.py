@@ -180,6 +180,7 @@ def test_unreachable_llm_falls_back_to_extractive_with_a_notice(
             "openai_base_url": "http://127.0.0.1:9/v1",
             "openai_model": "fehlt",
             "llm_timeout": 5.0,
+            "llm_lists": "model",
         }
     )
     answer = Answerer(settings, searcher=searcher).ask(
@@ -257,7 +258,12 @@ def test_hanging_llm_times_out_to_extractive_with_a_notice(
 ) -> None:
     url, accepted = silent_endpoint
     settings = fact_sheet_store.model_copy(
-        update={"openai_base_url": url, "openai_model": "stumm", "llm_timeout": 2.0}
+        update={
+            "openai_base_url": url,
+            "openai_model": "stumm",
+            "llm_timeout": 2.0,
+            "llm_lists": "model",
+        }
     )
     answer = Answerer(settings, searcher=searcher).ask(
         "Welche Chancen bietet KI?", backend="openai"
@@ -269,4 +275,26 @@ def test_hanging_llm_times_out_to_extractive_with_a_notice(
     assert "openai" in answer.notice
     assert "nicht innerhalb von 2 s" in answer.notice
     assert answer.citations
+    assert all(c.verified for c in answer.citations)
+
+
+def test_a_listed_section_answers_a_list_question_without_the_model(
+    fact_sheet_store: Settings,
+    searcher: Searcher,
+    silent_endpoint: tuple[str, list[socket.socket]],
+) -> None:
+    # The section's items verbatim, under the backend asked for: no wait, no fallback notice.
+    url, accepted = silent_endpoint
+    settings = fact_sheet_store.model_copy(
+        update={"openai_base_url": url, "openai_model": "stumm", "llm_timeout": 2.0}
+    )
+    answer = Answerer(settings, searcher=searcher).ask(
+        "Welche Herausforderungen gibt es beim Einsatz von KI?", backend="openai"
+    )
+    assert not accepted  # the model was never asked
+    assert answer.backend == "openai"
+    assert answer.notice is None
+    assert answer.answer.count("\n- ") >= 3, answer.answer
+    for point in ("Know-how", "Datenschutz", "Innovationsdruck"):
+        assert point in answer.answer, point
     assert all(c.verified for c in answer.citations)
