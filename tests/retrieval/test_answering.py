@@ -10,6 +10,7 @@ import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -251,20 +252,20 @@ def silent_endpoint() -> Iterator[tuple[str, list[socket.socket]]]:
     listener.close()
 
 
+def _silent(store: Settings, url: str, **update: Any) -> Settings:
+    """The store's settings with the silent endpoint as the OpenAI-compatible backend."""
+    return store.model_copy(
+        update={"openai_base_url": url, "openai_model": "stumm", "llm_timeout": 2.0, **update}
+    )
+
+
 def test_hanging_llm_times_out_to_extractive_with_a_notice(
     fact_sheet_store: Settings,
     searcher: Searcher,
     silent_endpoint: tuple[str, list[socket.socket]],
 ) -> None:
     url, accepted = silent_endpoint
-    settings = fact_sheet_store.model_copy(
-        update={
-            "openai_base_url": url,
-            "openai_model": "stumm",
-            "llm_timeout": 2.0,
-            "llm_lists": "model",
-        }
-    )
+    settings = _silent(fact_sheet_store, url, llm_lists="model")
     answer = Answerer(settings, searcher=searcher).ask(
         "Welche Chancen bietet KI?", backend="openai"
     )
@@ -285,9 +286,7 @@ def test_a_listed_section_answers_a_list_question_without_the_model(
 ) -> None:
     # The section's items verbatim, under the backend asked for: no wait, no fallback notice.
     url, accepted = silent_endpoint
-    settings = fact_sheet_store.model_copy(
-        update={"openai_base_url": url, "openai_model": "stumm", "llm_timeout": 2.0}
-    )
+    settings = _silent(fact_sheet_store, url)
     answer = Answerer(settings, searcher=searcher).ask(
         "Welche Herausforderungen gibt es beim Einsatz von KI?", backend="openai"
     )
