@@ -194,11 +194,7 @@ class Answerer:
             SystemMessage(self._system_prompt()),
             HumanMessage(
                 self.prompts.answer.format(
-                    passages=format_passages(
-                        evidence_for_model(
-                            evidence, self.evidence.matcher(evidence.standalone_question)
-                        )
-                    ),
+                    passages=format_passages(evidence_for_model(evidence, self.evidence.matcher)),
                     question=question or evidence.standalone_question,
                     language=language_instruction(is_english(evidence.question)),
                 )

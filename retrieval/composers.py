@@ -39,9 +39,7 @@ from retrieval.claims import tidy
 from retrieval.compose import Matcher, Piece, compose
 from retrieval.evidence import EvidenceBuilder, Prepared
 from retrieval.extractive import PageText, extractive_answer, refusal
-from retrieval.lexical import analyze
 from retrieval.question_kind import Kind, question_kind
-from retrieval.thesaurus import default_thesaurus
 
 if TYPE_CHECKING:
     from langchain_core.messages import BaseMessage
@@ -188,7 +186,7 @@ class ModelComposer:
         # Short answers are the rule the prompt states; a small model overruns it.
         limit = MAX_LIST_LINES if prepared.kind == "list" else MAX_ANSWER_SENTENCES
         kept = "\n".join(split_sentences(raw)[:limit])
-        matcher = self.fallback.evidence.matcher(prepared.standalone)
+        matcher = self.fallback.evidence.matcher
         sent = {c.n: c for c in evidence_for_model(prepared.evidence(), matcher)}
         sources = [c.quote if c.n in sent else "" for c in prepared.quotes]
         mapped = map_citations(kept, sources, exempt=(REFUSAL, REFUSAL_EN))
@@ -254,19 +252,21 @@ def listing(evidence: Evidence | Prepared, matcher: Matcher) -> list[Piece]:
     return pieces if len(pieces) >= 2 else []
 
 
-def evidence_for_model(evidence: Evidence, matcher: Matcher | None = None) -> tuple[Citation, ...]:
+def evidence_for_model(
+    evidence: Evidence, matcher: Callable[[str], Matcher]
+) -> tuple[Citation, ...]:
     """What the LLM reads: `model_quotes`, and for a list question the whole listing section.
 
-    A list question's best section (as the extractive answer picks it with `matcher`, by its
-    heading and items) goes first, every item on its own line, so the model can name them all;
-    one more quote follows within the usual budget. The claim check reads the same quotes.
+    A list question's best section (as the extractive answer picks it, with the same
+    `matcher(question)`, by its heading and items) goes first, every item on its own line, so
+    the model can name them all; one more quote follows within the usual budget. The claim
+    check reads the same quotes. Only a list question builds the matcher (it embeds the
+    question).
     """
     quotes = model_quotes(evidence.quotes)
     if question_kind(evidence.standalone_question) != "list":
         return quotes
-    if matcher is None:
-        matcher = Matcher(analyze(default_thesaurus().expand(evidence.standalone_question)))
-    pieces = listing(evidence, matcher)
+    pieces = listing(evidence, matcher(evidence.standalone_question))
     if not pieces:
         return quotes
     section = pieces[0].citation

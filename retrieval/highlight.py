@@ -67,6 +67,11 @@ def _one_edit(word: str, target: str) -> bool:
     return any(long[:i] + long[i + 1 :] == short for i in range(len(long)))
 
 
+def has_figure(terms: frozenset[str]) -> bool:
+    """Whether a sentence's analysed terms hold a number („15%“, „2021“)."""
+    return any(t[:1].isdigit() for t in terms)
+
+
 def key_sentences(
     query_terms: set[str],
     sentences: Sequence[Span],
@@ -90,7 +95,7 @@ def key_sentences(
 
     def score(terms: frozenset[str]) -> float:
         counts = negated_question or not terms & NEGATIONS
-        numeric = bonus if counts and any(t[:1].isdigit() for t in terms) else 0.0
+        numeric = bonus if counts and has_figure(terms) else 0.0
         own = sum(idf(t) for t in query_terms & terms)
         return own + RELATED_WEIGHT * sum(idf(t) for t in (related - query_terms) & terms) + numeric
 

@@ -21,7 +21,7 @@ from quellenchat.storage import (
     translate_errors,
     where_in,
 )
-from retrieval.highlight import NEGATIONS, asks_for_quantity, key_sentences
+from retrieval.highlight import NEGATIONS, asks_for_quantity, has_figure, key_sentences
 from retrieval.lexical import analyze
 from retrieval.passages import Passage
 from retrieval.rerank import make_reranker
@@ -133,15 +133,16 @@ class Searcher:
             if not filters
             else {cid for cid, c in snapshot.chunks.items() if c.doc_sha in set(allowed)}
         )
-        scores = snapshot.lexical.query(
-            default_thesaurus().expand(question) if self.fusion.expand else question
-        )
+        terms = set(analyze(question))
+        quantity = asks_for_quantity(question)
+        added = default_thesaurus().added(question) if self.fusion.expand else []
+        scores = snapshot.lexical.query(" ".join([question, *added]))
         lexical = scores.top(self.fusion.candidates, allowed=allowed_ids)
         similarity = dict(dense)
         similarity |= self._similarities(query, [c for c, _ in lexical if c not in similarity])
         fused = fuse(self.fusion, similarity, lexical, scores.score)
-        if asks_for_quantity(question):
-            fused = counting_first(fused, set(analyze(question)), snapshot.sentence_terms)
+        if quantity:
+            fused = counting_first(fused, terms, snapshot.sentence_terms)
         passages = [
             Passage.build(
                 snapshot.chunks[cid],
@@ -158,13 +159,7 @@ class Searcher:
         top = collapse_duplicates(
             passages, k, self.fusion.duplicate_overlap, lambda p: snapshot.terms(p.id)
         )
-        terms = set(analyze(question))
-        quantity = asks_for_quantity(question)
-        related = (
-            frozenset(analyze(" ".join(default_thesaurus().added(question))))
-            if self.fusion.expand
-            else frozenset()
-        )
+        related = frozenset(analyze(" ".join(added)))
         weight = sum(snapshot.lexical.idf(t) for t in terms) or 1.0
         return [
             replace(
@@ -238,7 +233,7 @@ def counting_first(
         return dict(fused)
     out: dict[str, float] = {}
     for cid, score in fused.items():
-        figures = [t for t in sentence_terms.get(cid, ()) if any(w[:1].isdigit() for w in t)]
+        figures = [t for t in sentence_terms.get(cid, ()) if has_figure(t)]
         if figures and all(t & NEGATIONS for t in figures):
             score -= NEGATED_FIGURES_PENALTY
         out[cid] = score
