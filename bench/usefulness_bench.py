@@ -6,9 +6,9 @@ Per backend (extractive, local) and split (tune, heldout):
   met by either; compared after `letters_key`, like the set's own check);
 - false refusals: share of answerable questions refused;
 - near-misses refused: share of unanswerable questions refused;
-- unsupported shown as supported: answer sentences carrying a citation whose passage does not
-  hold the sentence's numbers and most of its content words (an independent, stricter reading
-  than the one the answerer uses: every number, and ≥ 60 % of the content terms);
+- unsupported shown as supported: answer sentences carrying a citation whose shown quote (what
+  the advisor reads, not the whole passage) does not hold the sentence's numbers and most of
+  its content words (an independent reading: every number, and ≥ 60 % of the content terms);
 - non-verbatim quotes: citations whose quote is not in its passage's text;
 - latency p50/p95 of the whole answer (and first token for the local model).
 
@@ -50,11 +50,11 @@ def names_points(answer: str, points: Sequence[str]) -> bool:
 
 
 def unsupported_sentences(answer: Any) -> list[str]:
-    """Cited sentences of `answer` whose cited passages do not hold them (see module doc)."""
+    """Cited sentences of `answer` whose cited quotes do not hold them (see module doc)."""
     from retrieval.citations import UNSUPPORTED_MARK, split_sentences
     from retrieval.lexical import analyze
 
-    passages = {c.n: c.passage.text for c in answer.citations}
+    passages = {c.n: c.quote for c in answer.citations}
     bad = []
     for sentence in split_sentences(answer.answer):
         numbers = [int(n) for m in _MARK_RE.finditer(sentence) for n in m.group(1).split(",")]

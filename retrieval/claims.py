@@ -1,10 +1,14 @@
 """Every claim checked against the passage it cites, and broken model output never shown.
 
-A generated answer sentence that carries a citation is shown as supported only when its cited
-passages hold it: every number in it occurs in them, and at least `SUPPORT_SHARE` of its
-content terms (German analysis of `retrieval.lexical.analyze`: folded, stemmed, compounds split)
-occur in them. A sentence failing the check is replaced by the cited passage's own sentence
-that comes closest to it (verbatim); if there is none, it is shown with the mark „nicht belegt“.
+A generated answer sentence that carries a citation is shown as supported only when one
+stretch of a cited passage holds it: a sentence, two neighbouring sentences or one bullet, in
+which every number of the claim occurs and at least `SUPPORT_SHARE` of its content terms
+(German analysis of `retrieval.lexical.analyze`: folded, stemmed, compounds split). That
+stretch is what the citation then quotes (`Checked.support`), so the advisor reads the words
+that hold the claim, not some other key sentence of a long passage. Words scattered over a
+whole section hold nothing. A sentence failing the check is replaced by the cited passage's
+own sentence that comes closest to it (verbatim); if there is none, it is shown with the mark
+„nicht belegt“.
 
 Before that, `tidy` repairs what small models emit: lone or doubled brackets (`[ [1]`,
 `[1][1]`, `[]`), and `check` drops sentences that only echo the question and a last sentence
@@ -13,6 +17,8 @@ cut off mid-word (no final punctuation and a word its passages do not know).
 
 from __future__ import annotations
 
+import dataclasses
+import itertools
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -20,7 +26,7 @@ from dataclasses import dataclass
 from quellenchat.types import letters_key
 from retrieval.citations import CITATION_RE as _CITATION_RE
 from retrieval.citations import UNSUPPORTED_MARK, join_sentences, split_sentences
-from retrieval.compose import items, sentences
+from retrieval.compose import Span, items, sentences
 from retrieval.lexical import analyze
 
 SUPPORT_SHARE = 0.6
@@ -38,6 +44,8 @@ class Checked:
     cited: tuple[int, ...]  # passage numbers still cited, in order of first citation
     unsupported: tuple[str, ...]  # sentences shown as „nicht belegt“
     replaced: tuple[str, ...]  # model sentences swapped for their passage's own sentence
+    # passage number → the stretches of its text that hold the shown sentences citing it
+    support: Mapping[int, tuple[Span, ...]] = dataclasses.field(default_factory=dict)
 
 
 def tidy(text: str) -> str:
@@ -79,23 +87,50 @@ def echoes(claim: str, question: str) -> bool:
     return not _NUMBER_RE.search(claim) and terms <= set(analyze(question))
 
 
+def support(claim: str, source: str, *, words: bool = True) -> Span | None:
+    """The shortest stretch of `source` that `supports` the claim, or None.
+
+    A stretch is one sentence, two neighbouring sentences of one item, or a whole item (bullet
+    or paragraph), preferred in that order. Among stretches of one kind, the one sharing most
+    content terms wins, then the shorter.
+    """
+    terms = set(analyze(claim))
+    best: tuple[tuple[int, int, int], Span] | None = None
+    for item in items(source):
+        spans = sentences(source, item)
+        pairs = [(a[0], b[1]) for a, b in itertools.pairwise(spans)]
+        for kind, windows in enumerate((spans, pairs, [item])):
+            for a, b in windows:
+                if not supports(claim, source[a:b], words=words):
+                    continue
+                rank = (kind, -len(terms & set(analyze(source[a:b]))), b - a)
+                if best is None or rank < best[0]:
+                    best = (rank, (a, b))
+    return best[1] if best else None
+
+
 def closest_sentence(claim: str, source: str) -> str | None:
     """The sentence of `source` sharing most content terms with `claim` (None: none shared)."""
+    found = closest_span(claim, source)
+    return re.sub(r"\s+", " ", source[found[0] : found[1]]).strip() if found else None
+
+
+def closest_span(claim: str, source: str) -> Span | None:
+    """Where in `source` the sentence sharing most content terms with `claim` lies."""
     terms = set(analyze(claim))
-    best: tuple[int, str] | None = None
+    best: tuple[int, Span] | None = None
     for item in items(source):
         for a, b in sentences(source, item):
-            piece = re.sub(r"\s+", " ", source[a:b]).strip()
-            shared = len(terms & set(analyze(piece)))
+            shared = len(terms & set(analyze(source[a:b])))
             if shared and (best is None or shared > best[0]):
-                best = (shared, piece)
+                best = (shared, (a, b))
     return best[1] if best else None
 
 
 def check(
     text: str, passages: Mapping[int, str], question: str, *, english: bool = False
 ) -> Checked:
-    """Check each sentence of a mapped answer against the full text of the passages it cites.
+    """Check each sentence of a mapped answer against stretches of the passages it cites.
 
     Args:
         text: the answer after citation mapping (marks `[n]`, unmarked sentences flagged with
@@ -108,6 +143,7 @@ def check(
     cited: list[int] = []
     unsupported: list[str] = []
     replaced: list[str] = []
+    spans: dict[int, list[Span]] = {}
     parts = split_sentences(tidy(text))
     for index, sentence in enumerate(parts):
         if sentence.endswith(UNSUPPORTED_MARK.strip()):
@@ -125,25 +161,38 @@ def check(
         body = (sentence[: match.start()] + match.group(2)).strip()
         if not english and echoes(body, question):
             continue
-        source = " ".join(passages[n] for n in numbers)
         last = index == len(parts) - 1
         cut = last and not re.search(r"[.!?:)]\s*$", sentence)
-        if supports(body, source, words=not english) and not cut:
-            shown = body
-        else:
-            own = closest_sentence(body, passages[numbers[0]])
+        held = {}
+        for n in [] if cut else numbers:
+            span = support(body, passages[n], words=not english)
+            if span is not None:
+                held[n] = span
+        shown = body
+        if not held:
+            found = closest_span(body, passages[numbers[0]])
             replaced.append(body)
-            if own is None:
+            if found is None:
                 unsupported.append(body)
                 kept.append(body + UNSUPPORTED_MARK)
                 continue
-            shown, numbers = own, numbers[:1]
-        line = _with_marks(shown, numbers)
+            own = passages[numbers[0]][found[0] : found[1]]
+            shown, held = re.sub(r"\s+", " ", own).strip(), {numbers[0]: found}
+        line = _with_marks(shown, list(held))
         if line in kept:
             continue
         kept.append(line)
-        cited.extend(n for n in numbers if n not in cited)
-    return Checked(join_sentences(kept), tuple(cited), tuple(unsupported), tuple(replaced))
+        for n, span in held.items():
+            spans.setdefault(n, []).append(span)
+            if n not in cited:
+                cited.append(n)
+    return Checked(
+        join_sentences(kept),
+        tuple(cited),
+        tuple(unsupported),
+        tuple(replaced),
+        {n: tuple(found) for n, found in spans.items()},
+    )
 
 
 def _with_marks(body: str, numbers: Sequence[int]) -> str:

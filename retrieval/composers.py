@@ -38,7 +38,7 @@ from retrieval.claims import check as check_claims
 from retrieval.claims import tidy
 from retrieval.compose import Matcher, Piece, compose
 from retrieval.evidence import EvidenceBuilder, Prepared
-from retrieval.extractive import PageText, extractive_answer, refusal
+from retrieval.extractive import PageText, covering, extractive_answer, refusal
 from retrieval.question_kind import Kind, question_kind
 
 if TYPE_CHECKING:
@@ -203,11 +203,17 @@ class ModelComposer:
         by_number = {c.n: c for c in prepared.quotes}
         if checked.replaced:
             log.info("Vom Sprachmodell nicht belegte Sätze ersetzt: %s", checked.replaced)
+        # Each citation quotes the stretch that holds the sentences citing it.
+        citations = []
+        for n in checked.cited:
+            spans = checked.support[n]
+            a, b = min(s[0] for s in spans), max(s[1] for s in spans)
+            citations.append(covering(by_number[n], a, b, self.fallback.page_text))
         return Answer(
             question=prepared.question,
             answer=checked.text,
             refused=False,
-            citations=tuple(by_number[n] for n in checked.cited),
+            citations=tuple(citations),
             passages=prepared.passages,
             backend=self.backend,
             standalone_question=prepared.standalone,

@@ -69,14 +69,18 @@ def piece_citations(pieces: Sequence[Piece], page_text: PageText) -> tuple[Citat
             _, a0, b0 = spans[n]
             a, b = min(a, a0), max(b, b0)
         spans[n] = (piece.citation, a, b)
-    out = []
-    for citation, a, b in spans.values():
-        held = citation.quote_span
-        if held is not None and held[0] <= a and b <= held[1]:
-            out.append(citation)  # the evidence's own quote holds what is shown
-            continue
-        passage = citation.passage
-        quote = passage.text[a:b]
-        verified = quote_occurs(quote, page_text(passage.doc_sha, passage.unit))
-        out.append(Citation(citation.n, passage, quote, verified, (a, b)))
-    return tuple(out)
+    return tuple(covering(citation, a, b, page_text) for citation, a, b in spans.values())
+
+
+def covering(citation: Citation, a: int, b: int, page_text: PageText) -> Citation:
+    """`citation` quoting at least `passage.text[a:b]`, verified against its page.
+
+    The evidence's own quote where it holds that stretch, else exactly the stretch.
+    """
+    held = citation.quote_span
+    if held is not None and held[0] <= a and b <= held[1]:
+        return citation
+    passage = citation.passage
+    quote = passage.text[a:b]
+    verified = quote_occurs(quote, page_text(passage.doc_sha, passage.unit))
+    return Citation(citation.n, passage, quote, verified, (a, b))

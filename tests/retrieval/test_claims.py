@@ -82,3 +82,37 @@ def test_english_answers_are_checked_by_numbers_and_names() -> None:
     assert supports("The network is run by the BMWK [1].", source, words=False)
     assert not supports("The network is run by the BMBF [1].", source, words=False)
     assert not supports("It started in 2019.", source, words=False)
+
+
+SECTION = (
+    "• KMU sind beim Einsatz von KI noch zurückhaltend. Studien deuten auf bis zu 15% hin.\n"
+    "• KI wird vorrangig in Unternehmen eingesetzt, die bereits investieren (12 % der "
+    "Unternehmen mit Digitalisierungsausgaben von jährlich 15.000 EUR und mehr).\n"
+    "• Technische Infrastruktur wie Rechnerkapazitäten fehlt oft."
+)
+
+
+def test_the_support_is_the_stretch_that_holds_the_claim_not_the_key_sentence() -> None:
+    claim = "12 % der Unternehmen mit Digitalisierungsausgaben von 15.000 EUR setzen KI ein [1]."
+    checked = check(claim, {1: SECTION}, "Wie viele Firmen nutzen KI?")
+    assert checked.cited == (1,)
+    assert checked.replaced == ()
+    (a, b), *_ = checked.support[1]
+    assert "12 %" in SECTION[a:b]
+    assert "15%" not in SECTION[a:b]  # the first bullet does not hold it
+
+
+def test_words_scattered_over_a_section_hold_no_claim() -> None:
+    # Every term occurs somewhere in the section, but no sentence or bullet says this.
+    claim = "Technische Infrastruktur macht KMU zurückhaltend [1]."
+    assert supports(claim, SECTION)
+    checked = check(claim, {1: SECTION}, "Warum zögern KMU?")
+    assert checked.replaced == ("Technische Infrastruktur macht KMU zurückhaltend.",)
+    (a, b), *_ = checked.support[1]
+    assert checked.text.replace(" [1]", "") == " ".join(SECTION[a:b].split())
+
+
+def test_only_the_passages_that_hold_a_claim_stay_cited() -> None:
+    checked = check("Rechnerkapazitäten sind Infrastruktur [1][2].", {1: NUMBERS, 2: INFRA}, "?")
+    assert checked.cited == (2,)
+    assert checked.text == "Rechnerkapazitäten sind Infrastruktur [2]."

@@ -183,3 +183,19 @@ def test_the_model_reads_what_the_evidence_gives_it() -> None:
     assert question == "Wie hoch ist die Förderquote im Handwerk?"
     assert [q.n for q in evidence.quotes] == [1]
     assert model.asked == [["prompt"]]
+
+
+def test_the_quote_shown_holds_the_models_claim() -> None:
+    # The evidence quotes the Förderquote sentence; the claim also rests on the next sentence.
+    model = _Model(reply="Gefördert werden Beratung und Umsetzung mit 50 Prozent [1].")
+    _, answer = _answer(_model_composer(model), _prepared())
+    (citation,) = answer.citations
+    assert answer.notice is None
+    assert citation.quote == (
+        "Die Förderquote beträgt 50 Prozent der förderfähigen Ausgaben. "
+        "Gefördert werden Beratung und Umsetzung."
+    )
+    assert citation.verified
+    assert citation.quote_span is not None
+    a, b = citation.quote_span
+    assert citation.passage.text[a:b] == citation.quote
