@@ -44,10 +44,14 @@ def machine() -> str:
         mem = f", {kb / 1024 / 1024:.0f} GiB RAM"
     import torch
 
-    from quellenchat.embedding import int8_matmul_pays
+    from quellenchat.embedding import embed_precision
 
-    # The same code runs int8 or fp32 by CPU (VNNI or not): figures differ by ×3 between them.
-    matmul = "int8 (VNNI/AMX)" if int8_matmul_pays() else "fp32 (keine int8-Befehle)"
+    # The same code runs bf16, int8 or fp32 by CPU: figures differ by up to ×3 between them.
+    matmul = {
+        "bf16": "bf16 (AMX/AVX-512 BF16)",
+        "int8": "int8 (VNNI)",
+        "fp32": "fp32 (keine bf16- oder int8-Befehle)",
+    }[embed_precision(Settings())]
     return (
         f"{cpu}, {os.cpu_count()} cores{mem}; Python {platform.python_version()}, "
         f"torch {torch.__version__}, {platform.system()} {platform.release()}; "
@@ -100,13 +104,13 @@ def bench_embedding(settings: Settings, n: int) -> list[Row]:
 
 def _int8_row() -> Row:
     """int8 against fp32 on this CPU, beside the path its instruction set chooses."""
-    from quellenchat.embedding import int8_matmul_pays, int8_matmul_times
+    from quellenchat.embedding import embed_precision, int8_matmul_times
 
     times = int8_matmul_times()
     if times is None:
         return ("int8-Matrixprodukt (64×384·384×384)", "nicht verfügbar", "–", "fp32")
     int8, fp32 = times
-    chosen = "int8 gewählt" if int8_matmul_pays() else "fp32 gewählt"
+    chosen = f"{embed_precision(Settings())} gewählt"
     return (
         "int8-Matrixprodukt (64×384·384×384)",
         f"{int8 * 1e3:.2f} ms",

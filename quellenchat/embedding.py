@@ -218,7 +218,10 @@ class SentenceTransformerEmbedder:
             normalize_embeddings=True,
             show_progress_bar=False,
         )
-        return np.ascontiguousarray(vectors, dtype=np.float32)
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        # A bf16 model normalises in bf16 (norms 0.99-1.01); cosine needs unit length in fp32.
+        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+        return vectors / np.maximum(norms, np.float32(1e-12))
 
 
 def make_embedder(settings: Settings) -> Embedder:
@@ -252,8 +255,8 @@ def load_bundled(folder: Path, settings: Settings) -> SentenceTransformer:
 def load_gemma(folder: Path, settings: Settings) -> SentenceTransformer:
     """Fetch and verify EmbeddingGemma-300M into `folder` if needed and load it from there.
 
-    It runs in fp32 (it does not support float16), its linear layers in int8 where
-    `settings.embed_quantize` and the CPU allow, like every other model.
+    It runs in the arithmetic `embed_precision` chooses, like every other model (it does not
+    support float16, but bf16 is its own training precision).
     """
     return load_sentence_transformer(str(ensure_gemma(folder)), settings, local_files_only=True)
 
@@ -270,9 +273,40 @@ def load_sentence_transformer(
     transformers_logging.disable_progress_bar()
     torch.set_num_threads(settings.embed_threads or os.cpu_count() or 1)
     model = SentenceTransformer(name_or_path, device="cpu", local_files_only=local_files_only)
-    if settings.embed_quantize:
+    precision = embed_precision(settings)
+    if precision == "bf16":
+        model = model.to(torch.bfloat16)
+    elif precision == "int8":
         quantize_int8(model)
     return model.eval()
+
+
+def embed_precision(settings: Settings) -> str:
+    """The arithmetic the embedder runs in: `bf16`, `int8` or `fp32`.
+
+    `auto` takes what this CPU computes natively and fastest, by its instruction set (never by
+    timing: see `int8_matmul_pays`). Measured on the 2-core Xeon with AMX (6.12.2026, one run,
+    alternating): EmbeddingGemma embedded XQuAD paragraphs at 6.8/s in bf16, 4.4/s in int8 and
+    3.4/s in fp32 (one query: 90, 94, 150 ms); cosine to fp32 ≥ 0.9998 in bf16, ≥ 0.996 in
+    int8. A whole model in bf16 beat bf16 autocast over fp32 (6.9/s): its norms stay in fp32.
+    """
+    if settings.embed_precision != "auto":
+        return settings.embed_precision
+    if not settings.embed_quantize:
+        return "fp32"
+    if bf16_matmul_pays():
+        return "bf16"
+    return "int8" if int8_matmul_pays() else "fp32"
+
+
+# CPU instructions that multiply bf16 natively; without them torch emulates bf16, slower than fp32.
+BF16_CPU_FLAGS = frozenset({"amx_bf16", "avx512_bf16"})
+
+
+@functools.cache
+def bf16_matmul_pays() -> bool:
+    """Tell whether this CPU multiplies bf16 matrices natively (AMX or AVX-512 BF16)."""
+    return bool(cpu_flags() & BF16_CPU_FLAGS)
 
 
 def quantize_int8(model: torch.nn.Module) -> int:

@@ -30,6 +30,7 @@ _EMBEDDER_FIELDS = (
     "models_dir",
     "embed_batch_size",
     "embed_quantize",
+    "embed_precision",
     "embed_threads",
     "embed_passage_prefix",
     "embed_query_prefix",

@@ -7,7 +7,7 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pytest
@@ -68,9 +68,9 @@ def converted(models_dir: Path) -> Path:
     return models_dir / BUNDLED_FOLDER
 
 
-@pytest.fixture(scope="module", params=[True, False], ids=["int8", "fp32"])
+@pytest.fixture(scope="module", params=["bf16", "int8", "fp32"])
 def embedder(request: pytest.FixtureRequest, models_dir: Path) -> SentenceTransformerEmbedder:
-    embedder = make_embedder(Settings(models_dir=models_dir, embed_quantize=request.param))
+    embedder = make_embedder(Settings(models_dir=models_dir, embed_precision=request.param))
     assert isinstance(embedder, SentenceTransformerEmbedder)
     return embedder
 
@@ -385,3 +385,37 @@ def test_the_int8_choice_does_not_depend_on_timing(monkeypatch: pytest.MonkeyPat
         assert expected is bool(embedding.cpu_flags() & embedding.INT8_CPU_FLAGS)
     finally:
         embedding.int8_matmul_pays.cache_clear()
+
+
+AMX = "processor\t: 0\nflags\t\t: fpu avx2 avx512f avx512_vnni amx_int8 amx_bf16\n"
+
+
+@pytest.mark.parametrize(
+    ("cpuinfo", "quantize", "wanted", "chosen"),
+    [
+        (AMX, True, "auto", "bf16"),
+        (VNNI, True, "auto", "int8"),
+        (AVX2_ONLY, True, "auto", "fp32"),
+        (AMX, False, "auto", "fp32"),  # embed_quantize=false keeps exact fp32
+        (AVX2_ONLY, True, "bf16", "bf16"),  # a forced choice is kept
+        (AMX, True, "int8", "int8"),
+    ],
+)
+def test_the_precision_is_chosen_by_the_cpus_instructions(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    cpuinfo: str,
+    quantize: bool,
+    wanted: str,
+    chosen: str,
+) -> None:
+    (tmp_path / "cpuinfo").write_text(cpuinfo)
+    monkeypatch.setattr(embedding, "CPUINFO", tmp_path / "cpuinfo")
+    embedding.int8_matmul_pays.cache_clear()
+    embedding.bf16_matmul_pays.cache_clear()
+    try:
+        settings = Settings(embed_quantize=quantize, embed_precision=cast(Any, wanted))
+        assert embedding.embed_precision(settings) == chosen
+    finally:
+        embedding.int8_matmul_pays.cache_clear()
+        embedding.bf16_matmul_pays.cache_clear()
