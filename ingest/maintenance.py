@@ -63,6 +63,14 @@ def bring_up_to_date(
         log(f"Index ist aktuell: {report.documents_total} Dokumente, {report.chunks_total} Chunks.")
         return report
     log(f"Index fehlt oder ist nicht aktuell ({report.plan}) – lese ein …")
+    if embedder is None:
+        from quellenchat.embedding import make_embedder
+
+        log("Lade Einbettungsmodell …")
+        embedder = make_embedder(settings)
+    # Loaded before the run takes the server's writer lease: a load that stalls the process for
+    # seconds (a busy machine, short of memory) would starve the lease's renewer and end the run.
+    getattr(embedder, "model", None)
     report = run_ingest(settings, log=log, show_progress=show_progress, embedder=embedder)
     if not report.error:
         log(
