@@ -33,6 +33,7 @@ _LIST_RE = re.compile(
     r"^\s*(?:welche[n]?\b(?!\s+(?:rolle|bedeutung|anteil|zahl|prozent))"
     r"|nenne\b|nennen\s+sie\b|liste\b|zähle\b|auflisten\b|wo\s+finde|wo\s+bekomm|wo\s+gibt"
     r"|an\s+wen\b|wer\s+hilft\b|was\s+(?:bringt|bringen|hält|halten|spricht|sind\s+die|bremst|bremsen|hindert|hindern|hemmt|hemmen)\b"
+    r"|woran\s+(?:hakt|hapert|scheitert|scheitern|krankt)\b"
     r"|was\s+für\b|which\b|list\b|name\b|where\s+can)",
     re.IGNORECASE,
 )
@@ -40,7 +41,8 @@ _LIST_RE = re.compile(
 # uns KI?“); not „welche“, which after a comma opens a relative clause as often as a question.
 _CLAUSE_LIST_RE = re.compile(
     r"[,;:]\s*(?:nenne\b|wo\s+finde|wo\s+bekomm|wo\s+gibt|an\s+wen\b|wer\s+hilft\b"
-    r"|was\s+(?:bringt|bringen|hält|halten|spricht|sind\s+die|bremst|bremsen|hindert|hindern|hemmt|hemmen)\b)",
+    r"|was\s+(?:bringt|bringen|hält|halten|spricht|sind\s+die|bremst|bremsen|hindert|hindern|hemmt|hemmen)\b"
+    r"|woran\s+(?:hakt|hapert|scheitert|scheitern|krankt)\b)",
     re.IGNORECASE,
 )
 # „Was … alles …“, „… welche Gründe …“ anywhere also ask for the whole list.

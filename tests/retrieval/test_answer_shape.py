@@ -196,6 +196,16 @@ def test_what_holds_firms_back_gets_the_challenges_section(answerer: Answerer) -
     assert "Herausforderungen •" not in answer.answer
 
 
+def test_where_it_gets_stuck_gets_the_challenges_section(answerer: Answerer) -> None:
+    # „Woran hakt es“ asks for the obstacles as a list; „haken“ names „Herausforderungen“.
+    question = "Woran hakt es, wenn Handwerksbetriebe KI einführen wollen?"
+    assert question_kind(question) == "list"
+    assert question_kind("Wir sind ein Handwerksbetrieb, woran scheitert es meistens?") == "list"
+    text = letters_key(answerer.ask(question).answer)
+    for point in ("Know-how", "Datenschutz", "Ressourcen", "Innovationsdruck"):
+        assert letters_key(point) in text, point
+
+
 @pytest.mark.parametrize(
     ("question", "kind"),
     [
