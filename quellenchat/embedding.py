@@ -82,8 +82,9 @@ class QueryWorker:
     would add more (about ×1.4), but then an int8 vector depends on which other questions
     shared its batch (cosine 0.999 instead of 1.0): the same question must give the same answer,
     so queries are not batched. A failure reaches its caller; the worker goes on. The worker
-    thread starts with the first query (again in a forked child, which has no threads) and is a
-    daemon.
+    thread starts with the first query (again in a forked child, which has no threads), is a
+    daemon, and ends after `IDLE_SECONDS` without a query, so an embedder nobody holds any more
+    is freed with its model.
 
     Because each query is embedded alone, its vector depends on its text only: the last
     `RECENT_QUERIES` vectors are kept (read-only), so a question embedded by the search and again
@@ -91,6 +92,7 @@ class QueryWorker:
     """
 
     RECENT_QUERIES = 256
+    IDLE_SECONDS = 30.0  # the worker thread ends after this long without a query
 
     def __init__(self, encode: Callable[[str], np.ndarray]) -> None:
         self._encode = encode
@@ -117,24 +119,35 @@ class QueryWorker:
     def _embed_in_turn(self, text: str) -> np.ndarray:
         result: Future[np.ndarray] = Future()
         self._queue.put((text, result))
-        if self._worker is None or not self._worker.is_alive():  # not yet, or in a forked child
-            with self._starting:
-                if self._worker is None or not self._worker.is_alive():
-                    self._worker = threading.Thread(
-                        target=self._run, name="quellenchat-query-embedder", daemon=True
-                    )
-                    self._worker.start()
+        # Under the lock the worker also takes before it ends idle: either it sees this query
+        # or it has ended, and then a new worker starts (also in a forked child, which has none).
+        with self._starting:
+            if self._worker is None or not self._worker.is_alive():
+                self._worker = threading.Thread(
+                    target=self._run, name="quellenchat-query-embedder", daemon=True
+                )
+                self._worker.start()
         return result.result()
 
     def _run(self) -> None:
         while True:
-            text, result = self._queue.get()
+            try:
+                text, result = self._queue.get(timeout=self.IDLE_SECONDS)
+            except queue.Empty:
+                with self._starting:
+                    if self._queue.empty():
+                        # Ended, the thread no longer holds the embedder: one nobody uses any
+                        # more is freed with its model (a test session builds dozens).
+                        self._worker = None
+                        return
+                continue
             try:
                 vector = self._encode(text)
             except BaseException as exc:  # the caller raises it; the worker goes on
                 result.set_exception(exc)
             else:
                 result.set_result(vector)
+            del result  # not kept alive while idle
 
 
 class SentenceTransformerEmbedder:

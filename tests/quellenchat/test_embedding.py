@@ -419,3 +419,49 @@ def test_the_precision_is_chosen_by_the_cpus_instructions(
     finally:
         embedding.int8_matmul_pays.cache_clear()
         embedding.bf16_matmul_pays.cache_clear()
+
+
+class _Owner:
+    """Stands for an embedder: the worker encodes with its bound method, as the real one does."""
+
+    def __init__(self) -> None:
+        self.worker = QueryWorker(self.encode)
+
+    def encode(self, text: str) -> np.ndarray:
+        return np.array([float(len(text))], dtype=np.float32)
+
+
+def test_an_idle_query_worker_ends_and_lets_its_embedder_go(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import gc
+    import weakref
+
+    monkeypatch.setattr(QueryWorker, "IDLE_SECONDS", 0.05)
+    owner = _Owner()
+    assert owner.worker.embed("eins")[0] == 4.0
+    thread = owner.worker._worker
+    assert thread is not None
+    thread.join(5)
+    assert not thread.is_alive()
+    # A query after the idle end starts a new worker.
+    assert owner.worker.embed("zweiter")[0] == 7.0
+    thread = owner.worker._worker
+    assert thread is not None
+    thread.join(5)
+    gone = weakref.ref(owner)
+    del owner
+    gc.collect()
+    assert gone() is None  # before, the worker thread held the embedder (and its model) forever
+
+
+def test_queries_arriving_as_the_worker_goes_idle_are_all_answered(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(QueryWorker, "IDLE_SECONDS", 0.001)
+    worker = QueryWorker(lambda text: np.array([float(len(text))], dtype=np.float32))
+    for round_ in range(200):
+        text = "x" * (round_ % 7 + 1)
+        assert worker.embed(text + str(round_))[0] == len(text + str(round_))
+        if round_ % 3 == 0:
+            time.sleep(0.002)  # let the worker end now and then
