@@ -78,8 +78,7 @@ class Settings(BaseSettings):
         "AVX-512 BF16), else int8 linear layers (per-token activations, per-channel weights) on "
         "CPUs with int8 instructions (AVX-512 VNNI, AVX-VNNI); read from /proc/cpuinfo, not "
         "timed, so one machine always computes the same vectors. Cosine to fp32 ≥ 0.9998 in "
-        "bf16, ≥ 0.996 in int8. "
-        "Elsewhere, and with false, exact fp32.",
+        "bf16, ≥ 0.996 in int8. Elsewhere, and with false, exact fp32.",
     )
     embed_precision: Literal["auto", "bf16", "int8", "fp32"] = Field(
         default="auto",

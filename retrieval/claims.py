@@ -88,7 +88,7 @@ def echoes(claim: str, question: str) -> bool:
 
 
 def support(claim: str, source: str, *, words: bool = True) -> Span | None:
-    """The shortest stretch of `source` that `supports` the claim, or None.
+    """The narrowest stretch of `source` that `supports` the claim, or None.
 
     A stretch is one sentence, two neighbouring sentences of one item, or a whole item (bullet
     or paragraph), preferred in that order. Among stretches of one kind, the one sharing most
@@ -112,7 +112,7 @@ def support(claim: str, source: str, *, words: bool = True) -> Span | None:
 def closest_sentence(claim: str, source: str) -> str | None:
     """The sentence of `source` sharing most content terms with `claim` (None: none shared)."""
     found = closest_span(claim, source)
-    return re.sub(r"\s+", " ", source[found[0] : found[1]]).strip() if found else None
+    return _one_line(source[found[0] : found[1]]) if found else None
 
 
 def closest_span(claim: str, source: str) -> Span | None:
@@ -176,8 +176,8 @@ def check(
                 unsupported.append(body)
                 kept.append(body + UNSUPPORTED_MARK)
                 continue
-            own = passages[numbers[0]][found[0] : found[1]]
-            shown, held = re.sub(r"\s+", " ", own).strip(), {numbers[0]: found}
+            shown = _one_line(passages[numbers[0]][found[0] : found[1]])
+            held = {numbers[0]: found}
         line = _with_marks(shown, list(held))
         if line in kept:
             continue
@@ -193,6 +193,11 @@ def check(
         tuple(replaced),
         {n: tuple(found) for n, found in spans.items()},
     )
+
+
+def _one_line(piece: str) -> str:
+    """A passage's stretch as an answer sentence: its line breaks and runs of blanks one space."""
+    return re.sub(r"\s+", " ", piece).strip()
 
 
 def _with_marks(body: str, numbers: Sequence[int]) -> str:

@@ -190,7 +190,7 @@ class ModelComposer:
         sent = {c.n: c for c in evidence_for_model(prepared.evidence(), matcher)}
         sources = [c.quote if c.n in sent else "" for c in prepared.quotes]
         mapped = map_citations(kept, sources, exempt=(REFUSAL, REFUSAL_EN))
-        # Every cited sentence against its passage's full text; failures replaced or marked.
+        # Every cited sentence against stretches of its passage; failures replaced or marked.
         passages = {n: c.passage.text for n, c in sent.items()}
         checked = check_claims(mapped.text, passages, prepared.ask, english=prepared.english)
         if not checked.cited:
