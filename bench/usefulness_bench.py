@@ -1,6 +1,6 @@
 """Usefulness of the answers on the realistic fact-sheet questions, per backend and split.
 
-Per backend (extractive, local) and split (tune, heldout):
+Per backend (extractive, local) and split (tune, heldout, fresh):
 
 - named: share of answerable questions whose answer names every `point` (an `a|b` point is
   met by either; compared after `letters_key`, like the set's own check);
@@ -37,7 +37,9 @@ from quellenchat.settings import Settings  # noqa: E402
 from quellenchat.types import letters_key  # noqa: E402
 
 REALISTIC = ROOT / "eval" / "realistic-faktenblatt.jsonl"
-SPLITS = ("tune", "heldout")
+# The fresh held-out split, written on 6.12.2026 in its own file (`retrieval.evaluation.SPLITS`).
+FRESH = ROOT / "eval" / "realistic-faktenblatt-fresh.jsonl"
+SPLITS = ("tune", "heldout", "fresh")
 SUPPORT_SHARE = 0.6
 _MARK_RE = re.compile(r"\[(\d+(?:\s*,\s*\d+)*)\]")
 _NUMBER_RE = re.compile(r"\d+(?:[.,]\d+)?")
@@ -196,7 +198,7 @@ def follow_up_pairs() -> dict[str, Any]:
 
     standalone = [
         item.question
-        for path in (REALISTIC, ROOT / "eval" / "realistic-lilypond.jsonl")
+        for path in (REALISTIC, FRESH, ROOT / "eval" / "realistic-lilypond.jsonl")
         for item in read_items(path)
     ]
     rewritten = [q for q in standalone if looks_like_follow_up(q)]
@@ -217,7 +219,8 @@ def usefulness(
     from retrieval.answering import Answerer
     from retrieval.evaluation import read_items
 
-    items = [item for item in read_items(REALISTIC) if (item.split or "tune") in splits]
+    every = [*read_items(REALISTIC), *read_items(FRESH)]
+    items = [item for item in every if (item.split or "tune") in splits]
     if "local" in backends:
         settings = settings.model_copy(update={"llm_backend": "local"})
     answerer = Answerer(settings)
