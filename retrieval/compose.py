@@ -307,15 +307,22 @@ def _highlighted(quotes: Sequence[Citation], *, numbers: bool = False) -> list[P
     for quote in quotes:
         passage = quote.passage
         a, b = passage.highlights[0] if passage.highlights else (0, len(passage.text))
-        for item in items(passage.text, passage.section):
+        spans = items(passage.text, passage.section)
+        inside = [item for item in spans if a < item[1] and b > item[0]]
+        if spans and not inside:
+            # The key sentence is the section's heading („Digitale Mindestanforderungen“): the
+            # question names the section's topic, so its items answer it; a heading alone says
+            # nothing. From the best passage all of them, from a later one none.
+            if not pieces:
+                return [Piece(quote, span) for span in spans[:MAX_LIST_ITEMS]]
+            continue
+        if inside:
             # The item the key sentence starts in, or the first it reaches into when it starts
-            # in the heading („Herausforderungen • Mangelndes Know-how …“): never the heading,
-            # never past the item.
-            if a < item[1] and b > item[0]:
-                a, b = max(a, item[0]), min(b, item[1])
-                if numbers and not QUANTITY_RE.search(passage.text[a:b]):
-                    b = _through_number(passage.text, (a, b), item)
-                break
+            # in the heading („Herausforderungen • Mangelndes Know-how …“): never past the item.
+            item = inside[0]
+            a, b = max(a, item[0]), min(b, item[1])
+            if numbers and not QUANTITY_RE.search(passage.text[a:b]):
+                b = _through_number(passage.text, (a, b), item)
         piece = Piece(quote, _trim(passage.text, a, b))
         if len(pieces) < MAX_HIGHLIGHTS and piece.span[1] > piece.span[0] and _new(piece, pieces):
             pieces.append(piece)

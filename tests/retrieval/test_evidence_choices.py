@@ -3,6 +3,8 @@ the finding first in a yes/no answer."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from quellenchat.settings import Settings
@@ -65,6 +67,31 @@ def test_list_is_drawn_from_the_section_the_hits_vote_for() -> None:
         "- Unzureichende Digitalisierung. [1]",
         "- Hohe Anforderung an den Datenschutz. [1]",
     ]
+
+
+def test_a_key_sentence_in_the_heading_gives_the_sections_items() -> None:
+    # „Minimum“ matched the heading „Digitale Mindestanforderungen“, so the search's key
+    # sentence is the heading; a heading alone says nothing, the bullets under it answer.
+    text = (
+        "Digitale Mindestanforderungen\n\n• Die Entwicklung von KI-Anwendungen setzt die "
+        "digitale Erfassung von Daten voraus.\n\n• Technische Infrastruktur wie "
+        "Rechnerkapazitäten."
+    )
+    heading = (0, len("Digitale Mindestanforderungen"))
+    minimum = make_passage(text, id="m", section="Digitale Mindestanforderungen")
+    minimum = dataclasses.replace(minimum, highlights=(heading,))
+    other = make_passage("Chancen • KI kann Prozesse optimieren.", id="c", section="Chancen")
+    quotes = [make_citation(minimum, text, n=1), make_citation(other, other.text, n=2)]
+    matcher = Matcher(analyze("Was brauchen wir als Minimum, um KI einzuführen?"))
+    answer = render(compose("fact", quotes, matcher), "fact")
+    assert answer == (
+        "Die Entwicklung von KI-Anwendungen setzt die digitale Erfassung von Daten voraus. [1] "
+        "Technische Infrastruktur wie Rechnerkapazitäten. [1]"
+    )
+    # From a later passage the heading is left out, not its section drawn in.
+    later = render(compose("fact", [quotes[1], dataclasses.replace(quotes[0], n=2)], matcher), "")
+    assert "Mindestanforderungen" not in later
+    assert "Rechnerkapazitäten" not in later
 
 
 SHEET = [
