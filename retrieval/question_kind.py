@@ -52,6 +52,14 @@ _LIST_ANYWHERE_RE = re.compile(
     r"|anwendungen|beispiele|bereiche|voraussetzungen|studien|quellen|anlaufstellen))\b",
     re.IGNORECASE,
 )
+# A terse ask without a verb, a plural noun and what it is about („Hürden beim Einstieg in KI?“,
+# „Vorteile von KI für Händler?“): the items are asked for. A singular noun („Förderung für KI?“)
+# stays a fact question.
+_TERSE_LIST_RE = re.compile(
+    r"^\s*(?:(?i:die|eure|ihre|unsere)\s+)?[A-ZÄÖÜ][\w-]*(?:e|en|n|er|s)"
+    r"(?:\s+(?:von|für|fuer|bei|beim|der|des|im|in|mit|zu|zur|zum|gegen|durch|auf|an|am|rund)\b"
+    r"[^.!]*)?[?]?\s*$",
+)
 _YESNO_RE = re.compile(
     r"^\s*(?:ist|sind|gibt|gab|kann|können|könnte|muss|müssen|darf|dürfen|soll|sollte|sollten"
     r"|lohnt|hat|haben|hilft|bringt\s+(?:es|das|ki)|stimmt|nimmt|nehmen|wird|werden|brauche"
@@ -103,7 +111,17 @@ def _kind(question: str) -> Kind:
         return "yesno"
     if _HOWTO_RE.search(question):
         return "howto"
+    if _TERSE_LIST_RE.match(question) and not _VERB_RE.search(question):
+        return "list"
     return "fact"
+
+
+# Words that make a terse ask a sentence after all (a finite verb or a question word).
+_VERB_RE = re.compile(
+    r"\b(?:ist|sind|war|gibt|hat|haben|kann|können|muss|müssen|soll|wird|werden|bringt|hilft"
+    r"|was|wer|wie|wo|warum|wieso|weshalb|wann)\b",
+    re.IGNORECASE,
+)
 
 
 _WHICH_RE = re.compile(r"^\s*(?:welche[nrsm]?|which)\s+((?:\S+\s*){1,3})", re.IGNORECASE)
