@@ -9,7 +9,8 @@ the question itself and its embedding stay as asked.
 Verbs are matched in the forms a question conjugates them, not only as the infinitive key the
 stemmer reduces („bringen“ → „bring“): „bringt“, „bringst“ (the ending dropped), „einzusetzen“
 (the „zu“ inside a separable verb dropped), „hält … ab“ (a separable verb's particle joined to
-the other words: „abhalt“, as „abhalten“ is stemmed).
+the other words: „abhalt“, as „abhalten“ is stemmed). Nouns are matched in their plural and
+case forms too (`noun_forms`): the stemmer reduces „Problem“ and „Probleme“ to different stems.
 """
 
 from __future__ import annotations
@@ -37,9 +38,11 @@ class Thesaurus:
         """Build from {everyday word or phrase: [source terms]}; keys without terms are dropped."""
         entries = []
         for key, targets in terms.items():
-            analysed = frozenset(analyze(key))
-            if analysed and targets:
-                entries.append((analysed, tuple(targets)))
+            if not targets:
+                continue
+            for form in dict.fromkeys(frozenset(analyze(k)) for k in noun_forms(key)):
+                if form:
+                    entries.append((form, tuple(targets)))
         return cls(tuple(entries))
 
     def expand(self, question: str) -> str:
@@ -55,6 +58,20 @@ class Thesaurus:
                 target for key, targets in self.entries if key <= asked for target in targets
             )
         )
+
+
+# Plural and case endings of a noun key's last word. The stemmer does not always reduce them to
+# the key's stem („Problem“ → „probl“, „Probleme“ → „problem“), so each form is a key of its own.
+_NOUN_ENDINGS = ("e", "en", "n", "s", "er", "se")
+
+
+def noun_forms(key: str) -> list[str]:
+    """The key, and when its last word is a noun (capitalised) that word's inflected forms."""
+    head, _, last = key.rpartition(" ")
+    if not last[:1].isupper():
+        return [key]
+    prefix = f"{head} " if head else ""
+    return [key, *(f"{prefix}{last}{ending}" for ending in _NOUN_ENDINGS)]
 
 
 # Separable verb particles („hält … ab“, „einzusetzen“).

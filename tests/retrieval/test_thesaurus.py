@@ -17,6 +17,14 @@ def test_keys_match_inflected_and_folded_words() -> None:
     assert thesaurus.expand("Eine kleine Bäckerei") == "Eine kleine Bäckerei"
 
 
+def test_a_noun_key_matches_its_plural_where_the_stemmer_cuts_it_differently() -> None:
+    # The stemmer reduces „Problem“ to „probl“ but „Probleme“ to „problem“.
+    thesaurus = Thesaurus.from_mapping({"Problem": ["Herausforderungen"]})
+    assert thesaurus.added("Probleme bei der KI-Einführung?") == ["Herausforderungen"]
+    assert thesaurus.added("Welches Problem gibt es?") == ["Herausforderungen"]
+    assert thesaurus.added("Prognosen für KI?") == []
+
+
 def test_terms_are_added_once() -> None:
     thesaurus = Thesaurus.from_mapping(
         {"Hürde": ["Herausforderungen"], "Hemmnis": ["Herausforderungen"]}
