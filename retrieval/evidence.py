@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from retrieval.answers import Citation, Evidence
 from retrieval.citations import passage_quote, quote_occurs
 from retrieval.compose import Matcher
-from retrieval.figures import figure_missing
+from retrieval.figures import asked_unit, figure_missing
 from retrieval.language import is_english
 from retrieval.lexical import analyze
 from retrieval.names import missing_names
@@ -105,8 +105,10 @@ class EvidenceBuilder:
         refused = refused or addresses_the_system(question) or addresses_the_system(standalone)
         # A place, name or figure asked about that no passage mentions: the sources are silent.
         refused = refused or bool(missing_names(standalone, [p.text for p in passages]))
-        # A figure asked for that no passage gives for what the question names (`figures`).
-        if kind == "number" and lexical:
+        # A figure asked for that no passage gives for what the question names (`figures`);
+        # a price, a grant or a duration is a figure however the question is put („Mit welchen
+        # Kosten muss ich rechnen?“ is a list question).
+        if lexical and (kind == "number" or asked_unit(standalone) is not None):
             refused = refused or figure_missing(standalone, passages)
         return Prepared(
             question, standalone, english, passages, quotes, refused, ask or standalone, kind, votes

@@ -169,9 +169,12 @@ _AMOUNT_RE = re.compile(
 )
 
 
-# Asking for a price, and what a passage must hold to give one.
+# Asking for a price or an amount of funding, and what a passage must hold to give one.
 PRICE_RE = re.compile(
-    r"\b(?:kostet|kosten|preis\w*|gehalt|verdien\w*|teuer\w*|wie\s+viel\s+geld)\b", re.I
+    r"\b(?:kostet|kosten|preis\w*|gehalt|verdien\w*|teuer\w*|wie\s+viel\s+geld"
+    r"|zuschuss\w*|zuschüss\w*|zuschuess\w*|fördergeld\w*|fördermittel\w*|förderquote\w*"
+    r"|fördersatz\w*|fördersumme\w*|förderbetr\w*|subvention\w*)\b",
+    re.I,
 )
 MONEY_RE = re.compile(r"\d\s*(?:€|eur\b|euro\b|mio\b|millionen|tsd\b)|(?:€|eur)\s*\d", re.I)
 # Asking for a duration, and what a passage must hold to give one.

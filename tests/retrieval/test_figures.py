@@ -40,6 +40,9 @@ def test_money_and_time_are_units_asked_for() -> None:
     assert asked_unit("Wie viel verdient ein KI-Experte?") == "money"
     assert asked_unit("Wie lange dauert die Einführung?") == "time"
     assert asked_unit("Wie viele KMU nutzen KI?") is None
+    assert asked_unit("Welche Zuschüsse bekomme ich für KI?") == "money"
+    assert asked_unit("Wie hoch ist die Förderquote?") == "money"
+    assert asked_unit("Welches Ministerium fördert die Zukunftszentren?") is None
 
 
 @pytest.mark.parametrize(
@@ -71,6 +74,9 @@ def test_the_fact_sheet_refuses_figures_it_does_not_give(answerer: Answerer) -> 
     for question in (
         "Wie viele Arbeitsplätze fallen durch KI im Mittelstand weg?",
         "Was kostet ein KI-Projekt für einen kleinen Betrieb?",
+        # Asked as a list, but what is asked for is still an amount of money.
+        "Mit welchen Kosten muss ich bei einem KI-Projekt rechnen?",
+        "Welche Zuschüsse bekomme ich für KI?",
     ):
         assert answerer.ask(question).refused, question
     answer = answerer.ask("Wie viele KMU setzen bereits KI ein?")
