@@ -38,6 +38,13 @@ def answerer(fact_sheet_store: Settings, searcher: Searcher) -> Answerer:
         ("Gibt es Anlaufstellen für KMU?", "yesno"),
         ("Was ist ein KI-Trainer?", "fact"),
         ("Welches Ministerium fördert die Zukunftszentren?", "fact"),
+        # A terse ask, a plural noun without a verb, wants the items; a singular one a fact.
+        ("Hürden beim Einstieg in KI?", "list"),
+        ("Vorteile von KI für Händler?", "list"),
+        ("die Hemmnisse bei KI", "list"),
+        ("Förderung für KI?", "fact"),
+        ("Datenschutz bei KI?", "fact"),
+        ("Kosten von KI sind hoch?", "fact"),
     ],
 )
 def test_question_kind(question: str, kind: str) -> None:
@@ -196,12 +203,19 @@ def test_what_holds_firms_back_gets_the_challenges_section(answerer: Answerer) -
     assert "Herausforderungen •" not in answer.answer
 
 
-def test_where_it_gets_stuck_gets_the_challenges_section(answerer: Answerer) -> None:
+def test_where_it_gets_stuck_gets_the_challenges_section(
+    fact_sheet_store: Settings, searcher: Searcher
+) -> None:
     # „Woran hakt es“ asks for the obstacles as a list; „haken“ names „Herausforderungen“.
+    # What is checked is the section chosen, not the refusal: its strength lies within 0.002
+    # of the e5 threshold, above it in bf16 and below it in int8.
     question = "Woran hakt es, wenn Handwerksbetriebe KI einführen wollen?"
     assert question_kind(question) == "list"
     assert question_kind("Wir sind ein Handwerksbetrieb, woran scheitert es meistens?") == "list"
-    text = letters_key(answerer.ask(question).answer)
+    settings = fact_sheet_store.model_copy(
+        update={"llm_backend": "extractive", "refusal_threshold": 0.0}
+    )
+    text = letters_key(Answerer(settings, searcher=searcher).ask(question).answer)
     for point in ("Know-how", "Datenschutz", "Ressourcen", "Innovationsdruck"):
         assert letters_key(point) in text, point
 
