@@ -4,7 +4,9 @@ Similarity alone does not separate the dev set's answerable from its unanswerabl
 (an off-topic question about "KI-Förderung in Sachsen" lands as close to the fact sheet as a
 paraphrase does). What does separate them is whether the question's own terms occur in the
 passages: the strength is the top passage's cosine plus `COVERAGE_WEIGHT` times the best
-idf-weighted term coverage among the top passages.
+idf-weighted term coverage among the top passages (a term counts as covered where the passage,
+or its section's heading, holds the sources' word the thesaurus gives for it: „Hemmnisse“ under
+„Herausforderungen“, since 6.12.2026).
 
 `python -m retrieval eval` prints the strengths of both groups and the threshold calibrated
 from them (`calibrate`, `calibration_report`); the default below was calibrated that way:

