@@ -33,10 +33,15 @@ from retrieval.answers import (
     StreamEvent,
     Token,
 )
-from retrieval.citations import map_citations, normalize_for_match, split_sentences
+from retrieval.citations import (
+    UNSUPPORTED_MARK,
+    map_citations,
+    normalize_for_match,
+    split_sentences,
+)
 from retrieval.claims import check as check_claims
 from retrieval.claims import tidy
-from retrieval.compose import Matcher, Piece, compose
+from retrieval.compose import QUANTITY_RE, Matcher, Piece, compose
 from retrieval.evidence import EvidenceBuilder, Prepared
 from retrieval.extractive import PageText, covering, extractive_answer, refusal
 from retrieval.question_kind import Kind, question_kind
@@ -57,10 +62,18 @@ LIST_EXTRA_QUOTES = 1
 MODEL_SCORE_GAP = 0.04
 MODEL_MAX_QUOTES = 3
 MODEL_CHARS = 600
+# A number or yes/no question's model reads only the piece the extractive answer leads with:
+# the sentence with the figure that counts what is asked, or the finding. Given the key quotes
+# of three passages, the small model cited the negated „40 % … setzen weder KI ein“ for „Wie
+# viele KMU setzen KI ein?“ even when it came second.
+MODEL_PIECE_KINDS: frozenset[Kind] = frozenset({"number", "yesno"})
+MODEL_PIECES = 1
 # The answer stream stops at these; a small model otherwise goes on with a made-up example.
 ANSWER_STOPS = ("\nFrage:", "<quelle", "\nBeispiel")
 # More citation marks than this in one sentence: the small model is counting, not citing.
 MAX_MARKS_PER_SENTENCE = 6
+# Citation marks, whose digits are no figure.
+_MARKS_RE = re.compile(r"\[\d+(?:\s*,\s*\d+)*\]")
 # How often a request waiting for the local model checks its place in line.
 QUEUE_POLL_SECONDS = 0.25
 
@@ -193,11 +206,18 @@ class ModelComposer:
         # Every cited sentence against stretches of its passage; failures replaced or marked.
         passages = {n: c.passage.text for n, c in sent.items()}
         checked = check_claims(mapped.text, passages, prepared.ask, english=prepared.english)
+        notice = None
         if not checked.cited:
             notice = (
                 "Das Sprachmodell hat seine Antwort nicht belegt; "
                 "gezeigt werden stattdessen die wörtlichen Belegstellen."
             )
+        elif prepared.kind == "number" and not names_a_figure(checked.text):
+            notice = (
+                "Das Sprachmodell hat keine Zahl genannt; "
+                "gezeigt werden stattdessen die wörtlichen Belegstellen."
+            )
+        if notice is not None:
             answer = self.fallback.answer(prepared, notice)
             return dataclasses.replace(answer, backend=self.backend)
         by_number = {c.n: c for c in prepared.quotes}
@@ -261,16 +281,26 @@ def listing(evidence: Evidence | Prepared, matcher: Matcher) -> list[Piece]:
 def evidence_for_model(
     evidence: Evidence, matcher: Callable[[str], Matcher]
 ) -> tuple[Citation, ...]:
-    """What the LLM reads: `model_quotes`, and for a list question the whole listing section.
+    """What the LLM reads: `model_quotes`, the lead piece, or for a list the whole section.
 
-    A list question's best section (as the extractive answer picks it, with the same
-    `matcher(question)`, by its heading and items) goes first, every item on its own line, so
-    the model can name them all; one more quote follows within the usual budget. The claim
-    check reads the same quotes. Only a list question builds the matcher (it embeds the
-    question).
+    A number or yes/no question's model reads the piece the extractive answer leads with (the
+    figure that counts what is asked, the finding; `MODEL_PIECE_KINDS`), so it cannot cite a
+    neighbour's figure instead. A list question's best section (as the extractive answer picks
+    it, with the same `matcher(question)`, by its heading and items) goes first, every item on
+    its own line, so the model can name them all; one more quote follows within the usual
+    budget. Other questions read `model_quotes`. The claim check reads the same quotes. Only
+    these kinds build the matcher (it embeds the question).
     """
     quotes = model_quotes(evidence.quotes)
-    if question_kind(evidence.standalone_question) != "list":
+    kind = question_kind(evidence.standalone_question)
+    if kind in MODEL_PIECE_KINDS:
+        return (
+            _as_quotes(
+                compose(kind, evidence.quotes, matcher(evidence.standalone_question))[:MODEL_PIECES]
+            )
+            or quotes
+        )
+    if kind != "list":
         return quotes
     pieces = listing(evidence, matcher(evidence.standalone_question))
     if not pieces:
@@ -279,6 +309,27 @@ def evidence_for_model(
     items = "\n".join(f"- {p.text}" for p in pieces)
     rest = tuple(q for q in quotes if q.n != section.n)[:LIST_EXTRA_QUOTES]
     return (dataclasses.replace(section, quote=items), *rest)
+
+
+def _as_quotes(pieces: Sequence[Piece]) -> tuple[Citation, ...]:
+    """The pieces as the model's quotes: one per cited passage, its pieces in their order."""
+    texts: dict[int, list[str]] = {}
+    by_number: dict[int, Citation] = {}
+    for piece in pieces:
+        texts.setdefault(piece.citation.n, []).append(piece.text)
+        by_number[piece.citation.n] = piece.citation
+    return tuple(
+        dataclasses.replace(by_number[n], quote=" ".join(parts)) for n, parts in texts.items()
+    )
+
+
+def names_a_figure(text: str) -> bool:
+    """Whether a supported sentence of a checked answer names a quantity (marks aside)."""
+    return any(
+        QUANTITY_RE.search(_MARKS_RE.sub("", sentence))
+        for sentence in split_sentences(text)
+        if UNSUPPORTED_MARK.strip() not in sentence
+    )
 
 
 def format_passages(quotes: Sequence[Citation]) -> str:

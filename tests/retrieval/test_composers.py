@@ -12,7 +12,7 @@ from typing import Any, cast
 
 import pytest
 
-from retrieval.answers import REFUSAL, Answer, Progress, StreamEvent, Token
+from retrieval.answers import REFUSAL, Answer, Evidence, Progress, StreamEvent, Token
 from retrieval.citations import UNSUPPORTED_MARK
 from retrieval.composers import (
     ComposeFailure,
@@ -20,6 +20,7 @@ from retrieval.composers import (
     ExtractiveComposer,
     ModelComposer,
     ModelSession,
+    evidence_for_model,
 )
 from retrieval.evidence import EvidenceBuilder, Prepared
 from tests.retrieval.answer_factory import make_citation, make_passage
@@ -199,3 +200,37 @@ def test_the_quote_shown_holds_the_models_claim() -> None:
     assert citation.quote_span is not None
     a, b = citation.quote_span
     assert citation.passage.text[a:b] == citation.quote
+
+
+def test_the_model_reads_the_figure_the_extractive_answer_would_give_first() -> None:
+    # The best passage's figure counts those who do not use AI; the question asks who does.
+    negated = "40 % der Mittelständler setzen weder KI ein noch planen sie deren Einsatz."
+    counting = "Studien deuten auf einen Anteil von bis zu 15 % der KMU mit steigender Tendenz."
+    first = make_passage(negated, id="p1", score=0.9, highlights=((0, len(negated)),))
+    second = make_passage(counting, id="p2", score=0.89, highlights=((0, len(counting)),))
+    quotes = (make_citation(first, negated, 1), make_citation(second, counting, 2))
+    question = "Wie viele KMU setzen KI ein?"
+    evidence = Evidence(question, question, (first, second), quotes, False)
+    builder = EvidenceBuilder(cast(Any, _Searcher()), 5, 0.0)
+
+    read = evidence_for_model(evidence, builder.matcher)
+
+    # Only the piece the extractive answer leads with: the counting figure, not the best rank.
+    assert [q.n for q in read] == [2]
+    assert read[0].quote == counting
+    # A question of another kind reads the key quotes in the search's order.
+    other = Evidence("Was hemmt KMU?", "Was hemmt KMU?", (first, second), quotes, False)
+    assert [q.n for q in evidence_for_model(other, builder.matcher)] == [1, 2]
+
+
+def test_a_number_answer_without_a_figure_becomes_the_extractive_one() -> None:
+    model = _Model(reply="Die Förderquote gilt für die förderfähigen Ausgaben [1].")  # no figure
+    _, answer = _answer(_model_composer(model), _prepared(kind="number"))
+    assert "50 Prozent" in answer.answer
+    assert answer.notice is not None
+    assert "keine Zahl" in answer.notice
+    assert answer.backend == "local"
+    # A figure from the passage stays the model's answer.
+    model = _Model(reply="Die Förderquote beträgt 50 Prozent [1].")
+    _, answer = _answer(_model_composer(model), _prepared(kind="number"))
+    assert answer.notice is None
