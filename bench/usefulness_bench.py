@@ -41,6 +41,8 @@ REALISTIC = ROOT / "eval" / "realistic-faktenblatt.jsonl"
 FRESH = ROOT / "eval" / "realistic-faktenblatt-fresh.jsonl"
 SPLITS = ("tune", "heldout", "fresh")
 SUPPORT_SHARE = 0.6
+# The file an embedded Chroma store always has.
+STORE_FILE = "chroma.sqlite3"
 _MARK_RE = re.compile(r"\[(\d+(?:\s*,\s*\d+)*)\]")
 _NUMBER_RE = re.compile(r"\d+(?:[.,]\d+)?")
 
@@ -224,6 +226,8 @@ def usefulness(
     if "local" in backends:
         settings = settings.model_copy(update={"llm_backend": "local"})
     answerer = Answerer(settings)
+    if not answerer.searcher.snapshot().chunks:
+        raise SystemExit(f"Der Index {settings.store} enthält keine Abschnitte; erst einlesen.")
     backends = [b for b in backends if b in answerer.backends()]  # local: only if installed
     answerer.ask("Warmlauf: Was ist KI?", backend="extractive")
     if "local" in backends:
@@ -312,6 +316,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     settings = Settings()
     if args.store:
+        # Opening a missing store would create an empty one, and every answer would be the
+        # refusal: figures of nothing, not of the answers.
+        if not (args.store / STORE_FILE).is_file():
+            parser.error(
+                f"--store {args.store}: dort liegt kein eingelesener Index "
+                f"({STORE_FILE} fehlt). Erst einlesen: QUELLENCHAT_STORE={args.store} "
+                "python -m ingest"
+            )
         settings = settings.model_copy(update={"store": args.store, "corpus": [ROOT / "corpus"]})
         results = usefulness(settings, args.backend, args.split)
     else:
