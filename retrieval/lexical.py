@@ -45,7 +45,9 @@ _SYMBOLS: Final = str.maketrans({"%": " prozent ", "€": " euro "})
 _TOKEN_RE: Final = re.compile(r"\d+(?:[.,]\d+)+|[^\W_]+")
 _DIGITS_RE: Final = re.compile(r"\d+")
 
-# Small German stopword list, already folded; deliberately without negations and numbers.
+# Small German stopword list, already folded; deliberately without negations and numbers. The
+# last line holds a question's filler adverbs („Wie viele KMU setzen bereits KI ein?“): as a
+# term, „bereits“ chose the sentence „… die bereits in die Digitalisierung investieren (12 % …)“.
 _STOPWORD_TEXT: Final = """
     aber alle allem allen aller alles als also am an ander andere anderem anderen anderer
     anderes auch auf aus bei beim bin bis bist da damit dann das dass dasselbe dein deine
@@ -62,6 +64,7 @@ _STOPWORD_TEXT: Final = """
     vom von vor waehrend war waren warst was weg weil welche welchem welchen welcher welches
     wenn werde werden wie wieder will wir wird wirst wo wollen wollte wuerde wuerden zu zum
     zur zwar zwischen
+    bereits schon eigentlich ueberhaupt inzwischen mittlerweile derzeit momentan wirklich
 """
 STOPWORDS: Final[frozenset[str]] = frozenset(_STOPWORD_TEXT.split())
 

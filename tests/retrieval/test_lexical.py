@@ -252,3 +252,22 @@ def test_query_scores_every_chunk_once(index: LexicalIndex) -> None:
     assert scores.score("wetter") == 0.0  # no shared term
     assert scores.score("unbekannt") == 0.0  # no such chunk
     assert index.query("Quantenchromodynamik").top(5) == []
+
+
+def test_a_questions_filler_adverbs_choose_no_passage() -> None:
+    # „bereits“ says nothing about what is asked; as a term it chose the 12 % sentence, which
+    # counts firms that already invest in digitalisation, over the share of KMU.
+    assert analyze("Wie viele KMU setzen bereits KI ein?") == analyze(
+        "Wie viele KMU setzen KI ein?"
+    )
+    index = LexicalIndex(
+        ["anteil", "digital"],
+        [
+            "KMU sind beim Einsatz von KI noch zurückhaltend: ein Anteil von bis zu 15 %.",
+            "KI wird vorrangig in Unternehmen eingesetzt, die bereits in die Digitalisierung "
+            "investieren (12 % der Unternehmen).",
+        ],
+    )
+    for filler in ("bereits", "schon", "eigentlich", "überhaupt", "inzwischen", "derzeit"):
+        best = index.search(f"Wie viele KMU setzen {filler} KI ein?", 1)
+        assert [chunk for chunk, _ in best] == ["anteil"], filler
