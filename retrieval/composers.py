@@ -34,6 +34,7 @@ from retrieval.answers import (
     Token,
 )
 from retrieval.citations import (
+    CITATION_RE,
     UNSUPPORTED_MARK,
     map_citations,
     normalize_for_match,
@@ -67,13 +68,10 @@ MODEL_CHARS = 600
 # of three passages, the small model cited the negated „40 % … setzen weder KI ein“ for „Wie
 # viele KMU setzen KI ein?“ even when it came second.
 MODEL_PIECE_KINDS: frozenset[Kind] = frozenset({"number", "yesno"})
-MODEL_PIECES = 1
 # The answer stream stops at these; a small model otherwise goes on with a made-up example.
 ANSWER_STOPS = ("\nFrage:", "<quelle", "\nBeispiel")
 # More citation marks than this in one sentence: the small model is counting, not citing.
 MAX_MARKS_PER_SENTENCE = 6
-# Citation marks, whose digits are no figure.
-_MARKS_RE = re.compile(r"\[\d+(?:\s*,\s*\d+)*\]")
 # How often a request waiting for the local model checks its place in line.
 QUEUE_POLL_SECONDS = 0.25
 
@@ -294,12 +292,8 @@ def evidence_for_model(
     quotes = model_quotes(evidence.quotes)
     kind = question_kind(evidence.standalone_question)
     if kind in MODEL_PIECE_KINDS:
-        return (
-            _as_quotes(
-                compose(kind, evidence.quotes, matcher(evidence.standalone_question))[:MODEL_PIECES]
-            )
-            or quotes
-        )
+        pieces = compose(kind, evidence.quotes, matcher(evidence.standalone_question))
+        return (_as_quote(pieces[0]),) if pieces else quotes
     if kind != "list":
         return quotes
     pieces = listing(evidence, matcher(evidence.standalone_question))
@@ -311,22 +305,15 @@ def evidence_for_model(
     return (dataclasses.replace(section, quote=items), *rest)
 
 
-def _as_quotes(pieces: Sequence[Piece]) -> tuple[Citation, ...]:
-    """The pieces as the model's quotes: one per cited passage, its pieces in their order."""
-    texts: dict[int, list[str]] = {}
-    by_number: dict[int, Citation] = {}
-    for piece in pieces:
-        texts.setdefault(piece.citation.n, []).append(piece.text)
-        by_number[piece.citation.n] = piece.citation
-    return tuple(
-        dataclasses.replace(by_number[n], quote=" ".join(parts)) for n, parts in texts.items()
-    )
+def _as_quote(piece: Piece) -> Citation:
+    """The piece as the model's quote: its citation, quoting just the piece."""
+    return dataclasses.replace(piece.citation, quote=piece.text, quote_span=piece.span)
 
 
 def names_a_figure(text: str) -> bool:
     """Whether a supported sentence of a checked answer names a quantity (marks aside)."""
     return any(
-        QUANTITY_RE.search(_MARKS_RE.sub("", sentence))
+        QUANTITY_RE.search(CITATION_RE.sub("", sentence))  # a mark's digits are no figure
         for sentence in split_sentences(text)
         if UNSUPPORTED_MARK.strip() not in sentence
     )
