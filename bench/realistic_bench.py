@@ -37,8 +37,11 @@ from retrieval.passages import Passage  # noqa: E402
 from retrieval.search import Fusion, Searcher  # noqa: E402
 
 FACT_SHEET_SET = ROOT / "eval" / "realistic-faktenblatt.jsonl"
-# The fresh held-out split, in its own file (see `retrieval.evaluation.SPLITS`).
-FRESH_SET = ROOT / "eval" / "realistic-faktenblatt-fresh.jsonl"
+# The fresh held-out splits, each in its own file (see `retrieval.evaluation.SPLITS`).
+FRESH_SETS = (
+    ROOT / "eval" / "realistic-faktenblatt-fresh.jsonl",
+    ROOT / "eval" / "realistic-faktenblatt-fresh2.jsonl",
+)
 LILYPOND_SET = ROOT / "eval" / "realistic-lilypond.jsonl"
 RESULTS = ROOT / "bench" / "results"
 CACHE = ROOT / "data" / "bench-cache"
@@ -46,7 +49,12 @@ Row = tuple[str, str, str, str]
 SearchFn = Callable[[str], list[Passage]]
 # Every embedder within reach: the bundled e5-small and EmbeddingGemma-300M.
 EMBEDDERS = (BUNDLED_EMBEDDER, GEMMA_EMBEDDER)
-SPLIT_NAMES = {"tune": "Abstimmung", "heldout": "zurückgehalten", "fresh": "frisch"}
+SPLIT_NAMES = {
+    "tune": "Abstimmung",
+    "heldout": "zurückgehalten",
+    "fresh": "frisch",
+    "fresh2": "frisch 2",
+}
 
 
 def fact_sheet_store(env_settings: Settings, embedder: str) -> Settings:
@@ -171,8 +179,8 @@ def realistic_rows(
         if "faktenblatt" in sets and fact_sheet_set.exists():
             settings = fact_sheet_store(env_settings, embedder)
             items = read_items(fact_sheet_set)
-            if fact_sheet_set == FACT_SHEET_SET and FRESH_SET.exists():
-                items += read_items(FRESH_SET)
+            if fact_sheet_set == FACT_SHEET_SET:
+                items += [item for path in FRESH_SETS if path.exists() for item in read_items(path)]
             found, kept = measure(f"Faktenblatt + XQuAD, {short}", settings, items)
             rows += found
             misses.append(misses_markdown(f"Faktenblatt, {short}", kept))

@@ -2,7 +2,8 @@
 
 `eval/realistic-faktenblatt.jsonl`: every gold, golds and points phrase must occur in the fact
 sheet (`corpus/ki-faktenblatt.txt`); points must occur in the paragraphs that hold the golds.
-`eval/realistic-faktenblatt-fresh.jsonl` (the fresh held-out split) follows the same rules.
+`eval/realistic-faktenblatt-fresh.jsonl` and `-fresh2.jsonl` (the fresh held-out splits) follow the
+same rules.
 `eval/realistic-lilypond.jsonl`: every gold phrase must occur on its page of the cleaned manual
 text and on no other page (`bench/lilypond.py`'s rules), and its points on that page.
 Comparison is after `letters_key` (NFKC, lower case, letters and digits only).
@@ -31,12 +32,16 @@ from quellenchat.types import letters_key  # noqa: E402
 from retrieval.evaluation import EvalItem  # noqa: E402
 
 FACT_SET = ROOT / "eval" / "realistic-faktenblatt.jsonl"
-FRESH_SET = ROOT / "eval" / "realistic-faktenblatt-fresh.jsonl"
+# Each fresh held-out split: its file, its split name and its id prefix.
+FRESH_SETS = (
+    (ROOT / "eval" / "realistic-faktenblatt-fresh.jsonl", "fresh", "fr-"),
+    (ROOT / "eval" / "realistic-faktenblatt-fresh2.jsonl", "fresh2", "f2-"),
+)
 LILY_SET = ROOT / "eval" / "realistic-lilypond.jsonl"
 SHEET = ROOT / "corpus" / "ki-faktenblatt.txt"
 LILY_DIR = Path("/work/lilypond")
 KINDS = {"fact", "list", "number", "yesno", "howto"}
-SPLITS = {"tune", "heldout", "fresh"}
+SPLITS = {"tune", "heldout", "fresh", "fresh2"}
 MIN_ANSWERABLE, MIN_NEAR_MISSES, MIN_LILYPOND = 80, 25, 40
 
 
@@ -151,7 +156,9 @@ def counts(rows: list[dict[str, Any]]) -> str:
         if not total:
             continue
         lines.append(f"  {label}: {total}")
-        splits = [s for s in ("tune", "heldout", "fresh") if any(k[2] == s for k in table)]
+        splits = [
+            s for s in ("tune", "heldout", "fresh", "fresh2") if any(k[2] == s for k in table)
+        ]
         for kind in sorted(KINDS):
             found = [(split, table[(answerable, kind, split)]) for split in splits]
             if any(n for _, n in found):
@@ -176,15 +183,16 @@ def main(argv: list[str] | None = None) -> int:
         )
     print(f"{FACT_SET.name}: {len(facts)} Fragen\n{counts(facts)}")
 
-    fresh = read(FRESH_SET)
-    found += field_problems(fresh, ("fr-",))
-    found += sheet_problems(fresh, SHEET.read_text(encoding="utf-8"))
-    found += [
-        f"{row.get('id')}: split {row.get('split')!r} statt 'fresh'"
-        for row in fresh
-        if row.get("split") != "fresh"
-    ]
-    print(f"{FRESH_SET.name}: {len(fresh)} Fragen\n{counts(fresh)}")
+    for path, split, prefix in FRESH_SETS:
+        fresh = read(path)
+        found += field_problems(fresh, (prefix,))
+        found += sheet_problems(fresh, SHEET.read_text(encoding="utf-8"))
+        found += [
+            f"{row.get('id')}: split {row.get('split')!r} statt {split!r}"
+            for row in fresh
+            if row.get("split") != split
+        ]
+        print(f"{path.name}: {len(fresh)} Fragen\n{counts(fresh)}")
 
     lily = read(LILY_SET)
     found += field_problems(lily, ("ly-",))

@@ -1,6 +1,6 @@
 """Usefulness of the answers on the realistic fact-sheet questions, per backend and split.
 
-Per backend (extractive, local) and split (tune, heldout, fresh):
+Per backend (extractive, local) and split (tune, heldout, fresh, fresh2):
 
 - named: share of answerable questions whose answer names every `point` (an `a|b` point is
   met by either; compared after `letters_key`, like the set's own check);
@@ -37,9 +37,12 @@ from quellenchat.settings import Settings  # noqa: E402
 from quellenchat.types import letters_key  # noqa: E402
 
 REALISTIC = ROOT / "eval" / "realistic-faktenblatt.jsonl"
-# The fresh held-out split, written on 6.12.2026 in its own file (`retrieval.evaluation.SPLITS`).
-FRESH = ROOT / "eval" / "realistic-faktenblatt-fresh.jsonl"
-SPLITS = ("tune", "heldout", "fresh")
+# The fresh held-out splits, each in its own file (`retrieval.evaluation.SPLITS`).
+FRESH = (
+    ROOT / "eval" / "realistic-faktenblatt-fresh.jsonl",
+    ROOT / "eval" / "realistic-faktenblatt-fresh2.jsonl",
+)
+SPLITS = ("tune", "heldout", "fresh", "fresh2")
 SUPPORT_SHARE = 0.6
 # The file an embedded Chroma store always has.
 STORE_FILE = "chroma.sqlite3"
@@ -200,7 +203,7 @@ def follow_up_pairs() -> dict[str, Any]:
 
     standalone = [
         item.question
-        for path in (REALISTIC, FRESH, ROOT / "eval" / "realistic-lilypond.jsonl")
+        for path in (REALISTIC, *FRESH, ROOT / "eval" / "realistic-lilypond.jsonl")
         for item in read_items(path)
     ]
     rewritten = [q for q in standalone if looks_like_follow_up(q)]
@@ -221,7 +224,7 @@ def usefulness(
     from retrieval.answering import Answerer
     from retrieval.evaluation import read_items
 
-    every = [*read_items(REALISTIC), *read_items(FRESH)]
+    every = [item for path in (REALISTIC, *FRESH) for item in read_items(path)]
     items = [item for item in every if (item.split or "tune") in splits]
     if "local" in backends:
         settings = settings.model_copy(update={"llm_backend": "local"})

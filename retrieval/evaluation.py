@@ -83,8 +83,9 @@ def _item(data: dict[str, Any]) -> EvalItem:
 
 
 # "tune" is tuned on; "heldout" and "fresh" never are. "fresh" was written on 6.12.2026 in its
-# own file, after heldout's misses had been read in earlier results: the untouched measure.
-SPLITS = ("tune", "heldout", "fresh")
+# own file, after heldout's misses had been read in earlier results; "fresh2" in the evening of
+# the same day, after fresh's misses had been read too: the untouched measure.
+SPLITS = ("tune", "heldout", "fresh", "fresh2")
 
 
 def split_items(items: Sequence[EvalItem], split: str) -> list[EvalItem]:
