@@ -38,7 +38,7 @@ from retrieval.composers import (
 from retrieval.evidence import EvidenceBuilder, Prepared
 from retrieval.language import german_terms, is_english, language_instruction
 from retrieval.prompts import Prompts
-from retrieval.refusal import default_threshold
+from retrieval.refusal import default_threshold, default_weighing
 
 if TYPE_CHECKING:
     from langchain_core.messages import BaseMessage
@@ -141,7 +141,12 @@ class Answerer:
             if settings.refusal_threshold is not None
             else default_threshold(settings.embedder)
         )
-        self.evidence = EvidenceBuilder(self.searcher, settings.answer_passages, self.threshold)
+        self.evidence = EvidenceBuilder(
+            self.searcher,
+            settings.answer_passages,
+            self.threshold,
+            default_weighing(settings.embedder),
+        )
         self._models: dict[str, Any] = {}
         self._model_lock = threading.Lock()
         self.default_backend = self._resolve_default()

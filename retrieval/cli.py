@@ -193,7 +193,7 @@ def _place(passage: Any) -> str:
 
 def _eval(args: argparse.Namespace) -> int:
     from retrieval.evaluation import evaluate, read_items
-    from retrieval.refusal import default_threshold
+    from retrieval.refusal import default_threshold, default_weighing
 
     if args.squad is None:
         items = read_items(args.file)
@@ -201,7 +201,8 @@ def _eval(args: argparse.Namespace) -> int:
         threshold = searcher.settings.refusal_threshold
         if threshold is None:  # the configured embedder's own default
             threshold = default_threshold(searcher.settings.embedder)
-        result = evaluate(items, lambda q: searcher.search(q, args.k), threshold)
+        weighing = default_weighing(searcher.settings.embedder)
+        result = evaluate(items, lambda q: searcher.search(q, args.k), threshold, weighing)
         return _print_eval(result, args.json)
     with tempfile.TemporaryDirectory(prefix="quellenchat-squad-") as tmp:
         return _eval_squad(args, Path(tmp))

@@ -7,10 +7,13 @@ import statistics
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from quellenchat.types import letters_key
 from retrieval.passages import Passage
+
+if TYPE_CHECKING:
+    from retrieval.refusal import Weighing
 
 CUTOFFS = (1, 3, 5, 10)
 
@@ -119,12 +122,13 @@ def evaluate(
     items: Sequence[EvalItem],
     search: Callable[[str], list[Passage]],
     refusal_threshold: float | None = None,
+    weighing: Weighing | None = None,
 ) -> dict[str, Any]:
     """hit@k and MRR@10 of the answerable items; score distributions; refusal calibration.
 
     Besides the top similarities it reports both groups' evidence strengths (as the answerer's
-    gate computes them) and the refusal threshold calibrated from them, with the rates it gives
-    and those of `refusal_threshold` (the default when None).
+    gate computes them, with the embedder's `weighing`) and the refusal threshold calibrated
+    from them, with the rates it gives and those of `refusal_threshold` (the default when None).
     """
     from retrieval.answering import is_english
     from retrieval.refusal import DEFAULT_THRESHOLD, calibration_report, evidence_strength
@@ -139,7 +143,9 @@ def evaluate(
         passages = search(item.question)
         top = passages[0].similarity if passages else 0.0
         lexical = not is_english(item.question)  # as the answerer's gate does
-        strengths[item.answerable].append(evidence_strength(passages, lexical=lexical))
+        strengths[item.answerable].append(
+            evidence_strength(passages, lexical=lexical, weighing=weighing)
+        )
         if not item.answerable:
             top_unanswerable.append(top)
             continue

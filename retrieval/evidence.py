@@ -22,7 +22,7 @@ from retrieval.lexical import analyze
 from retrieval.names import missing_names
 from retrieval.passages import Passage
 from retrieval.question_kind import Kind, addresses_the_system, asked_subject, question_kind
-from retrieval.refusal import evidence_strength
+from retrieval.refusal import Weighing, evidence_strength
 from retrieval.thesaurus import default_thesaurus
 
 if TYPE_CHECKING:
@@ -82,10 +82,13 @@ def _section_key(passage: Passage) -> tuple[str, int, str]:
 class EvidenceBuilder:
     """Searches, quotes and gates; also weighs the question's terms for the extractive answer."""
 
-    def __init__(self, searcher: Searcher, passages: int, threshold: float) -> None:
+    def __init__(
+        self, searcher: Searcher, passages: int, threshold: float, weighing: Weighing | None = None
+    ) -> None:
         self.searcher = searcher
         self.passages = passages
         self.threshold = threshold
+        self.weighing = weighing or Weighing()
         self._item_vectors: dict[str, Any] = {}
 
     def prepare(self, question: str, standalone: str, ask: str | None = None) -> Prepared:
@@ -101,7 +104,8 @@ class EvidenceBuilder:
         english = is_english(question)  # the answer's language
         # Coverage counts the searched words in the (German) passages: meaningless for English.
         lexical = not is_english(standalone)
-        refused = evidence_strength(passages, lexical=lexical) < self.threshold
+        strength = evidence_strength(passages, lexical=lexical, weighing=self.weighing)
+        refused = strength < self.threshold
         refused = refused or addresses_the_system(question) or addresses_the_system(standalone)
         # A place, name or figure asked about that no passage mentions: the sources are silent.
         refused = refused or bool(missing_names(standalone, [p.text for p in passages]))

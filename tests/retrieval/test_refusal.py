@@ -10,12 +10,16 @@ import sys
 import pytest
 
 from quellenchat.embedding import embed_precision
-from quellenchat.settings import Settings
+from quellenchat.settings import BUNDLED_EMBEDDER, GEMMA_EMBEDDER, Settings
+from retrieval.passages import Passage
 from retrieval.refusal import (
     DEFAULT_THRESHOLD,
+    Weighing,
     calibrate,
     calibrate_keeping,
     calibration_report,
+    default_weighing,
+    evidence_strength,
 )
 from tests.helpers import MODELS_DIR, PROJECT_ROOT, ingest_corpus
 
@@ -111,3 +115,18 @@ def test_calibrate_keeping_keeps_the_share_and_sits_midway_into_the_gap() -> Non
     answerable = [0.9] * 18 + [0.5, 0.3]  # 19 of 20 kept = 0.95
     assert calibrate_keeping(answerable, [0.4, 0.1]) == 0.45
     assert calibrate_keeping([], [0.4]) is None
+
+
+def _scored(similarity: float, coverage: float) -> Passage:
+    return Passage("p", "s", "t", "Text", 0.0, similarity, "sha", 0, 0, 4, coverage=coverage)
+
+
+def test_gemma_weighs_the_coverage_of_more_passages_more() -> None:
+    # The fourth passage holds most of the question's terms: e5's rule looks at three.
+    passages = [_scored(0.40, 0.1), _scored(0.39, 0.1), _scored(0.38, 0.1), _scored(0.3, 0.8)]
+    assert evidence_strength(passages) == pytest.approx(0.40 + 0.1 * 0.1)
+    gemma = default_weighing(GEMMA_EMBEDDER)
+    assert gemma == Weighing(weight=0.2, depth=5)
+    assert evidence_strength(passages, weighing=gemma) == pytest.approx(0.40 + 0.2 * 0.8)
+    assert default_weighing(BUNDLED_EMBEDDER) == Weighing()  # e5's threshold is calibrated so
+    assert evidence_strength([], weighing=gemma) == 0.0
