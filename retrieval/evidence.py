@@ -28,8 +28,11 @@ from retrieval.thesaurus import default_thesaurus
 if TYPE_CHECKING:
     from retrieval.search import Searcher
 
-# A list question reads the whole section of each of its first passages.
-WHOLE_SECTION_RANKS = 4
+# A list question's search goes this deep, and it reads the first `passages` distinct sections
+# among these hits whole: a section whose bullets come 5th to 9th still gets its say („Welche
+# Anlaufstellen …?“ → „Nützliche Links“, behind two sections that share the words „Firmen, die
+# KI einführen“). The votes for a section count only the first `passages` hits, as before.
+LIST_HITS = 10
 
 
 @dataclass(frozen=True)
@@ -94,12 +97,13 @@ class EvidenceBuilder:
     def prepare(self, question: str, standalone: str, ask: str | None = None) -> Prepared:
         """The evidence for `standalone` (the searched form of `question`)."""
         kind = question_kind(standalone)
-        passages = tuple(self.searcher.search(standalone, self.passages))
+        depth = max(self.passages, LIST_HITS) if kind == "list" else self.passages
+        hits = tuple(self.searcher.search(standalone, depth))
+        passages = hits[: self.passages]
         votes: dict[str, float] = {}
         if kind == "list":
-            hits = passages
-            passages = self.whole_sections(hits)
-            votes = section_votes(hits, passages)
+            passages = self.whole_sections(hits)[: self.passages]
+            votes = section_votes(hits[: self.passages], passages)
         quotes = tuple(self.quote(n, p) for n, p in enumerate(passages, start=1))
         english = is_english(question)  # the answer's language
         # Coverage counts the searched words in the (German) passages: meaningless for English.
@@ -119,7 +123,7 @@ class EvidenceBuilder:
         )
 
     def whole_sections(self, passages: tuple[Passage, ...]) -> tuple[Passage, ...]:
-        """Each of the first passages replaced by its whole section, where it has one.
+        """Each passage replaced by its whole section, where it has one; each section once.
 
         A list question wants every item of a section; a single bullet holds one.
         """
@@ -136,9 +140,9 @@ class EvidenceBuilder:
             if held is None or chunk.end - chunk.start > held.end - held.start:
                 wholes[key] = cid
         out: list[Passage] = []
-        for rank, passage in enumerate(passages):
+        for passage in passages:
             cid = wholes.get((passage.doc_sha, passage.unit, passage.section or "")) or ""
-            if rank < WHOLE_SECTION_RANKS and cid and cid != passage.id:
+            if cid and cid != passage.id:
                 chunk = snapshot.chunks[cid]
                 record = snapshot.records[chunk.doc_sha]
                 whole = Passage.build(chunk, record, passage.score, passage.similarity)

@@ -9,6 +9,7 @@ import pytest
 
 from ingest.run import EXIT_OK, run_ingest
 from quellenchat.settings import GEMMA_EMBEDDER, Settings
+from quellenchat.types import letters_key
 from retrieval.answering import Answerer
 from retrieval.refusal import default_threshold
 from retrieval.search import Searcher
@@ -93,3 +94,15 @@ def test_a_store_of_the_old_default_is_rebuilt_not_mixed(default_store: Settings
     again = run_ingest(old.model_copy(update={"embedder": GEMMA_EMBEDDER}))
     assert again.exit_code == EXIT_OK
     assert "Einbettungsmodell geändert" in (again.rebuild_reason or ""), again.to_json()
+
+
+def test_a_list_question_reads_a_section_its_first_hits_miss(default_store: Settings) -> None:
+    # „Firmen, die KI einführen“ brings „Herausforderungen“ and the sheet's figures first; the
+    # bullets of the contact points follow from rank 5 on. A list question's deeper search
+    # reads their section whole, and its heading (the thesaurus's term for „Anlaufstellen“)
+    # makes it the answer.
+    question = "Welche Anlaufstellen gibt es für Firmen, die KI einführen wollen?"
+    answer = Answerer(default_store).ask(question)
+    text = letters_key(answer.answer)
+    for point in ("KI-Trainer", "Kompetenzzentren", "Zukunftszentren", "Regionalzentren"):
+        assert letters_key(point) in text, answer.answer
