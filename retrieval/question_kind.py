@@ -2,7 +2,8 @@
 
 `question_kind` sorts a German (or English) question into one of five shapes:
 
-- `list`: „Welche …“, „Nenne …“, „Wo finde ich …“, „Was bringt …“ – every item the sources list;
+- `list`: „Welche …“, „Nenne …“, „Wo finde ich …“, „Wo kann ich … nachlesen?“, „Was bringt …“ –
+  every item the sources list;
 - `number`: „Wie viele …“, „Wie hoch ist der Anteil …“ – the sentence that holds the numbers;
 - `yesno`: „Ist …“, „Gibt es …“, „Kann ich …“ – the finding first;
 - `howto`: „Wie kann ich …“, „Wie fange ich … an?“ – the ways the sources name, from each
@@ -32,6 +33,8 @@ _SPREAD_RE = re.compile(r"\bwie\s+(?:verbreitet|weit\s+verbreitet|häufig|oft)\b
 _LIST_RE = re.compile(
     r"^\s*(?:welche[n]?\b(?!\s+(?:rolle|bedeutung|anteil|zahl|prozent))"
     r"|nenne\b|nennen\s+sie\b|liste\b|zähle\b|auflisten\b|wo\s+finde|wo\s+bekomm|wo\s+gibt"
+    r"|wo\s+(?:kann|können|könnte|könnten)\s+(?:ich|man|wir)\b[^?]*?\b(?:nachlesen|nachschlagen|lesen"
+    r"|finden|bekommen|erhalten|erfahren|informieren|holen|beraten|lernen)\b"
     r"|an\s+wen\b|wer\s+hilft\b|was\s+(?:bringt|bringen|hält|halten|spricht|sind\s+die|bremst|bremsen|hindert|hindern|hemmt|hemmen)\b"
     r"|woran\s+(?:hakt|hapert|scheitert|scheitern|krankt)\b"
     r"|was\s+für\b|which\b|list\b|name\b|where\s+can)",
