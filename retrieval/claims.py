@@ -7,8 +7,10 @@ which every number of the claim occurs and at least `SUPPORT_SHARE` of its conte
 stretch is what the citation then quotes (`Checked.support`), so the advisor reads the words
 that hold the claim, not some other key sentence of a long passage. Words scattered over a
 whole section hold nothing. A sentence failing the check is replaced by the cited passage's
-own sentence that comes closest to it (verbatim); if there is none, it is shown with the mark
-„nicht belegt“.
+own sentence that comes closest to it (verbatim), first within the stretch the model read of that
+passage (`read`: the lead piece of a number answer, not a neighbouring figure the model never
+saw), with sentences ended by full stops only („KfW 2021: 4% - 6%“ is no sentence of its own);
+if there is none, it is shown with the mark „nicht belegt“.
 
 Before that, `tidy` repairs what small models emit: lone or doubled brackets (`[ [1]`,
 `[1][1]`, `[]`), and `check` drops sentences that only echo the question and a last sentence
@@ -115,20 +117,38 @@ def closest_sentence(claim: str, source: str) -> str | None:
     return _one_line(source[found[0] : found[1]]) if found else None
 
 
-def closest_span(claim: str, source: str) -> Span | None:
-    """Where in `source` the sentence sharing most content terms with `claim` lies."""
+def closest_span(claim: str, source: str, within: Span | None = None) -> Span | None:
+    """Where in `source` the sentence sharing most content terms with `claim` lies.
+
+    `within`: only the sentences of that stretch count, and only a full stop ends one there;
+    when none shares a term, its first sentence (what the model read leads with).
+    """
+    if within is not None:
+        spans = sentences(source, within, colons=False)
+        return _most_shared(claim, source, spans) or (spans[0] if spans else None)
+    return _most_shared(
+        claim, source, [s for item in items(source) for s in sentences(source, item)]
+    )
+
+
+def _most_shared(claim: str, source: str, spans: Sequence[Span]) -> Span | None:
+    """The first of `spans` sharing most content terms with `claim` (None: none shares one)."""
     terms = set(analyze(claim))
     best: tuple[int, Span] | None = None
-    for item in items(source):
-        for a, b in sentences(source, item):
-            shared = len(terms & set(analyze(source[a:b])))
-            if shared and (best is None or shared > best[0]):
-                best = (shared, (a, b))
+    for a, b in spans:
+        shared = len(terms & set(analyze(source[a:b])))
+        if shared and (best is None or shared > best[0]):
+            best = (shared, (a, b))
     return best[1] if best else None
 
 
 def check(
-    text: str, passages: Mapping[int, str], question: str, *, english: bool = False
+    text: str,
+    passages: Mapping[int, str],
+    question: str,
+    *,
+    english: bool = False,
+    read: Mapping[int, Span] | None = None,
 ) -> Checked:
     """Check each sentence of a mapped answer against stretches of the passages it cites.
 
@@ -138,12 +158,15 @@ def check(
         passages: passage number → the passage's full text, for every number the model saw.
         question: the question asked, to drop sentences that merely echo it.
         english: the answer is English (its words are not checked, see `supports`).
+        read: passage number → the stretch of it the model was given, where it got only one;
+            a failed sentence is replaced from that stretch first.
     """
     kept: list[str] = []
     cited: list[int] = []
     unsupported: list[str] = []
     replaced: list[str] = []
     spans: dict[int, list[Span]] = {}
+    shown_keys: set[str] = set()
     parts = split_sentences(tidy(text))
     for index, sentence in enumerate(parts):
         if sentence.endswith(UNSUPPORTED_MARK.strip()):
@@ -170,7 +193,10 @@ def check(
                 held[n] = span
         shown = body
         if not held:
-            found = closest_span(body, passages[numbers[0]])
+            first = numbers[0]
+            given = (read or {}).get(first)
+            found = closest_span(body, passages[first], given) if given else None
+            found = found or closest_span(body, passages[first])
             replaced.append(body)
             if found is None:
                 unsupported.append(body)
@@ -179,8 +205,9 @@ def check(
             shown = _one_line(passages[numbers[0]][found[0] : found[1]])
             held = {numbers[0]: found}
         line = _with_marks(shown, list(held))
-        if line in kept:
+        if letters_key(shown) in shown_keys:  # the same sentence again, whatever its marks
             continue
+        shown_keys.add(letters_key(shown))
         kept.append(line)
         for n, span in held.items():
             spans.setdefault(n, []).append(span)

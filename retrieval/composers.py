@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
+from quellenchat.types import letters_key
 from retrieval.answers import (
     REFUSAL,
     REFUSAL_EN,
@@ -42,7 +43,7 @@ from retrieval.citations import (
 )
 from retrieval.claims import check as check_claims
 from retrieval.claims import tidy
-from retrieval.compose import QUANTITY_RE, Matcher, Piece, compose
+from retrieval.compose import QUANTITY_RE, Matcher, Piece, Span, compose
 from retrieval.evidence import EvidenceBuilder, Prepared
 from retrieval.extractive import PageText, covering, extractive_answer, refusal
 from retrieval.question_kind import Kind, question_kind
@@ -203,7 +204,10 @@ class ModelComposer:
         mapped = map_citations(kept, sources, exempt=(REFUSAL, REFUSAL_EN))
         # Every cited sentence against stretches of its passage; failures replaced or marked.
         passages = {n: c.passage.text for n, c in sent.items()}
-        checked = check_claims(mapped.text, passages, prepared.ask, english=prepared.english)
+        read = {n: span for n, c in sent.items() if (span := _read_span(c))}
+        checked = check_claims(
+            mapped.text, passages, prepared.ask, english=prepared.english, read=read
+        )
         notice = None
         if not checked.cited:
             notice = (
@@ -308,6 +312,19 @@ def evidence_for_model(
 def _as_quote(piece: Piece) -> Citation:
     """The piece as the model's quote: its citation, quoting just the piece."""
     return dataclasses.replace(piece.citation, quote=piece.text, quote_span=piece.span)
+
+
+def _read_span(quote: Citation) -> Span | None:
+    """Where the model's quote lies in its passage, if it is one stretch (no list's items).
+
+    Compared by letters and digits: a piece's text has its dashes and blanks tidied.
+    """
+    span = quote.quote_span
+    if span is None or letters_key(quote.passage.text[span[0] : span[1]]) != letters_key(
+        quote.quote
+    ):
+        return None
+    return span
 
 
 def names_a_figure(text: str) -> bool:

@@ -116,3 +116,34 @@ def test_only_the_passages_that_hold_a_claim_stay_cited() -> None:
     checked = check("Rechnerkapazitäten sind Infrastruktur [1][2].", {1: NUMBERS, 2: INFRA}, "?")
     assert checked.cited == (2,)
     assert checked.text == "Rechnerkapazitäten sind Infrastruktur [2]."
+
+
+SHARES = (
+    "KMU sind beim Einsatz von KI noch zurückhaltend. Studien deuten auf einen Anteil von bis zu "
+    "15 % (Eurostat 2021: 9 %; KfW 2021: 4 % - 6 %) mit steigender Tendenz. KI wird vorrangig in "
+    "Unternehmen eingesetzt, die in die Digitalisierung investieren (12 %)."
+)
+
+
+def test_a_failed_sentence_is_replaced_from_the_stretch_the_model_read() -> None:
+    claim = "KI wird im Mittelstand verbreitet eingesetzt [1]."  # no sentence holds it
+    read = SHARES.index("Studien"), SHARES.index(" KI wird vorrangig")
+    checked = check(claim, {1: SHARES}, "Wie verbreitet ist KI?", read={1: read})
+    # What the model read (a colon inside it ends no sentence), not the passage's sentence
+    # closest to the claim's words (the 12 % one, which the model never saw).
+    assert checked.text == (
+        "Studien deuten auf einen Anteil von bis zu 15 % (Eurostat 2021: 9 %; KfW 2021: "
+        "4 % - 6 %) mit steigender Tendenz [1]."
+    )
+    assert checked.replaced == ("KI wird im Mittelstand verbreitet eingesetzt.",)
+    assert checked.support == {1: (read,)}
+    unread = check(claim, {1: SHARES}, "Wie verbreitet ist KI?")
+    assert "12 %" in unread.text
+
+
+def test_a_sentence_is_shown_once_whatever_its_marks() -> None:
+    # The model repeated its sentence, once citing both passages and once the first.
+    sentence = "Unterschiedliche Studien deuten auf einen Anteil von bis zu 15%"
+    text = f"{sentence} [1][2]. {sentence} [1]."
+    checked = check(text, {1: NUMBERS, 2: NUMBERS}, "Wie viele KMU nutzen KI?")
+    assert checked.text.count("bis zu 15%") == 1, checked.text

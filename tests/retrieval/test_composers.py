@@ -234,3 +234,25 @@ def test_a_number_answer_without_a_figure_becomes_the_extractive_one() -> None:
     model = _Model(reply="Die Förderquote beträgt 50 Prozent [1].")
     _, answer = _answer(_model_composer(model), _prepared(kind="number"))
     assert answer.notice is None
+
+
+def test_a_failed_model_sentence_is_replaced_by_what_the_model_read() -> None:
+    # The sentence closest to the claim's words is the 12 % one; the model read the 15 % one.
+    text = (
+        "• Studien deuten auf einen Anteil von bis zu 15 % (KfW 2021: 4 % - 6 %) mit "
+        "steigender Tendenz (KI-Monitor 2021).\n\n• KI wird im Mittelstand vorrangig in "
+        "Unternehmen eingesetzt, die investieren (12 %)."
+    )
+    lead = text.index("Studien"), text.index("2021).") + len("2021).")
+    passage = make_passage(text, highlights=(lead,))
+    quote = make_citation(passage, text[lead[0] : lead[1]])
+    question = "Wie verbreitet ist KI im Mittelstand?"
+    prepared = Prepared(question, question, False, (passage,), (quote,), False, question, "number")
+    model = _Model(reply="KI ist im Mittelstand zu bis zu 15 % verbreitet [1].")  # not held
+
+    _, answer = _answer(_model_composer(model), prepared)
+
+    assert answer.answer.startswith("Studien deuten auf einen Anteil von bis zu 15 %")
+    assert "12 %" not in answer.answer
+    assert answer.notice is None
+    assert answer.citations[0].quote_span == lead
