@@ -33,6 +33,9 @@ from retrieval.lexical import analyze
 
 SUPPORT_SHARE = 0.6
 _MARKS_RE = re.compile(r"((?:\s*\[\d+\])+)\s*([.!?:]?)\s*$")
+# The mark `map_citations` puts on a sentence it found no source for (before or after the stop).
+_UNSUPPORTED_RE = re.compile(re.escape(UNSUPPORTED_MARK.strip()))
+_UNSUPPORTED_END_RE = re.compile(r"\s*" + re.escape(UNSUPPORTED_MARK.strip()) + r"\s*([.!?:]?)\s*$")
 _MARK_RE = re.compile(r"\[(\d+)\]")
 _NUMBER_RE = re.compile(r"\d+(?:[.,]\d+)*")
 _NAME_RE = re.compile(r"\b[A-ZÄÖÜ]{2,}\w*|\b[A-ZÄÖÜ][a-zäöüß]+[A-ZÄÖÜ]\w*")
@@ -58,7 +61,7 @@ def tidy(text: str) -> str:
         marks.append(match.group(0))
         return f"\x00{len(marks) - 1}\x00"
 
-    held = _CITATION_RE.sub(keep, text)
+    held = _CITATION_RE.sub(keep, _UNSUPPORTED_RE.sub(keep, text))
     held = held.replace("[", "").replace("]", "")  # whatever bracket is left is broken
     text = re.sub("\x00(\\d+)\x00", lambda m: marks[int(m.group(1))], held)
     text = re.sub(r"(\[\d+\])(?:\s*\1)+", r"\1", text)  # the same mark twice in a row
@@ -169,9 +172,12 @@ def check(
     shown_keys: set[str] = set()
     parts = split_sentences(tidy(text))
     for index, sentence in enumerate(parts):
-        if sentence.endswith(UNSUPPORTED_MARK.strip()):
-            body = sentence[: -len(UNSUPPORTED_MARK.strip())].strip()
-            if body and not echoes(body, question):
+        flagged = _UNSUPPORTED_END_RE.search(sentence)
+        if flagged is not None:
+            body = (sentence[: flagged.start()] + flagged.group(1)).strip()
+            # A question back („Möchten Sie mehr wissen?“) or an echo of the asked one claims
+            # nothing: dropped, not listed as unsupported.
+            if body and not body.endswith("?") and not echoes(body, question):
                 unsupported.append(body)
                 kept.append(body + UNSUPPORTED_MARK)
             continue

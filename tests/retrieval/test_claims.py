@@ -147,3 +147,21 @@ def test_a_sentence_is_shown_once_whatever_its_marks() -> None:
     text = f"{sentence} [1][2]. {sentence} [1]."
     checked = check(text, {1: NUMBERS, 2: NUMBERS}, "Wie viele KMU nutzen KI?")
     assert checked.text.count("bis zu 15%") == 1, checked.text
+
+
+def test_a_sentence_without_a_source_stays_marked_and_listed() -> None:
+    # `map_citations` marks it; the bracket repair must not turn the mark into plain words.
+    text = f"Das kostet 5000 Euro.{UNSUPPORTED_MARK}"
+    checked = check(text, {1: NUMBERS}, "Was kostet KI?")
+    assert checked.text == f"Das kostet 5000 Euro.{UNSUPPORTED_MARK}"
+    assert checked.unsupported == ("Das kostet 5000 Euro.",)
+
+
+def test_a_question_in_the_answer_is_dropped_not_shown_as_unsupported() -> None:
+    question = "Spielt es eine Rolle, ob ein Betrieb selbst forscht?"
+    for asked in (question, "Möchten Sie mehr darüber erfahren?"):
+        # The mark lands before the question mark once the answer is split into sentences.
+        text = f"KMU sind beim Einsatz von KI noch zurückhaltend [1]. {asked}{UNSUPPORTED_MARK}"
+        checked = check(text, {1: NUMBERS}, question)
+        assert checked.text == "KMU sind beim Einsatz von KI noch zurückhaltend [1].", checked
+        assert checked.unsupported == ()
