@@ -247,7 +247,7 @@ def compose(
         listed = _list(usable, matcher, votes or {})
         if listed:
             return listed
-    pieces = _highlighted(close, numbers=kind == "number")
+    pieces = highlighted(close, numbers=kind == "number")
     if kind == "number":
         pieces = _counting_first(pieces, usable[:FACT_PASSAGES], matcher)
     if kind == "yesno":
@@ -301,7 +301,7 @@ def lead(question: str, pieces: Sequence[Piece], *, english: bool = False) -> st
     return "Yes: " if english else "Ja: "
 
 
-def _highlighted(quotes: Sequence[Citation], *, numbers: bool = False) -> list[Piece]:
+def highlighted(quotes: Sequence[Citation], *, numbers: bool = False) -> list[Piece]:
     """The search's key sentence of each close passage, distinct ones only (at most three)."""
     pieces: list[Piece] = []
     for quote in quotes:
@@ -346,7 +346,7 @@ def _counting_first(
         )
 
     if not any(counts(p) for p in pieces):
-        extra = next((p for p in _highlighted(nearest, numbers=True) if counts(p)), None)
+        extra = next((p for p in highlighted(nearest, numbers=True) if counts(p)), None)
         if extra is not None and _new(extra, pieces):
             pieces = [extra, *pieces][:MAX_HIGHLIGHTS]
     return sorted(pieces, key=lambda p: not counts(p))

@@ -43,7 +43,7 @@ from retrieval.citations import (
 )
 from retrieval.claims import check as check_claims
 from retrieval.claims import tidy
-from retrieval.compose import QUANTITY_RE, Matcher, Piece, Span, compose
+from retrieval.compose import QUANTITY_RE, Matcher, Piece, Span, compose, highlighted
 from retrieval.evidence import EvidenceBuilder, Prepared
 from retrieval.extractive import PageText, covering, extractive_answer, refusal
 from retrieval.question_kind import Kind, question_kind
@@ -200,7 +200,7 @@ class ModelComposer:
         kept = "\n".join(split_sentences(raw)[:limit])
         matcher = self.fallback.evidence.matcher
         sent = {c.n: c for c in evidence_for_model(prepared.evidence(), matcher)}
-        sources = [c.quote if c.n in sent else "" for c in prepared.quotes]
+        sources = [sent[c.n].quote if c.n in sent else "" for c in prepared.quotes]
         mapped = map_citations(kept, sources, exempt=(REFUSAL, REFUSAL_EN))
         # Every cited sentence against stretches of its passage; failures replaced or marked.
         passages = {n: c.passage.text for n, c in sent.items()}
@@ -299,7 +299,7 @@ def evidence_for_model(
         pieces = compose(kind, evidence.quotes, matcher(evidence.standalone_question))
         return (_as_quote(pieces[0]),) if pieces else quotes
     if kind != "list":
-        return quotes
+        return tuple(_heading_as_items(q) for q in quotes)
     pieces = listing(evidence, matcher(evidence.standalone_question))
     if not pieces:
         return quotes
@@ -307,6 +307,19 @@ def evidence_for_model(
     items = "\n".join(f"- {p.text}" for p in pieces)
     rest = tuple(q for q in quotes if q.n != section.n)[:LIST_EXTRA_QUOTES]
     return (dataclasses.replace(section, quote=items), *rest)
+
+
+def _heading_as_items(quote: Citation) -> Citation:
+    """A key quote that is only its section's heading, as the section's items.
+
+    A heading says nothing: given „Digitale Mindestanforderungen“ alone, the model answered
+    with the heading. The extractive answer gives the items in that case (`highlighted`).
+    """
+    pieces = highlighted([quote])
+    if len(pieces) < 2:  # one key sentence: the quote stays as it is
+        return quote
+    items = "\n".join(f"- {p.text}" for p in pieces)
+    return dataclasses.replace(quote, quote=items, quote_span=None)
 
 
 def _as_quote(piece: Piece) -> Citation:

@@ -256,3 +256,29 @@ def test_a_failed_model_sentence_is_replaced_by_what_the_model_read() -> None:
     assert "12 %" not in answer.answer
     assert answer.notice is None
     assert answer.citations[0].quote_span == lead
+
+
+def test_a_heading_alone_reaches_the_model_as_the_sections_items() -> None:
+    text = (
+        "Digitale Mindestanforderungen\n\n• Die Entwicklung von KI-Anwendungen setzt die "
+        "digitale Erfassung von Daten voraus.\n\n• Technische Infrastruktur wie Rechnerkapazitäten."
+    )
+    heading = (0, len("Digitale Mindestanforderungen"))
+    passage = make_passage(text, highlights=(heading,), section="Digitale Mindestanforderungen")
+    quote = make_citation(passage, "Digitale Mindestanforderungen")
+    question = "Was braucht man mindestens für KI?"  # a fact question: the key quotes go
+    prepared = Prepared(question, question, False, (passage,), (quote,), False, question, "fact")
+    builder = EvidenceBuilder(cast(Any, _Searcher()), 5, 0.0)
+
+    (read,) = evidence_for_model(prepared.evidence(), builder.matcher)
+    assert "digitale Erfassung von Daten" in read.quote
+    assert "Rechnerkapazitäten" in read.quote
+    # The model's sentences are mapped against what it read: the second item, copied without
+    # a mark, still gets its source instead of „nicht belegt“.
+    model = _Model(
+        reply="- Die Entwicklung von KI-Anwendungen setzt die digitale Erfassung von Daten "
+        "voraus [1].\n- Technische Infrastruktur wie Rechnerkapazitäten."
+    )
+    _, answer = _answer(_model_composer(model), prepared)
+    assert answer.unsupported == ()
+    assert "Rechnerkapazitäten [1]" in answer.answer
