@@ -29,7 +29,7 @@ if str(ROOT) not in sys.path:
 
 from bench.lilypond import MANUALS, PageKey, cleaned_pages, problems  # noqa: E402
 from quellenchat.types import letters_key  # noqa: E402
-from retrieval.evaluation import EvalItem  # noqa: E402
+from retrieval.evaluation import SPLITS, EvalItem  # noqa: E402
 
 FACT_SET = ROOT / "eval" / "realistic-faktenblatt.jsonl"
 # Each fresh held-out split: its file, its split name and its id prefix.
@@ -41,7 +41,6 @@ LILY_SET = ROOT / "eval" / "realistic-lilypond.jsonl"
 SHEET = ROOT / "corpus" / "ki-faktenblatt.txt"
 LILY_DIR = Path("/work/lilypond")
 KINDS = {"fact", "list", "number", "yesno", "howto"}
-SPLITS = {"tune", "heldout", "fresh", "fresh2"}
 MIN_ANSWERABLE, MIN_NEAR_MISSES, MIN_LILYPOND = 80, 25, 40
 
 
@@ -156,9 +155,7 @@ def counts(rows: list[dict[str, Any]]) -> str:
         if not total:
             continue
         lines.append(f"  {label}: {total}")
-        splits = [
-            s for s in ("tune", "heldout", "fresh", "fresh2") if any(k[2] == s for k in table)
-        ]
+        splits = [s for s in SPLITS if any(k[2] == s for k in table)]
         for kind in sorted(KINDS):
             found = [(split, table[(answerable, kind, split)]) for split in splits]
             if any(n for _, n in found):

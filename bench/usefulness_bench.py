@@ -35,6 +35,7 @@ sys.path.insert(0, str(ROOT))
 from bench.answer_bench import Row, percentile, shipped_store  # noqa: E402
 from quellenchat.settings import Settings  # noqa: E402
 from quellenchat.types import letters_key  # noqa: E402
+from retrieval.evaluation import SPLITS  # noqa: E402
 
 REALISTIC = ROOT / "eval" / "realistic-faktenblatt.jsonl"
 # The fresh held-out splits, each in its own file (`retrieval.evaluation.SPLITS`).
@@ -42,7 +43,6 @@ FRESH = (
     ROOT / "eval" / "realistic-faktenblatt-fresh.jsonl",
     ROOT / "eval" / "realistic-faktenblatt-fresh2.jsonl",
 )
-SPLITS = ("tune", "heldout", "fresh", "fresh2")
 # The splits whose misses have been read (since the evening of 6.12.2026): the refusal threshold
 # is calibrated on them; fresh2 is never looked at for that.
 READ_SPLITS = ("tune", "heldout", "fresh")
