@@ -35,7 +35,7 @@ SUPPORT_SHARE = 0.6
 _MARKS_RE = re.compile(r"((?:\s*\[\d+\])+)\s*([.!?:]?)\s*$")
 # The mark `map_citations` puts on a sentence it found no source for (before or after the stop).
 _UNSUPPORTED_RE = re.compile(re.escape(UNSUPPORTED_MARK.strip()))
-_UNSUPPORTED_END_RE = re.compile(r"\s*" + re.escape(UNSUPPORTED_MARK.strip()) + r"\s*([.!?:]?)\s*$")
+_UNSUPPORTED_END_RE = re.compile(r"\s*" + _UNSUPPORTED_RE.pattern + r"\s*([.!?:]?)\s*$")
 _MARK_RE = re.compile(r"\[(\d+)\]")
 _NUMBER_RE = re.compile(r"\d+(?:[.,]\d+)*")
 _NAME_RE = re.compile(r"\b[A-ZÄÖÜ]{2,}\w*|\b[A-ZÄÖÜ][a-zäöüß]+[A-ZÄÖÜ]\w*")
@@ -208,8 +208,8 @@ def check(
                 unsupported.append(body)
                 kept.append(body + UNSUPPORTED_MARK)
                 continue
-            shown = _one_line(passages[numbers[0]][found[0] : found[1]])
-            held = {numbers[0]: found}
+            shown = _one_line(passages[first][found[0] : found[1]])
+            held = {first: found}
         line = _with_marks(shown, list(held))
         if letters_key(shown) in shown_keys:  # the same sentence again, whatever its marks
             continue
