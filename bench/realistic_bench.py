@@ -41,6 +41,7 @@ FACT_SHEET_SET = ROOT / "eval" / "realistic-faktenblatt.jsonl"
 FRESH_SETS = (
     ROOT / "eval" / "realistic-faktenblatt-fresh.jsonl",
     ROOT / "eval" / "realistic-faktenblatt-fresh2.jsonl",
+    ROOT / "eval" / "realistic-faktenblatt-fresh3.jsonl",
 )
 LILYPOND_SET = ROOT / "eval" / "realistic-lilypond.jsonl"
 RESULTS = ROOT / "bench" / "results"
@@ -54,6 +55,7 @@ SPLIT_NAMES = {
     "heldout": "zurückgehalten",
     "fresh": "frisch",
     "fresh2": "frisch 2",
+    "fresh3": "frisch 3",
 }
 
 

@@ -1,6 +1,6 @@
 """Usefulness of the answers on the realistic fact-sheet questions, per backend and split.
 
-Per backend (extractive, local) and split (tune, heldout, fresh, fresh2):
+Per backend (extractive, local) and split (tune, heldout, fresh, fresh2, fresh3):
 
 - named: share of answerable questions whose answer names every `point` (an `a|b` point is
   met by either; compared after `letters_key`, like the set's own check);
@@ -42,6 +42,7 @@ REALISTIC = ROOT / "eval" / "realistic-faktenblatt.jsonl"
 FRESH = (
     ROOT / "eval" / "realistic-faktenblatt-fresh.jsonl",
     ROOT / "eval" / "realistic-faktenblatt-fresh2.jsonl",
+    ROOT / "eval" / "realistic-faktenblatt-fresh3.jsonl",
 )
 # The splits whose misses have been read (since the evening of 6.12.2026): the refusal threshold
 # is calibrated on them; fresh2 is never looked at for that.
