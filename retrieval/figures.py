@@ -9,8 +9,11 @@ such a question it would read as one. So the question is refused instead.
 What the question names is read from its nouns (capitalised words after the first), less the
 ones every figure in these sources is about („KI“, „Unternehmen“, „Anteil“ …). A noun is found
 in an item by its stem, its compound head („Fördersatz“ → „Satz“) or a thesaurus synonym; one
-found noun is enough. A question about money („Was kostet …“, „Wie viel verdient …“) also needs
-an amount of money, one about time („Wie lange …“) a span of time.
+found noun is enough; an item's section heading counts as its own words (a figure under
+„Nachhaltigkeitsaspekte“ is one about sustainability). Nouns of idioms („nichts am Hut haben“)
+and of comparisons („im Vergleich zu“) name nothing counted. A question about money („Was
+kostet …“, „Wie viel verdient …“) also needs an amount of money, one about time („Wie lange …“)
+a span of time.
 """
 
 from __future__ import annotations
@@ -32,7 +35,11 @@ Unit = Literal["money", "time"]
 _GENERIC_WORDS = (
     "KI Künstliche Intelligenz AI KMU Unternehmen Firma Firmen Betrieb Betriebe Mittelstand "
     "Mittelständler Mittelstaendler Deutschland Prozent Anteil Quote Zahl Zahlen Anzahl "
-    "Prozentsatz Teil Jahr Jahre Schnitt Durchschnitt Euro EUR"
+    "Prozentsatz Teil Jahr Jahre Schnitt Durchschnitt Euro EUR Vergleich Verhältnis"
+)
+# Everyday idioms whose noun is not what a question counts („… haben mit KI nichts am Hut“).
+_IDIOM_RE = re.compile(
+    r"\b(?:am Hut|auf dem Schirm|im Blick|unterm Strich|unter dem Strich|im Griff|am Ende)\b"
 )
 _NOUN_RE = re.compile(r"(?<![\w-])[A-ZÄÖÜ][\w-]*")
 
@@ -51,7 +58,7 @@ def asked_unit(question: str) -> Unit | None:
 
 def asked_nouns(question: str) -> list[str]:
     """The nouns of the asking sentence that name what is counted or measured."""
-    sentence = asking_sentences(question)[0]
+    sentence = _IDIOM_RE.sub(" ", asking_sentences(question)[0])
     words = [m.group() for m in _NOUN_RE.finditer(sentence) if m.start() > 0]
     return [w for w in words if _terms(w) - _GENERIC]
 
@@ -79,16 +86,17 @@ def figure_missing(question: str, passages: Sequence[Passage]) -> bool:
     unit = asked_unit(question)
     wanted = [_noun_terms(n) for n in asked_nouns(question)]
     wanted = [w for w in wanted if w]
-    return not any(_answers(item, unit, wanted) for item in _items(passages))
+    return not any(_answers(item, heading, unit, wanted) for heading, item in _items(passages))
 
 
-def _items(passages: Iterable[Passage]) -> Iterable[str]:
+def _items(passages: Iterable[Passage]) -> Iterable[tuple[str, str]]:
+    """Each item of the passages, with its section heading (which names what it is about)."""
     for passage in passages:
         for a, b in items(passage.text, passage.section):
-            yield passage.text[a:b]
+            yield passage.section or "", passage.text[a:b]
 
 
-def _answers(item: str, unit: Unit | None, wanted: Sequence[set[str]]) -> bool:
+def _answers(item: str, heading: str, unit: Unit | None, wanted: Sequence[set[str]]) -> bool:
     if not QUANTITY_RE.search(item):
         return False
     if unit == "money" and not MONEY_RE.search(item):
@@ -97,5 +105,5 @@ def _answers(item: str, unit: Unit | None, wanted: Sequence[set[str]]) -> bool:
         return False
     if not wanted:
         return True
-    terms = set(analyze(item))
+    terms = set(analyze(item)) | set(analyze(heading))
     return any(noun & terms for noun in wanted)

@@ -35,6 +35,31 @@ def test_the_nouns_asked_about_leave_out_what_every_figure_is_about() -> None:
     ]
 
 
+def test_idioms_and_comparisons_name_nothing_counted() -> None:
+    assert asked_nouns("Wie viel Prozent der KMU haben mit KI nichts am Hut?") == []
+    assert (
+        asked_nouns("Wie viel Prozent der kleinen Firmen nutzen KI im Vergleich zu großen?") == []
+    )
+    # A noun beside the idiom still counts.
+    assert asked_nouns("Wie viele Arbeitsplätze hat KI auf dem Schirm?") == ["Arbeitsplätze"]
+
+
+def test_the_section_heading_says_what_an_item_counts() -> None:
+    footprint = make_passage(
+        "Nachhaltigkeitsaspekte\n\n• ca. 25% der Unternehmen sehen einen positiven Einfluss auf "
+        "ihren ökologischen Fußabdruck.",
+        section="Nachhaltigkeitsaspekte",
+    )
+    question = "Wie viel Prozent sehen einen Vorteil für die Nachhaltigkeit?"
+    assert not figure_missing(question, [footprint])
+    # The heading names the item's subject; its figure must still be in the item itself.
+    bare = make_passage(
+        "Nachhaltigkeitsaspekte 2021\n\n• Viele Unternehmen sehen einen positiven Einfluss.",
+        section="Nachhaltigkeitsaspekte 2021",
+    )
+    assert figure_missing(question, [bare])
+
+
 def test_money_and_time_are_units_asked_for() -> None:
     assert asked_unit("Was kostet ein KI-Projekt?") == "money"
     assert asked_unit("Wie viel verdient ein KI-Experte?") == "money"
