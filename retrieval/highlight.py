@@ -24,6 +24,8 @@ NEGATIONS = frozenset({"nicht", "kein", "wed", "nie", "niemal"})
 _QUANTITY_RE = re.compile(
     r"\b(wie viele|wie viel|wieviele|wie hoch|wie groß|welche[nr]? anteil|anteil|prozent|quote"
     r"|was kostet|was kosten|wie teuer|wie lange"
+    # „Nutzen große Firmen KI häufiger als kleine?“ compares how many: the shares answer it.
+    r"|(?:häufiger|haeufiger|öfter|oefter|seltener)\b[^?.]*\bals"
     r"|how many|how much|percentage|share|how long)\b",
     re.IGNORECASE,
 )

@@ -5,7 +5,7 @@
 - `list`: „Welche …“, „Nenne …“, „Wo finde ich …“, „Wo kann ich … nachlesen?“, „Was bringt …“ –
   every item the sources list;
 - `number`: „Wie viele …“, „Wie hoch ist der Anteil …“ – the sentence that holds the numbers;
-- `yesno`: „Ist …“, „Gibt es …“, „Kann ich …“ – the finding first;
+- `yesno`: „Ist …“, „Gibt es …“, „Kann ich …“, any verb first – the finding first;
 - `howto`: „Wie kann ich …“, „Wie fange ich … an?“ – the ways the sources name, from each
   section that names one;
 - `fact`: everything else (what, who, why): the best sentence.
@@ -31,7 +31,8 @@ Kind = Literal["list", "number", "yesno", "howto", "fact"]
 _SPREAD_RE = re.compile(r"\bwie\s+(?:verbreitet|weit\s+verbreitet|häufig|oft)\b", re.IGNORECASE)
 
 _LIST_RE = re.compile(
-    r"^\s*(?:welche[n]?\b(?!\s+(?:rolle|bedeutung|anteil|zahl|prozent))"
+    r"^\s*(?:(?:(?:für|fuer|in|bei|mit|an|auf|zu|von|aus)\s+)?welche[nm]?\b"
+    r"(?!\s+(?:rolle|bedeutung|anteil|zahl|prozent|jahr))"
     r"|nenne\b|nennen\s+sie\b|liste\b|zähle\b|auflisten\b|wo\s+finde|wo\s+bekomm|wo\s+gibt"
     r"|wo\s+(?:kann|können|könnte|könnten)\s+(?:ich|man|wir)\b[^?]*?\b(?:nachlesen|nachschlagen|lesen"
     r"|finden|bekommen|erhalten|erfahren|informieren|holen|beraten|lernen)\b"
@@ -68,6 +69,21 @@ _YESNO_RE = re.compile(
     r"|lohnt|hat|haben|hilft|bringt\s+(?:es|das|ki)|stimmt|nimmt|nehmen|wird|werden|brauche"
     r"|braucht|brauchen|eignet|is|are|can|does|do|should)\b",
     re.IGNORECASE,
+)
+# Any other verb first, then its subject: German asks yes or no by putting the finite verb first
+# („Setzen größere Mittelständler KI häufiger ein …?“, „Arbeiten viele Betriebe schon mit KI?“).
+# Not a pronoun, article or preposition first: that is a statement („Wir sind …“) or a question
+# word after a preposition („Für welche …“, „Ab wann …“).
+# The subject opens with a lower-case word (article, pronoun, adjective) or an acronym (KI, KMU);
+# a noun first is followed by a preposition or another noun („Nutzen von KI?“, „Gute Gründe?“),
+# and an imperative by „mir“, „mal“ or „bitte“ („Erkläre mir …“).
+_VERB_FIRST_RE = re.compile(
+    r"^\s*(?!(?i:was|wer|wen|wem|wessen|wie|wo\w*|warum|weshalb|wieso|weswegen|wann|welche\w*"
+    r"|inwiefern|inwieweit|und|oder|aber|also|denn|ich|wir|du|ihr|er|sie|es|man|das|der|die|dies\w*"
+    r"|mein\w*|unser\w*|ein\w*|kein\w*|aus|ab|für|fuer|in|im|bei|beim|mit|von|vom|zu|zur|zum|seit"
+    r"|nach|über|unter|durch|auf|an|am|gegen|ohne|vor)\b)[A-ZÄÖÜ][a-zäöüß]+(?:'s)?\s+"
+    r"(?!(?i:mir|mal|uns|bitte|von|für|fuer|bei|beim|im|in|mit|zu|zur|zum|gegen|durch|auf|an|am"
+    r"|über|unter|ohne|nach|vor|aus|als|und|oder)\b)(?:[a-zäöüß]|[A-ZÄÖÜ]{2,}\b)"
 )
 # „Wie“ and a verb: a way is asked for („Wie kann ich …“, „Wie fange ich … an?“), not a figure.
 _HOWTO_RE = re.compile(
@@ -110,7 +126,7 @@ def _kind(question: str) -> Kind:
         return "number"
     if any(r.search(question) for r in (_LIST_RE, _CLAUSE_LIST_RE, _LIST_ANYWHERE_RE)):
         return "list"
-    if _YESNO_RE.search(question):
+    if _YESNO_RE.search(question) or _VERB_FIRST_RE.search(question):
         return "yesno"
     if _HOWTO_RE.search(question):
         return "howto"

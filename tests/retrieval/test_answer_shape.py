@@ -48,6 +48,17 @@ def answerer(fact_sheet_store: Settings, searcher: Searcher) -> Answerer:
         ("Förderung für KI?", "fact"),
         ("Datenschutz bei KI?", "fact"),
         ("Kosten von KI sind hoch?", "fact"),
+        # Any verb first asks yes or no; a pronoun, article or preposition first does not.
+        ("Arbeiten viele Betriebe schon mit KI?", "yesno"),
+        ("Hafte ich, wenn meine KI einen Fehler macht?", "yesno"),
+        ("Gibts KI-Zentren in Muenchen?", "yesno"),
+        ("Nutzen von KI für Händler?", "list"),
+        ("Für welche Aufgaben im Büro kann man KI nutzen?", "list"),
+        ("Aus welchem Jahr stammt die Umfrage?", "fact"),
+        ("Ab wann gilt der AI Act?", "fact"),
+        ("Wofür kann man KI nutzen?", "fact"),
+        # A comparison of how often asks for the shares.
+        ("Setzen größere Betriebe öfter KI ein als kleine?", "number"),
     ],
 )
 def test_question_kind(question: str, kind: str) -> None:
