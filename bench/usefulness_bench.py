@@ -44,9 +44,11 @@ FRESH = (
     ROOT / "eval" / "realistic-faktenblatt-fresh2.jsonl",
     ROOT / "eval" / "realistic-faktenblatt-fresh3.jsonl",
 )
-# The splits whose misses have been read (since the evening of 6.12.2026): the refusal threshold
-# is calibrated on them; fresh2 is never looked at for that.
-READ_SPLITS = ("tune", "heldout", "fresh")
+# The splits whose misses have been read (tune/heldout/fresh since the evening of 6.12.2026,
+# fresh2 since 7.12.): the refusal threshold is calibrated on them; fresh3 is never looked at for
+# that. Pooled over all four, the calibration gives 0.4564 instead of the shipped 0.4483: one
+# more tune near-miss refused, one more fresh question refused, so the shipped value stays.
+READ_SPLITS = ("tune", "heldout", "fresh", "fresh2")
 SUPPORT_SHARE = 0.6
 # The file an embedded Chroma store always has.
 STORE_FILE = "chroma.sqlite3"
@@ -277,7 +279,7 @@ def calibration(tallies: dict[str, Tally], current: float) -> dict[str, Any]:
     the worse of both rates maximised) and the one the default follows (`calibrate_keeping`:
     ≥ 0.95 of the answerable kept). Beside them the rates of the `current` threshold. Only the
     strengths of `READ_SPLITS` (pooled; since 6.12.2026, before only tune) choose a threshold;
-    fresh2 is reported.
+    fresh3 is reported.
     """
     from retrieval.refusal import calibrate, calibrate_keeping, rates
 
