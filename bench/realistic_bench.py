@@ -15,6 +15,7 @@ import argparse
 import shutil
 import sys
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +35,7 @@ from retrieval.evaluation import (  # noqa: E402
     squad_corpus,
 )
 from retrieval.passages import Passage  # noqa: E402
-from retrieval.search import Fusion, Searcher  # noqa: E402
+from retrieval.search import Searcher  # noqa: E402
 
 FACT_SHEET_SET = ROOT / "eval" / "realistic-faktenblatt.jsonl"
 # The fresh held-out splits, each in its own file (see `retrieval.evaluation.SPLITS`).
@@ -108,7 +109,7 @@ def searches(settings: Settings) -> dict[str, SearchFn]:
     """Our hybrid search and the plain baselines over one store, sharing one embedder."""
     ours = Searcher(settings)
     dense = Searcher(settings, embedder=ours.embedder, fusion=DENSE_ONLY)
-    plain = Searcher(settings, embedder=ours.embedder, fusion=Fusion(expand=False))
+    plain = Searcher(settings, embedder=ours.embedder, fusion=replace(ours.fusion, expand=False))
     return {
         "hybrid": lambda q: ours.search(q, 10),
         "hybrid ohne Thesaurus": lambda q: plain.search(q, 10),

@@ -4,16 +4,24 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from quellenchat.settings import Settings
+from quellenchat.settings import BUNDLED_EMBEDDER, GEMMA_EMBEDDER, Settings
 from quellenchat.types import letters_key
 from retrieval.evaluation import EvalItem, evaluate
 from retrieval.lexical import analyze
 from retrieval.passages import Passage
-from retrieval.search import Fusion, Searcher, collapse_duplicates, counting_first, fuse
+from retrieval.search import (
+    Fusion,
+    Searcher,
+    collapse_duplicates,
+    counting_first,
+    default_fusion,
+    fuse,
+)
 from tests.helpers import ingest_corpus, run_retrieval
 
 
@@ -184,6 +192,19 @@ def test_fuse_bonus_reaches_dense_candidates_outside_the_lexical_list() -> None:
     assert list(fused) == ["b", "a", "c"]
 
 
+def test_gemmas_wider_cosines_get_a_larger_lexical_bonus() -> None:
+    assert default_fusion(GEMMA_EMBEDDER).lexical_bonus == pytest.approx(0.12)
+    assert default_fusion(BUNDLED_EMBEDDER) == Fusion()
+    # On Gemma's scale a dense lead of 0.09 is common between the right bullet and a wrong one;
+    # the bullet holding the question's rare word overtakes it only with the larger bonus.
+    similarity = {"wrong": 0.50, "right": 0.41}
+    lexical = [("right", 10.0), ("wrong", 1.0)]
+    bm25 = dict(lexical).get
+    for fusion, first in ((Fusion(), "wrong"), (default_fusion(GEMMA_EMBEDDER), "right")):
+        fused = fuse(fusion, similarity, lexical, lambda cid: bm25(cid, 0.0))
+        assert next(iter(fused)) == first
+
+
 def test_fuse_rrf_adds_reciprocal_ranks() -> None:
     similarity = {"a": 0.90, "b": 0.88, "c": 0.80}
     lexical = [("c", 10.0), ("b", 5.0)]
@@ -222,7 +243,8 @@ def test_coverage_counts_a_users_word_the_passage_holds_in_the_sheets_word(
     # „Hemmnisse“ never occurs in the sheet; its bullets stand under „Herausforderungen“.
     # Without the thesaurus the question's heaviest word is missing from every passage.
     question = "Welche Hemmnisse gibt es?"
-    plain = Searcher(fact_sheet_store, embedder=searcher.embedder, fusion=Fusion(expand=False))
+    fusion = replace(searcher.fusion, expand=False)
+    plain = Searcher(fact_sheet_store, embedder=searcher.embedder, fusion=fusion)
     assert all(p.coverage == 0.0 for p in plain.search(question, 10))
     challenges = [p for p in searcher.search(question, 10) if p.section == "Herausforderungen"]
     assert challenges
