@@ -85,9 +85,10 @@ _VERB_FIRST_RE = re.compile(
     r"(?!(?i:mir|mal|uns|bitte|von|für|fuer|bei|beim|im|in|mit|zu|zur|zum|gegen|durch|auf|an|am"
     r"|über|unter|ohne|nach|vor|aus|als|und|oder)\b)(?:[a-zäöüß]|[A-ZÄÖÜ]{2,}\b)"
 )
-# „Wie“ and a verb: a way is asked for („Wie kann ich …“, „Wie fange ich … an?“), not a figure.
+# „Wie“ and a verb: a way is asked for („Wie kann ich …“, „Wie fange ich … an?“), not a figure;
+# also in a clause after context („Ich bin IT-Verantwortlicher: wie bereite ich … vor?“).
 _HOWTO_RE = re.compile(
-    r"^\s*(?:wie\s+(?!viele?\b|hoch\b|groß\b|lange?\b|weit\b|oft\b|häufig\b|verbreitet\b"
+    r"(?:^|[,;:–-]\s)\s*(?:wie\s+(?!viele?\b|hoch\b|groß\b|lange?\b|weit\b|oft\b|häufig\b|verbreitet\b"
     r"|teuer\b|wichtig\b|sicher\b|gut\b|schnell\b)\w+\s+(?:ich|wir|man|mein\w*|unser\w*|ki)\b"
     r"|how\s+(?:can|do|should)\b)",
     re.IGNORECASE,

@@ -57,6 +57,8 @@ def answerer(fact_sheet_store: Settings, searcher: Searcher) -> Answerer:
         ("Aus welchem Jahr stammt die Umfrage?", "fact"),
         ("Ab wann gilt der AI Act?", "fact"),
         ("Wofür kann man KI nutzen?", "fact"),
+        # „wie … ich“ after context asks for a way, as it does first.
+        ("Ich bin IT-Verantwortlicher: wie bereite ich unsere Daten auf KI vor?", "howto"),
         # A comparison of how often asks for the shares.
         ("Setzen größere Betriebe öfter KI ein als kleine?", "number"),
     ],
