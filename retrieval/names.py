@@ -9,11 +9,16 @@ and the sheet speaks of Germany only. When the question names
   capital like „ChatGPT“),
 - a year or an amount (percent, euro),
 - a price or a duration („Was kostet …“, „Wie lange dauert …“),
+- how much something changed („Um wie viel ist der Anteil gestiegen?“),
+- a way to reach someone („Telefonnummer“, „E-Mail-Adresse“, „Anschrift“),
 
 and none of the retrieved passages mentions it (for a price: no amount of money; for a
-duration: no number of days, weeks, months or years), the sources cannot answer it: the answer
-is the refusal. A place counts as mentioned when a place inside it is („Bayern“ by „München“),
-so a question about Bavaria's centres is answered by „KI-Regionalzentren in München und Regensburg“.
+duration: no number of days, weeks, months or years; for a change: no change by a figure, such
+as „um 3 Prozentpunkte“ or „von 6 % auf 9 %“, where „mit steigender Tendenz“ is none; for
+contact: no phone number, e-mail address or street address, where a web link is none), the
+sources cannot answer it: the answer is the refusal. A place counts as mentioned when a place
+inside it is („Bayern“ by „München“), so a question about Bavaria's centres is answered by
+„KI-Regionalzentren in München und Regensburg“.
 Spelling is compared folded (ä = ae, case ignored): „Muenchen“ is „München“.
 """
 
@@ -184,6 +189,31 @@ SPAN_RE = re.compile(
 )
 
 
+# Asking by how much something changed, and what a passage must hold to say it.
+CHANGE_RE = re.compile(
+    r"\bum\s+wie\s+viel\w*|\bwie\s+(?:stark|sehr|schnell)\s+(?:\w+\s+){0,12}?"
+    r"(?:gestiegen|gewachsen|gesunken|zugenommen|abgenommen|verändert|gefallen)\b"
+    r"|\b(?:wachstumsrate|zuwachsrate|steigerungsrate)\w*",
+    re.I,
+)
+SHIFT_RE = re.compile(
+    r"\bum\s+(?:rund\s+|etwa\s+|ca\.\s*)?\d|\bvon\s+\d[\d.,]*\s*(?:%|prozent)?\s+auf\s+\d"
+    r"|prozentpunkt\w*|verdoppel\w*|verdreifach\w*|halbiert\w*|\+\s?\d[\d.,]*\s?%",
+    re.I,
+)
+# Asking for a way to reach someone, and what a passage must hold to give one.
+CONTACT_RE = re.compile(
+    r"\b(?:telefon\w*|handynummer\w*|rufnummer\w*|e-?mail\w*|mailadresse\w*|anschrift\w*"
+    r"|postadresse\w*|kontaktdaten)\b",
+    re.I,
+)
+REACH_RE = re.compile(
+    r"[\w.+-]+@[\w-]+\.[\w.]+|(?:\+49|\b0\d{2,4})[\s/-]?\d[\d\s/-]{4,}\d"
+    r"|\b[\wäöüß-]+(?:straße|strasse|str\.|weg|platz|allee)\s+\d",
+    re.I,
+)
+
+
 def fold(text: str) -> str:
     """Lower case with umlauts and ß spelled out, so „Muenchen“ is „München“."""
     text = text.lower()
@@ -245,4 +275,8 @@ def missing_names(question: str, evidence: Sequence[str]) -> list[str]:
         missing.append("Preis")
     if DURATION_RE.search(question) and not SPAN_RE.search(text):
         missing.append("Dauer")
+    if CHANGE_RE.search(question) and not SHIFT_RE.search(text):
+        missing.append("Veränderung")
+    if CONTACT_RE.search(question) and not REACH_RE.search(text):
+        missing.append("Kontakt")
     return list(dict.fromkeys(missing))

@@ -112,6 +112,14 @@ SHEET = [
         ("Wie viele KMU nutzen 2025 KI?", ["2025"]),
         ("Lohnt sich KI ab 5.000 Euro?", ["5.000 Euro"]),
         ("Wie lange dauert die Einführung von KI?", ["Dauer"]),
+        # „mit steigender Tendenz“ says that, not by how much.
+        ("Um wie viel ist der Anteil gestiegen?", ["Veränderung"]),
+        (
+            "Wie stark ist der Anteil der KMU mit KI in den letzten Jahren gestiegen?",
+            ["Veränderung"],
+        ),
+        # A web link is no phone number.
+        ("Wie lautet die Telefonnummer des KI-Zentrums in München?", ["Kontakt"]),
     ],
 )
 def test_names_and_figures_the_evidence_lacks_are_found(question: str, missing: list[str]) -> None:
@@ -131,6 +139,22 @@ def test_names_and_figures_the_evidence_lacks_are_found(question: str, missing: 
 )
 def test_names_and_figures_the_evidence_holds_are_not_missing(question: str) -> None:
     assert missing_names(question, SHEET) == []
+
+
+@pytest.mark.parametrize(
+    ("question", "evidence"),
+    [
+        ("Um wie viel ist der Anteil gestiegen?", "Der Anteil stieg um 3 Prozentpunkte."),
+        ("Wie stark ist die Nutzung gewachsen?", "Die Nutzung stieg von 6 % auf 9 %."),
+        ("Wie ist die Telefonnummer?", "Telefon: 0721 608-12345"),
+        ("Hat das Zentrum eine E-Mail-Adresse?", "Kontakt: info@ki-zentrum.de"),
+        ("Wie lautet die Anschrift?", "Musterstraße 12, 80331 München"),
+    ],
+)
+def test_a_change_or_a_contact_is_answered_where_the_evidence_gives_one(
+    question: str, evidence: str
+) -> None:
+    assert missing_names(question, [evidence]) == []
 
 
 def test_a_question_naming_what_no_passage_mentions_is_refused(answerer: Answerer) -> None:
