@@ -69,6 +69,12 @@ _ANAPHORA = re.compile(
 )
 # „Was ist mit X gemeint?“ asks what X means, it does not lean on the previous question.
 _DEFINITION = re.compile(r"\bgemeint\b|\bbedeutet\b", re.IGNORECASE)
+# A topic put first and then taken up („KI in der Qualitätskontrolle – funktioniert das?“): the
+# pronoun points into the question itself.
+_DISLOCATED = re.compile(r"^\s*\w[^?]*?\s[–—:-]\s")
+# The sources' own subject named: a long question that opens like a follow-up („Wie sieht es bei
+# KI im Mittelstand in den USA aus, …?“) says what it is about.
+_OWN_SUBJECT = re.compile(r"\b(?:KI|AI|künstliche[rn]?\s+Intelligenz)\b", re.IGNORECASE)
 
 
 class QuestionError(ValueError):
@@ -107,10 +113,16 @@ def history_text(history: History, budget_bytes: int) -> str:
 
 
 def looks_like_follow_up(question: str) -> bool:
-    """A short question that leans on the previous one ("Und bei den größeren Firmen?")."""
+    """A short question that leans on the previous one ("Und bei den größeren Firmen?").
+
+    Not one that names its topic first and then points to it („KI in der Qualitätskontrolle –
+    funktioniert das?“), nor a long one that opens like a follow-up but names KI itself.
+    """
     words = re.findall(r"\w+", question)
     if _FOLLOW_UP_START.match(question.strip()) and not _DEFINITION.search(question):
-        return True
+        return len(words) <= 10 or not _OWN_SUBJECT.search(question)
+    if _DISLOCATED.match(question):
+        return False
     return len(words) <= 6 and bool(_ANAPHORA.search(question.lower()[:1] + question[1:]))
 
 
