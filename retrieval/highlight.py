@@ -9,6 +9,8 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 
+from retrieval.lexical import one_edit
+
 Span = tuple[int, int]
 MAX_KEY_SENTENCES = 2
 # A second sentence is highlighted only when it scores at least this share of the best one.
@@ -20,7 +22,8 @@ RELATED_WEIGHT = 0.5
 # Negations, as analysed („weder“ → „wed“). A negated sentence's figure counts those who do
 # not („40% … setzen weder KI ein noch planen sie …“): it answers „Wie viele … setzen KI ein?“
 # only when the question is negated too.
-NEGATIONS = frozenset({"nicht", "kein", "wed", "nie", "niemal"})
+# „nix“: spoken German for „nichts“ („haben mit KI nix am Hut“).
+NEGATIONS = frozenset({"nicht", "kein", "wed", "nie", "niemal", "nix"})
 _QUANTITY_RE = re.compile(
     r"\b(wie viele|wie viel|wieviele|wie hoch|wie groß|welche[nr]? anteil|anteil|prozent|quote"
     r"|was kostet|was kosten|wie teuer|wie lange"
@@ -43,30 +46,10 @@ def asks_for_quantity(question: str) -> bool:
     if _QUANTITY_RE.search(question):
         return True
     return any(
-        _one_edit(word.lower(), target)
+        one_edit(word.lower(), target)
         for word in _AFTER_WIE_RE.findall(question)
         for target in ("viele", "viel")
     )
-
-
-def _one_edit(word: str, target: str) -> bool:
-    """Whether `word` is `target` with at most one letter changed, added, dropped or swapped."""
-    if word == target:
-        return True
-    if abs(len(word) - len(target)) > 1:
-        return False
-    if len(word) == len(target):
-        diff = [i for i, (a, b) in enumerate(zip(word, target, strict=True)) if a != b]
-        if len(diff) == 1:
-            return True
-        return (
-            len(diff) == 2
-            and diff[1] == diff[0] + 1
-            and word[diff[0]] == target[diff[1]]
-            and word[diff[1]] == target[diff[0]]
-        )
-    short, long = sorted((word, target), key=len)
-    return any(long[:i] + long[i + 1 :] == short for i in range(len(long)))
 
 
 def has_figure(terms: frozenset[str]) -> bool:

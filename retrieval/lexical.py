@@ -228,6 +228,26 @@ def analyze(text: str) -> list[str]:
     return _DEFAULT_ANALYZER(text)
 
 
+def one_edit(word: str, target: str) -> bool:
+    """Whether `word` is `target` with at most one letter changed, added, dropped or swapped."""
+    if word == target:
+        return True
+    if abs(len(word) - len(target)) > 1:
+        return False
+    if len(word) == len(target):
+        diff = [i for i, (a, b) in enumerate(zip(word, target, strict=True)) if a != b]
+        if len(diff) == 1:
+            return True
+        return (
+            len(diff) == 2
+            and diff[1] == diff[0] + 1
+            and word[diff[0]] == target[diff[1]]
+            and word[diff[1]] == target[diff[0]]
+        )
+    short, long = sorted((word, target), key=len)
+    return any(long[:i] + long[i + 1 :] == short for i in range(len(long)))
+
+
 class LexicalIndex:
     """BM25 index over text chunks, built once and queried many times."""
 

@@ -161,6 +161,14 @@ _COMMON = frozenset(
         "sme",
         "smes",
         "ok",
+        # Abbreviations written without their dots („zB“, „uU“, „dH“): words, not product names.
+        "zb",
+        "uu",
+        "dh",
+        "ua",
+        "oä",
+        "bzw",
+        "usw",
         "usb",
         "www",
     ]
@@ -168,7 +176,9 @@ _COMMON = frozenset(
 _ENDING = r"(?:e|en|er|es|em|s|n)?"
 _WORD_RE = re.compile(r"[\w-]+")
 _ACRONYM_RE = re.compile(r"^(?:[A-ZÄÖÜ]{2,}\d*|[A-Za-z]+[a-z][A-Z]\w*|[a-z]+[A-Z]\w*)$")
-_YEAR_RE = re.compile(r"(?<![\d.,])(?:19|20)\d\d(?![\d.,])")
+# A year, not part of a longer number („2.025“, „2025,5“); a comma or full stop after it is
+# punctuation („Zahlen für 2025, wie viele …“).
+_YEAR_RE = re.compile(r"(?<!\d)(?<!\d[.,])(?:19|20)\d\d(?!\d|[.,]\d)")
 _AMOUNT_RE = re.compile(
     r"(\d[\d.,]*)\s*(?:%|prozent|euro\b|eur\b|€|mio\b|millionen|milliarden|tausend)", re.I
 )

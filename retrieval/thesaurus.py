@@ -22,9 +22,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from retrieval.lexical import analyze
+from retrieval.lexical import analyze, one_edit
 
 THESAURUS_FILE = Path(__file__).with_name("thesaurus.de.toml")
+# Shorter stems lie one letter apart too often („planen“/„planer“) to call either a typo.
+MIN_TYPO_LENGTH = 7
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,7 @@ class Thesaurus:
     def added(self, question: str) -> list[str]:
         """The source terms of every key the question contains, each once, in file order."""
         asked = verb_forms(question)
+        asked |= self.misspelled(asked).keys()
         return list(
             dict.fromkeys(
                 target for key, targets in self.entries if key <= asked for target in targets
@@ -67,13 +70,35 @@ class Thesaurus:
         """
         terms = set(analyze(question))
         asked = verb_forms(question)
+        typos = self.misspelled(asked)
+        asked |= typos.keys()
         found: dict[str, set[str]] = {}
         for key, targets in self.entries:
             if key <= asked:
                 added = set(analyze(" ".join(targets)))
-                for term in key & terms:
-                    found.setdefault(term, set()).update(added)
+                for term in key & (terms | typos.keys()):
+                    found.setdefault(typos.get(term, term), set()).update(added)
         return {term: frozenset(added) for term, added in found.items()}
+
+    @functools.cached_property
+    def _key_terms(self) -> frozenset[str]:
+        return frozenset(t for key, _ in self.entries for t in key if len(t) >= MIN_TYPO_LENGTH)
+
+    def misspelled(self, asked: set[str]) -> dict[str, str]:
+        """{key term: the question's term} for long terms one letter off a key's („Maschienen“).
+
+        Users type fast: „Qualitätskontrole“ is „Qualitätskontrolle“. A term of at least
+        `MIN_TYPO_LENGTH` letters that is no key term itself matches a key term one letter
+        changed, added, dropped or swapped away.
+        """
+        found: dict[str, str] = {}
+        for term in asked:
+            if len(term) < MIN_TYPO_LENGTH or term in self._key_terms:
+                continue
+            for key_term in self._key_terms:
+                if key_term not in asked and one_edit(term, key_term):
+                    found.setdefault(key_term, term)
+        return found
 
 
 # Plural and case endings of a noun key's last word. The stemmer does not always reduce them to

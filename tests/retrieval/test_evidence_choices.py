@@ -120,6 +120,8 @@ SHEET = [
         ),
         # A web link is no phone number.
         ("Wie lautet die Telefonnummer des KI-Zentrums in München?", ["Kontakt"]),
+        # A comma after the year is punctuation, not a decimal.
+        ("Gibt es schon Zahlen für 2025, wie viele KMU KI nutzen?", ["2025"]),
     ],
 )
 def test_names_and_figures_the_evidence_lacks_are_found(question: str, missing: list[str]) -> None:
@@ -135,6 +137,7 @@ def test_names_and_figures_the_evidence_lacks_are_found(question: str, missing: 
         "Wie viele KMU nutzten 2021 KI, 15 % oder mehr?",
         "Welche KI-Anwendungen gibt es für KMU?",  # KI, KMU: in the sources
         "Was kostet die Digitalisierung, 15.000 EUR?",
+        "Wie kann man KI im Kundenkontakt einsetzen, zB im Kundenservice?",  # „zB“: no product
     ],
 )
 def test_names_and_figures_the_evidence_holds_are_not_missing(question: str) -> None:

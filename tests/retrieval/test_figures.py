@@ -42,6 +42,10 @@ def test_idioms_and_comparisons_name_nothing_counted() -> None:
     )
     # A noun beside the idiom still counts.
     assert asked_nouns("Wie viele Arbeitsplätze hat KI auf dem Schirm?") == ["Arbeitsplätze"]
+    # Users of KI are the firms every figure counts; what they are in is asked.
+    assert asked_nouns("Wie hoch ist der Anteil der KI-Nutzer in der Landwirtschaft?") == [
+        "Landwirtschaft"
+    ]
 
 
 def test_the_section_heading_says_what_an_item_counts() -> None:

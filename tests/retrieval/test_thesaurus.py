@@ -38,6 +38,20 @@ def test_related_maps_each_asked_term_to_the_source_terms_it_stands_for() -> Non
     assert thesaurus.related("Eine kleine Bäckerei?") == {}
 
 
+def test_a_long_word_one_letter_off_a_key_is_a_typo_of_it() -> None:
+    thesaurus = Thesaurus.from_mapping(
+        {"Qualitätskontrolle": ["Fehlererkennung"], "Planung": ["Planungstools"]}
+    )
+    question = "KI in der Qualitätskontrole – funktioniert das?"
+    assert thesaurus.added(question) == ["Fehlererkennung"]
+    # The coverage bridge is keyed by the term as typed.
+    assert thesaurus.related(question) == {
+        "qualitatskontrol": frozenset({"fehlererkenn", "fehl", "erkenn"})
+    }
+    # Short stems are left alone: „Planer“ is no typo of „Planung“.
+    assert thesaurus.added("Braucht ein Planer KI?") == []
+
+
 def test_terms_are_added_once() -> None:
     thesaurus = Thesaurus.from_mapping(
         {"Hürde": ["Herausforderungen"], "Hemmnis": ["Herausforderungen"]}
