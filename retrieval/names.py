@@ -201,7 +201,7 @@ SPAN_RE = re.compile(
 
 # Asking by how much something changed, and what a passage must hold to say it.
 CHANGE_RE = re.compile(
-    r"\bum\s+wie\s+viel\w*|\bwie\s+(?:stark|sehr|schnell)\s+(?:\w+\s+){0,12}?"
+    r"\bum\s+wie\s*viel\w*|\bwie\s+(?:stark|sehr|schnell)\s+(?:\w+\s+){0,12}?"
     r"(?:gestiegen|gewachsen|gesunken|zugenommen|abgenommen|verändert|gefallen)\b"
     r"|\b(?:wachstumsrate|zuwachsrate|steigerungsrate)\w*",
     re.I,

@@ -114,6 +114,7 @@ SHEET = [
         ("Wie lange dauert die Einführung von KI?", ["Dauer"]),
         # „mit steigender Tendenz“ says that, not by how much.
         ("Um wie viel ist der Anteil gestiegen?", ["Veränderung"]),
+        ("Um wieviel Prozent pro Jahr wächst der KI-Einsatz?", ["Veränderung"]),
         (
             "Wie stark ist der Anteil der KMU mit KI in den letzten Jahren gestiegen?",
             ["Veränderung"],
