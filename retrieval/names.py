@@ -224,6 +224,16 @@ REACH_RE = re.compile(
 )
 
 
+# What a question can ask for, and what the evidence must hold to give it, with the label
+# `missing_names` reports when it does not.
+_ASKED_AND_GIVEN = (
+    ("Preis", PRICE_RE, MONEY_RE),
+    ("Dauer", DURATION_RE, SPAN_RE),
+    ("Veränderung", CHANGE_RE, SHIFT_RE),
+    ("Kontakt", CONTACT_RE, REACH_RE),
+)
+
+
 def fold(text: str) -> str:
     """Lower case with umlauts and ß spelled out, so „Muenchen“ is „München“."""
     text = text.lower()
@@ -281,12 +291,7 @@ def missing_names(question: str, evidence: Sequence[str]) -> list[str]:
         if _digits(match.group(1).rstrip(".,")) not in evidence_digits:
             missing.append(match.group(0))
     text = "\n".join(evidence)
-    if PRICE_RE.search(question) and not MONEY_RE.search(text):
-        missing.append("Preis")
-    if DURATION_RE.search(question) and not SPAN_RE.search(text):
-        missing.append("Dauer")
-    if CHANGE_RE.search(question) and not SHIFT_RE.search(text):
-        missing.append("Veränderung")
-    if CONTACT_RE.search(question) and not REACH_RE.search(text):
-        missing.append("Kontakt")
+    for label, asked, given in _ASKED_AND_GIVEN:
+        if asked.search(question) and not given.search(text):
+            missing.append(label)
     return list(dict.fromkeys(missing))
