@@ -43,6 +43,7 @@ FRESH_SETS = (
     ROOT / "eval" / "realistic-faktenblatt-fresh.jsonl",
     ROOT / "eval" / "realistic-faktenblatt-fresh2.jsonl",
     ROOT / "eval" / "realistic-faktenblatt-fresh3.jsonl",
+    ROOT / "eval" / "realistic-faktenblatt-fresh4.jsonl",
 )
 LILYPOND_SET = ROOT / "eval" / "realistic-lilypond.jsonl"
 RESULTS = ROOT / "bench" / "results"
@@ -57,6 +58,7 @@ SPLIT_NAMES = {
     "fresh": "frisch",
     "fresh2": "frisch 2",
     "fresh3": "frisch 3",
+    "fresh4": "frisch 4",
 }
 
 
