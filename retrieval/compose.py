@@ -228,11 +228,14 @@ def compose(
     *,
     verified_only: bool = True,
     votes: Mapping[str, float] | None = None,
+    why: bool = False,
 ) -> list[Piece]:
     """The pieces of the answer, in order (see the module docstring).
 
     `votes`: per passage id, the share of the search hits' rank votes for its section
     (`retrieval.evidence.section_votes`); it helps choose a list question's section.
+    `why`: the question asks for a reason (`question_kind.asks_why`); each key sentence is
+    carried on to its item's next sentence.
     """
     usable = [q for q in quotes if q.verified or not verified_only]
     if not usable:
@@ -247,7 +250,7 @@ def compose(
         listed = _list(usable, matcher, votes or {})
         if listed:
             return listed
-    pieces = highlighted(close, numbers=kind == "number")
+    pieces = highlighted(close, numbers=kind == "number", why=why)
     if kind == "number":
         pieces = _counting_first(pieces, usable[:FACT_PASSAGES], matcher)
     if kind == "yesno":
@@ -301,8 +304,16 @@ def lead(question: str, pieces: Sequence[Piece], *, english: bool = False) -> st
     return "Yes: " if english else "Ja: "
 
 
-def highlighted(quotes: Sequence[Citation], *, numbers: bool = False) -> list[Piece]:
-    """The search's key sentence of each close passage, distinct ones only (at most three)."""
+def highlighted(
+    quotes: Sequence[Citation], *, numbers: bool = False, why: bool = False
+) -> list[Piece]:
+    """The search's key sentence of each close passage, distinct ones only (at most three).
+
+    `why`: the key sentence goes on to its item's next sentence. The sentence that matches a
+    why-question best restates what is asked about; the reason tends to follow it („…
+    erkennen häufig noch nicht den Nutzen … Konkrete Anwendungsfälle sind ihnen oft nicht
+    bekannt“).
+    """
     pieces: list[Piece] = []
     for quote in quotes:
         passage = quote.passage
@@ -323,6 +334,8 @@ def highlighted(quotes: Sequence[Citation], *, numbers: bool = False) -> list[Pi
             a, b = max(a, item[0]), min(b, item[1])
             if numbers and not QUANTITY_RE.search(passage.text[a:b]):
                 b = _through_number(passage.text, (a, b), item)
+            if why:
+                b = next((e for _, e in sentences(passage.text, (b, item[1]))), b)
         piece = Piece(quote, _trim(passage.text, a, b))
         if len(pieces) < MAX_HIGHLIGHTS and piece.span[1] > piece.span[0] and _new(piece, pieces):
             pieces.append(piece)

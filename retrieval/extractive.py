@@ -12,6 +12,7 @@ from retrieval.answers import REFUSAL, REFUSAL_EN, Answer, Citation
 from retrieval.citations import quote_occurs
 from retrieval.compose import Matcher, Piece, compose, lead, render
 from retrieval.evidence import Prepared
+from retrieval.question_kind import asks_why
 
 PageText = Callable[[str, int], str | None]
 
@@ -39,7 +40,13 @@ def extractive_answer(
     notice: str | None = None,
 ) -> Answer:
     """Verbatim pieces of the evidence, shaped by the question's kind, each with its [n]."""
-    pieces = compose(prepared.kind, prepared.quotes, matcher, votes=prepared.section_votes)
+    pieces = compose(
+        prepared.kind,
+        prepared.quotes,
+        matcher,
+        votes=prepared.section_votes,
+        why=asks_why(prepared.standalone),
+    )
     opening = ""
     if prepared.kind == "yesno":
         opening = lead(prepared.standalone, pieces, english=prepared.english)

@@ -33,18 +33,20 @@ _SPREAD_RE = re.compile(r"\bwie\s+(?:verbreitet|weit\s+verbreitet|häufig|oft)\b
 _LIST_RE = re.compile(
     r"^\s*(?:(?:(?:für|fuer|in|bei|mit|an|auf|zu|von|aus)\s+)?welche[nm]?\b"
     r"(?!\s+(?:rolle|bedeutung|anteil|zahl|prozent|jahr))"
-    r"|nenne\b|nennen\s+sie\b|liste\b|zähle\b|auflisten\b|wo\s+finde|wo\s+bekomm|wo\s+gibt"
+    r"|nenne?\b|nennen\s+sie\b|liste\b|zähle?\b|auflisten\b|wo\s+finde|wo\s+bekomm|wo\s+gibt"
     r"|wo\s+(?:kann|können|könnte|könnten)\s+(?:ich|man|wir)\b[^?]*?\b(?:nachlesen|nachschlagen|lesen"
     r"|finden|bekommen|erhalten|erfahren|informieren|holen|beraten|lernen)\b"
     r"|an\s+wen\b|wer\s+hilft\b|was\s+(?:bringt|bringen|hält|halten|spricht|sind\s+die|bremst|bremsen|hindert|hindern|hemmt|hemmen)\b"
     r"|woran\s+(?:hakt|hapert|scheitert|scheitern|krankt)\b"
+    r"|(?:warum|wieso|weshalb|weswegen)\b[^?]*?\b(?:schwer|zöger\w*|zurückhaltend|scheu\w*"
+    r"|skeptisch)\b"
     r"|was\s+für\b|which\b|list\b|name\b|where\s+can)",
     re.IGNORECASE,
 )
 # The same asked in a clause after context („Wir sind ein Metallbauer mit 20 Leuten, was bringt
 # uns KI?“); not „welche“, which after a comma opens a relative clause as often as a question.
 _CLAUSE_LIST_RE = re.compile(
-    r"[,;:]\s*(?:nenne\b|wo\s+finde|wo\s+bekomm|wo\s+gibt|an\s+wen\b|wer\s+hilft\b"
+    r"[,;:]\s*(?:nenne?\b|wo\s+finde|wo\s+bekomm|wo\s+gibt|an\s+wen\b|wer\s+hilft\b"
     r"|was\s+(?:bringt|bringen|hält|halten|spricht|sind\s+die|bremst|bremsen|hindert|hindern|hemmt|hemmen)\b"
     r"|woran\s+(?:hakt|hapert|scheitert|scheitern|krankt)\b)",
     re.IGNORECASE,
@@ -161,6 +163,14 @@ def asked_subject(question: str) -> str:
     # Up to its noun, the first capitalised word („Welche großen Hürden …“); else one word.
     noun = next((i for i, w in enumerate(words) if w[:1].isupper()), 0)
     return " ".join(words[: noun + 1])
+
+
+_WHY_RE = re.compile(r"^\s*(?:warum|wieso|weshalb|weswegen|aus\s+welchem\s+grund|why)\b", re.I)
+
+
+def asks_why(question: str) -> bool:
+    """Whether the question's asking sentence asks for a reason („Warum …?“)."""
+    return bool(_WHY_RE.search(asking_sentences(question)[0]))
 
 
 def addresses_the_system(question: str) -> bool:

@@ -61,6 +61,15 @@ def answerer(fact_sheet_store: Settings, searcher: Searcher) -> Answerer:
         ("Ich bin IT-Verantwortlicher: wie bereite ich unsere Daten auf KI vor?", "howto"),
         # A comparison of how often asks for the shares.
         ("Setzen größere Betriebe öfter KI ein als kleine?", "number"),
+        # The imperative without its „e“, as people type it.
+        ("Nenn mal die Hürden bei KI.", "list"),
+        ("Zähl die Vorteile von KI auf.", "list"),
+        # Why firms find it hard or hesitate: the reasons are the obstacles, all of them;
+        # not when „warum“ opens a clause of a yes/no question.
+        ("Warum tun sich kleine Betriebe so schwer mit KI?", "list"),
+        ("Wieso zögern so viele Mittelständler?", "list"),
+        ("Ist das ein bekannter Grund, warum Firmen zögern?", "yesno"),
+        ("Warum ist der Datenschutz wichtig?", "fact"),
     ],
 )
 def test_question_kind(question: str, kind: str) -> None:
@@ -202,6 +211,19 @@ def test_the_sources_word_for_an_everyday_word_picks_the_key_sentence() -> None:
     assert first("Wie kann ich meine Abläufe verbessern?", "Prozesse optimieren") == spans[1]
     # A word the question uses itself outweighs one the thesaurus gave.
     assert first("Wie kann KI meine Abläufe verbessern?", "Prozesse") == spans[0]
+
+
+def test_a_why_question_gets_the_sentence_after_the_one_it_restates(answerer: Answerer) -> None:
+    from retrieval.question_kind import asks_why
+
+    assert asks_why("Wir sind klein. Warum sehen Betriebe wie wir keinen Nutzen in KI?")
+    assert not asks_why("Ist das ein Grund, warum Firmen zögern?")
+    # The key sentence restates the question („… erkennen häufig noch nicht den Nutzen …“);
+    # the reason is the item's next sentence.
+    answer = answerer.ask("Warum sehen kleinere Betriebe oft noch keinen Nutzen in KI?")
+    assert "Anwendungsfälle sind ihnen oft nicht bekannt" in answer.answer
+    assert answer.citations
+    assert all(c.verified for c in answer.citations)
 
 
 def test_the_subject_of_a_which_question_is_its_noun() -> None:
