@@ -45,8 +45,8 @@ Embed = Callable[[Sequence[str]], Any]
 MAX_LIST_ITEMS = 12
 # Among passages no further than this below the best (fused score) the answer may draw.
 SCORE_GAP = 0.04
-# A how-to question draws on passages this far below the best, one key sentence each, when the
-# sentence holds a weighty term of the question: the ways are often spread over sections.
+# A how-to question draws on passages this far below the best, one key sentence each (all items
+# of a section whose heading the question names): the ways are often spread over sections.
 HOWTO_GAP = 0.25
 # Another passage's item is added when it scores no further than this below the best.
 SECOND_GAP = 0.03
@@ -250,7 +250,12 @@ def compose(
         listed = _list(usable, matcher, votes or {})
         if listed:
             return listed
-    pieces = highlighted(close, numbers=kind == "number", why=why)
+    pieces = highlighted(
+        close,
+        numbers=kind == "number",
+        why=why,
+        named=matcher.names if kind == "howto" else None,
+    )
     if kind == "number":
         pieces = _counting_first(pieces, usable[:FACT_PASSAGES], matcher)
     if kind == "yesno":
@@ -305,10 +310,18 @@ def lead(question: str, pieces: Sequence[Piece], *, english: bool = False) -> st
 
 
 def highlighted(
-    quotes: Sequence[Citation], *, numbers: bool = False, why: bool = False
+    quotes: Sequence[Citation],
+    *,
+    numbers: bool = False,
+    why: bool = False,
+    named: Callable[[str | None], bool] | None = None,
 ) -> list[Piece]:
     """The search's key sentence of each close passage, distinct ones only (at most three).
 
+    `named`: for a how-to question, whether the question's terms (or their thesaurus terms)
+    name a section's heading; such a passage gives all its items („Wie fange ich an?“ →
+    „Digitale Mindestanforderungen“: digitale Erfassung von Daten, Rechnerkapazitäten), the
+    ways the sources name for what is asked.
     `why`: the key sentence goes on to its item's next sentence. The sentence that matches a
     why-question best restates what is asked about; the reason tends to follow it („…
     erkennen häufig noch nicht den Nutzen … Konkrete Anwendungsfälle sind ihnen oft nicht
@@ -320,6 +333,9 @@ def highlighted(
         a, b = passage.highlights[0] if passage.highlights else (0, len(passage.text))
         spans = items(passage.text, passage.section)
         inside = [item for item in spans if a < item[1] and b > item[0]]
+        if named is not None and spans and named(passage.section):
+            pieces += [p for p in (Piece(quote, s) for s in spans) if _new(p, pieces)]
+            continue
         if spans and not inside:
             # The key sentence is the section's heading („Digitale Mindestanforderungen“): the
             # question names the section's topic, so its items answer it; a heading alone says

@@ -290,3 +290,13 @@ def test_a_key_sentence_never_carries_the_section_heading(answerer: Answerer) ->
     answer = answerer.ask("Wie fange ich mit KI in meinem Betrieb am besten an?")
     assert "Herausforderungen •" not in answer.answer
     assert "Anwendungsbereiche/-beispiele •" not in answer.answer
+
+
+def test_a_how_to_question_draws_on_a_section_its_heading_names(answerer: Answerer) -> None:
+    # „anfangen“ names „Digitale Mindestanforderungen“; that section ranks below the
+    # challenge „Unzureichende Digitalisierung …“, and its key sentence is its heading, so
+    # its items are what it says.
+    answer = answerer.ask("Wie fange ich in meiner Firma mit KI an, was brauche ich als Grundlage?")
+    for point in ("digitale Erfassung von Daten", "Rechnerkapazitäten"):
+        assert point in answer.answer, point
+    assert all(c.verified for c in answer.citations)
