@@ -13,7 +13,9 @@ found noun is enough; an item's section heading counts as its own words (a figur
 „Nachhaltigkeitsaspekte“ is one about sustainability). Nouns of idioms („nichts am Hut haben“)
 and of comparisons („im Vergleich zu“) name nothing counted. A question about money („Was
 kostet …“, „Wie viel verdient …“) also needs an amount of money, one about time („Wie lange …“)
-a span of time.
+a span of time. A question bounding the firms' size („weniger als 10 Mitarbeiter“, „ab 50
+Beschäftigten“) is answered only by a size class that reaches into that bound („10-49 MA“ says
+nothing about firms under 10).
 """
 
 from __future__ import annotations
@@ -43,6 +45,16 @@ _IDIOM_RE = re.compile(
     re.IGNORECASE,
 )
 _NOUN_RE = re.compile(r"(?<![\w-])[A-ZÄÖÜ][\w-]*")
+_HEADS = r"(?:MA|Mitarbeite\w*|Beschäftigte\w*|Angestellte\w*|Leute\w*|Personen|Köpfe\w*)\b"
+# „weniger als 10 Mitarbeiter“, „unter 10 Beschäftigten“ (below); „ab 50“, „über 250“ (above).
+_BOUND_RE = re.compile(
+    r"\b(?P<op>weniger\s+als|unter|bis(?:\s+zu)?|höchstens|maximal|kleiner\s+als|mehr\s+als|über"
+    r"|ab|mindestens|größer\s+als)\s+(?P<n>\d+)\s+" + _HEADS,
+    re.IGNORECASE,
+)
+_BELOW = ("weniger", "unter", "bis", "höchstens", "maximal", "kleiner")
+# A size class in employees: „(10-49 MA)“, „10 bis 49 Beschäftigte“.
+_CLASS_RE = re.compile(r"(\d+)\s*(?:-|–|bis)\s*(\d+)\s*" + _HEADS, re.IGNORECASE)
 
 
 _GENERIC = frozenset(analyze(_GENERIC_WORDS))
@@ -82,12 +94,37 @@ def _noun_terms(noun: str) -> set[str]:
     return found - _GENERIC
 
 
+def asked_size(question: str) -> tuple[int, int] | None:
+    """The firm sizes (employees, inclusive bounds) a question bounds itself to, if it does."""
+    match = _BOUND_RE.search(question)
+    if match is None:
+        return None
+    n = int(match["n"])
+    op = match["op"].lower()
+    if op.startswith(_BELOW):
+        return (0, n if op.startswith(("bis", "höchstens", "maximal")) else n - 1)
+    return (n if op in ("ab", "mindestens") else n + 1, 10**9)
+
+
 def figure_missing(question: str, passages: Sequence[Passage]) -> bool:
     """Whether no item of the passages holds a figure of what the number question asks for."""
     unit = asked_unit(question)
     wanted = [_noun_terms(n) for n in asked_nouns(question)]
     wanted = [w for w in wanted if w]
-    return not any(_answers(item, heading, unit, wanted) for heading, item in _items(passages))
+    size = asked_size(question)
+    return not any(
+        _answers(item, heading, unit, wanted) and _fits(item, size)
+        for heading, item in _items(passages)
+    )
+
+
+def _fits(item: str, size: tuple[int, int] | None) -> bool:
+    """Whether the item's size classes (if it gives any) reach into the asked sizes."""
+    classes = [(int(a), int(b)) for a, b in _CLASS_RE.findall(item)]
+    if size is None or not classes:
+        return True
+    low, high = size
+    return any(a <= high and b >= low for a, b in classes)
 
 
 def _items(passages: Iterable[Passage]) -> Iterable[tuple[str, str]]:

@@ -120,3 +120,30 @@ def test_a_negated_figure_comes_after_the_one_that_counts(answerer: Answerer) ->
     )
     assert "15%" in answer.answer
     assert answer.answer.index("15%") < answer.answer.find("40%") or "40%" not in answer.answer
+
+
+SIZES = make_passage("• Eurostat 2021: 9% (10-49 MA) - 15% (51-249 MA) nutzen KI.")
+
+
+@pytest.mark.parametrize(
+    ("question", "missing"),
+    [
+        # The smallest size class starts at 10: it says nothing about smaller firms.
+        ("Wie verbreitet ist KI in Betrieben mit weniger als 10 Mitarbeitern?", True),
+        ("Wie viele Firmen unter 10 Beschäftigten nutzen KI?", True),
+        ("Wie viel Prozent der Firmen über 250 Mitarbeiter nutzen KI?", True),
+        ("Wieviel Prozent der Firmen ab 50 Mitarbeitern nutzen KI?", False),
+        ("Wie viele Betriebe bis 20 Mitarbeiter nutzen KI?", False),
+        ("Wie viele Firmen mit mehr als 100 Beschäftigten nutzen KI?", False),
+    ],
+)
+def test_a_size_bound_needs_a_size_class_reaching_into_it(question: str, missing: bool) -> None:
+    assert figure_missing(question, [SIZES]) is missing
+
+
+def test_larger_and_smaller_firms_get_the_shares_by_size(answerer: Answerer) -> None:
+    # „Mitarbeiter“ and „Größe“ stand for the sheet's „MA“ (thesaurus).
+    answer = answerer.ask("Wieviel Prozent der Firmen ab 50 Mitarbeitern nutzen KI?")
+    assert "(51-249 MA)" in answer.answer
+    refused = answerer.ask("Wie verbreitet ist KI in Betrieben mit weniger als 10 Mitarbeitern?")
+    assert refused.refused
