@@ -15,7 +15,11 @@ quote. The shape follows `question_kind`:
   meaning), then the key sentences as for `fact`; `lead` says „Ja“ only where the question
   asks whether something exists („Gibt es …?“) and the leading sentence holds every term the
   question names;
-- `fact`: the search's key sentence of each close passage, within its item.
+- `fact`: the search's key sentence of each close passage, within its item; for a
+  why-question carried on to the item's next sentence, which tends to give the reason.
+
+An item no longer than `WHOLE_ITEM` characters is quoted whole instead of by one sentence (a
+bullet is one thought), unless a sentence of it instructs the assistant.
 
 Choosing items by their own match with the question (embedding cosine plus idf-weighted terms)
 was tried for numbers and facts and lost to the search's key sentences on the tune split
@@ -35,7 +39,7 @@ from retrieval.answers import Citation
 from retrieval.citations import normalize_for_match
 from retrieval.highlight import NEGATIONS
 from retrieval.lexical import analyze
-from retrieval.question_kind import Kind
+from retrieval.question_kind import Kind, addresses_the_system
 
 Span = tuple[int, int]
 Idf = Callable[[str], float]
@@ -50,6 +54,10 @@ SCORE_GAP = 0.04
 HOWTO_GAP = 0.25
 # Another passage's item is added when it scores no further than this below the best.
 SECOND_GAP = 0.03
+# An item (bullet or paragraph) this short, as shown, is quoted whole rather than by its key
+# sentence: a bullet is one thought, and its second sentence often says what was asked
+# („Mangelndes Know-how … Die Einführung von KI erfordert besondere Schlüsselkompetenzen …“).
+WHOLE_ITEM = 300
 MAX_FACT_PIECES = 2
 MAX_HIGHLIGHTS = 3
 FACT_PASSAGES = 3
@@ -286,6 +294,8 @@ def _finding(quotes: Sequence[Citation], matcher: Matcher) -> Piece | None:
         piece = text[span[0] : span[1]]
         return matcher.lexical(piece), matcher.score(piece)
 
+    if _short(text, item):
+        return Piece(quote, item)
     return Piece(quote, max(spans, key=key))  # the first of equals
 
 
@@ -350,8 +360,11 @@ def highlighted(
             a, b = max(a, item[0]), min(b, item[1])
             if numbers and not QUANTITY_RE.search(passage.text[a:b]):
                 b = _through_number(passage.text, (a, b), item)
-            if why:
-                b = next((e for _, e in sentences(passage.text, (b, item[1]))), b)
+            following = sentences(passage.text, (b, item[1]))
+            if why and following and not addresses_the_system(_text(passage.text, following[0])):
+                b = following[0][1]
+            if _short(passage.text, item):
+                a, b = item
         piece = Piece(quote, _trim(passage.text, a, b))
         if len(pieces) < MAX_HIGHLIGHTS and piece.span[1] > piece.span[0] and _new(piece, pieces):
             pieces.append(piece)
@@ -408,6 +421,21 @@ def _list(quotes: Sequence[Citation], matcher: Matcher, votes: Mapping[str, floa
     return [Piece(quote, span) for _, span in _scored_items(quote, matcher)[:MAX_LIST_ITEMS]]
 
 
+def _text(text: str, span: Span) -> str:
+    return text[span[0] : span[1]]
+
+
+def _short(text: str, item: Span) -> bool:
+    """Whether the item is short enough to be shown whole (`WHOLE_ITEM`).
+
+    Never one with a sentence that gives the assistant instructions (planted in a document):
+    that stays data, and only a key sentence of its own would show it.
+    """
+    if len(normalize_for_match(text[item[0] : item[1]])) > WHOLE_ITEM:
+        return False
+    return not any(addresses_the_system(text[a:b]) for a, b in sentences(text, item))
+
+
 def _through_number(text: str, span: Span, item: Span) -> int:
     """The end of the item's first sentence after `span` that holds a quantity (else span's)."""
     for a, b in sentences(text, (span[1], item[1])):
@@ -428,7 +456,14 @@ def render(pieces: Sequence[Piece], kind: Kind, opening: str = "") -> str:
     """
     if kind == "list" and len(pieces) > 1:
         return "\n".join(f"- {_cited(p)}" for p in pieces)
-    return opening + " ".join(_cited(p) for p in pieces)
+    text = opening
+    for i, piece in enumerate(pieces):
+        if i:
+            # A piece without a full stop (a link, a heading-like bullet) ends its sentence
+            # only at a line break: „… ki-trainer.html [1] 40% der …“ would read as one.
+            text += " " if pieces[i - 1].text.endswith((".", "!", "?")) else "\n"
+        text += _cited(piece)
+    return text
 
 
 def _cited(piece: Piece) -> str:

@@ -172,6 +172,12 @@ TREND = (
     "• KMU sind beim Einsatz von KI noch zurückhaltend. Unterschiedliche Studien deuten auf "
     "einen Anteil von bis zu 15% (Eurostat 2021: 9%) mit steigender Tendenz (KI-Monitor 2021)."
 )
+# The same bullet with the sheet's full list of studies: too long to be quoted whole.
+LONG_TREND = TREND.replace(
+    "(Eurostat 2021: 9%)",
+    "(Eurostat 2021: 9% (10-49 MA) - 15% (51-249 MA); KfW 2021: 4% - 6%; BVMW/Gemeinsam "
+    "digital 2020: 6%; weitere Erhebungen von Verbänden, Kammern und Instituten zum Thema)",
+)
 
 
 def _yesno(question: str, text: str) -> list[str]:
@@ -182,10 +188,30 @@ def _yesno(question: str, text: str) -> list[str]:
 
 
 def test_yes_no_answer_starts_with_the_sentence_that_holds_the_finding() -> None:
-    shown = _yesno("Nimmt die Nutzung von KI in KMU zu?", TREND)
+    shown = _yesno("Nimmt die Nutzung von KI in KMU zu?", LONG_TREND)
     assert "steigender Tendenz" in shown[0]
     assert shown[0].startswith("Unterschiedliche Studien")
     assert shown[1] == "KMU sind beim Einsatz von KI noch zurückhaltend."
+
+
+def test_a_short_bullet_is_quoted_whole() -> None:
+    # A bullet is one thought; its second sentence often says what was asked.
+    shown = _yesno("Nimmt die Nutzung von KI in KMU zu?", TREND)
+    assert shown == [TREND.removeprefix("• ")]
+
+
+def test_a_planted_instruction_is_never_pulled_into_a_quote() -> None:
+    from tests.retrieval.planted import INJECTION, INSTRUCTION
+
+    # The item is short, but one of its sentences instructs the assistant: only the key
+    # sentence is shown, and a why-question's next sentence is not added either.
+    shown = _yesno("Hilft KI im Kundenservice?", INJECTION)
+    assert INSTRUCTION not in " ".join(shown)
+    passage = make_passage(INJECTION, highlights=((0, INJECTION.index(".") + 1),))
+    matcher = Matcher(analyze("Warum hilft KI im Kundenservice?"))
+    why = compose("fact", [make_citation(passage, INJECTION)], matcher, why=True)
+    assert why
+    assert all(INSTRUCTION not in p.text for p in why)
 
 
 @pytest.mark.parametrize(
