@@ -46,7 +46,7 @@ from retrieval.claims import tidy
 from retrieval.compose import QUANTITY_RE, Matcher, Piece, Span, compose, highlighted
 from retrieval.evidence import EvidenceBuilder, Prepared
 from retrieval.extractive import PageText, covering, extractive_answer, refusal
-from retrieval.question_kind import Kind, question_kind
+from retrieval.question_kind import Kind, asks_why, question_kind
 
 if TYPE_CHECKING:
     from langchain_core.messages import BaseMessage
@@ -290,16 +290,21 @@ def evidence_for_model(
     neighbour's figure instead. A list question's best section (as the extractive answer picks
     it, with the same `matcher(question)`, by its heading and items) goes first, every item on
     its own line, so the model can name them all; one more quote follows within the usual
-    budget. Other questions read `model_quotes`. The claim check reads the same quotes. Only
-    these kinds build the matcher (it embeds the question).
+    budget. Other questions read the extractive answer's pieces (`_pieces_as_quotes`): a short
+    bullet whole, a why-question's reason after the sentence it restates, a how-to question's
+    named section item by item. Given the search's key sentences instead, the model repeated
+    the first one („… erkennen noch nicht den Nutzen …“) and missed what followed. Without
+    pieces it reads `model_quotes`. The claim check reads the same quotes.
     """
     quotes = model_quotes(evidence.quotes)
-    kind = question_kind(evidence.standalone_question)
+    question = evidence.standalone_question
+    kind = question_kind(question)
     if kind in MODEL_PIECE_KINDS:
-        pieces = compose(kind, evidence.quotes, matcher(evidence.standalone_question))
+        pieces = compose(kind, evidence.quotes, matcher(question))
         return (_as_quote(pieces[0]),) if pieces else quotes
     if kind != "list":
-        return tuple(_heading_as_items(q) for q in quotes)
+        pieces = compose(kind, evidence.quotes, matcher(question), why=asks_why(question))
+        return _pieces_as_quotes(pieces) or tuple(_heading_as_items(q) for q in quotes)
     pieces = listing(evidence, matcher(evidence.standalone_question))
     if not pieces:
         return quotes
@@ -307,6 +312,30 @@ def evidence_for_model(
     items = "\n".join(f"- {p.text}" for p in pieces)
     rest = tuple(q for q in quotes if q.n != section.n)[:LIST_EXTRA_QUOTES]
     return (dataclasses.replace(section, quote=items), *rest)
+
+
+def _pieces_as_quotes(pieces: Sequence[Piece]) -> tuple[Citation, ...]:
+    """The extractive answer's pieces as the model's quotes, one per passage, in their order.
+
+    Several pieces of one passage (a section's items) go as lines of one quote. Within the
+    usual budget (`MODEL_MAX_QUOTES`, `MODEL_CHARS`); the first always goes.
+    """
+    groups: dict[int, list[Piece]] = {}
+    for piece in pieces:
+        groups.setdefault(piece.citation.n, []).append(piece)
+    chosen: list[Citation] = []
+    used = 0
+    for group in groups.values():
+        if len(group) == 1:
+            quote = _as_quote(group[0])
+        else:
+            lines = "\n".join(f"- {p.text}" for p in group)
+            quote = dataclasses.replace(group[0].citation, quote=lines, quote_span=None)
+        if len(chosen) == MODEL_MAX_QUOTES or (chosen and used + len(quote.quote) > MODEL_CHARS):
+            break
+        chosen.append(quote)
+        used += len(quote.quote)
+    return tuple(chosen)
 
 
 def _heading_as_items(quote: Citation) -> Citation:

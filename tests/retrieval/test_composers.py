@@ -282,3 +282,26 @@ def test_a_heading_alone_reaches_the_model_as_the_sections_items() -> None:
     _, answer = _answer(_model_composer(model), prepared)
     assert answer.unsupported == ()
     assert "Rechnerkapazitäten [1]" in answer.answer
+
+
+def test_a_why_question_reaches_the_model_with_the_reason_after_its_restatement() -> None:
+    # The search's key sentence restates the question; the reason is the bullet's next
+    # sentence. The model reads what the extractive answer would show, not the key sentence.
+    text = (
+        "• 40% der Mittelständler setzen weder KI-Technologien ein noch planen sie deren "
+        "Einsatz. Insbesondere kleinere Unternehmen erkennen häufig noch nicht den Nutzen, den "
+        "KI-basierte Lösungen für ihren Betrieb versprechen. Konkrete Anwendungsfälle sind "
+        "ihnen oft nicht bekannt (BVMW/Gemeinsam digital 2020). Weitere Erhebungen von "
+        "Verbänden, Kammern und Instituten kommen zu ähnlichen Ergebnissen."
+    )
+    key = text.index("Insbesondere"), text.index("versprechen.") + len("versprechen.")
+    passage = make_passage(text, highlights=(key,))
+    quote = make_citation(passage, text[key[0] : key[1]])
+    question = "Warum sehen kleinere Betriebe oft keinen Nutzen in KI?"
+    evidence = Evidence(question, question, (passage,), (quote,), False)
+    builder = EvidenceBuilder(cast(Any, _Searcher()), 5, 0.0)
+
+    (read,) = evidence_for_model(evidence, builder.matcher)
+
+    assert read.quote.startswith("Insbesondere kleinere Unternehmen")
+    assert read.quote.endswith("(BVMW/Gemeinsam digital 2020).")
