@@ -49,10 +49,30 @@ _HEADS = r"(?:MA|Mitarbeite\w*|Beschäftigte\w*|Angestellte\w*|Leute\w*|Personen
 # „weniger als 10 Mitarbeiter“, „unter 10 Beschäftigten“ (below); „ab 50“, „über 250“ (above).
 _BOUND_RE = re.compile(
     r"\b(?P<op>weniger\s+als|unter|bis(?:\s+zu)?|höchstens|maximal|kleiner\s+als|mehr\s+als|über"
-    r"|ab|mindestens|größer\s+als)\s+(?P<n>\d+)\s+" + _HEADS,
+    r"|ab|mindestens|größer\s+als)\s+(?P<n>\d+|[a-zäöüß]+)\s+" + _HEADS,
     re.IGNORECASE,
 )
 _BELOW = ("weniger", "unter", "bis", "höchstens", "maximal", "kleiner")
+# Headcounts written as words („weniger als zehn Beschäftigte“).
+_NUMBER_WORDS = {
+    "fünf": 5,
+    "zehn": 10,
+    "zwanzig": 20,
+    "dreißig": 30,
+    "fünfzig": 50,
+    "hundert": 100,
+    "einhundert": 100,
+    "zweihundert": 200,
+    "zweihundertfünfzig": 250,
+    "tausend": 1000,
+}
+# The size classes of the EU's definition that a word names by itself: micro firms have fewer
+# than 10 employees, large ones 250 or more („Kleinstbetrieb“, „Großunternehmen“). Not „große
+# Unternehmen“: „Nutzen große Firmen KI öfter als kleine?“ compares within the SMEs.
+_CLASS_WORD_RE = re.compile(
+    r"\b(?:(?P<micro>kleinst\w*)|(?P<large>groß(?:unternehm|betrieb|konzern|firm)\w*|konzern\w*))",
+    re.IGNORECASE,
+)
 # A size class in employees: „(10-49 MA)“, „10 bis 49 Beschäftigte“.
 _CLASS_RE = re.compile(r"(\d+)\s*(?:-|–|bis)\s*(\d+)\s*" + _HEADS, re.IGNORECASE)
 
@@ -97,13 +117,21 @@ def _noun_terms(noun: str) -> set[str]:
 def asked_size(question: str) -> tuple[int, int] | None:
     """The firm sizes (employees, inclusive bounds) a question bounds itself to, if it does."""
     match = _BOUND_RE.search(question)
-    if match is None:
-        return None
-    n = int(match["n"])
+    count = None if match is None else _count(match["n"])
+    if match is None or count is None:
+        named = _CLASS_WORD_RE.search(question)
+        if named is None:
+            return None
+        return (0, 9) if named["micro"] else (250, 10**9)
+    n = count
     op = match["op"].lower()
     if op.startswith(_BELOW):
         return (0, n if op.startswith(("bis", "höchstens", "maximal")) else n - 1)
     return (n if op in ("ab", "mindestens") else n + 1, 10**9)
+
+
+def _count(word: str) -> int | None:
+    return int(word) if word.isdigit() else _NUMBER_WORDS.get(word.lower())
 
 
 def figure_missing(question: str, passages: Sequence[Passage]) -> bool:

@@ -135,6 +135,11 @@ SIZES = make_passage("• Eurostat 2021: 9% (10-49 MA) - 15% (51-249 MA) nutzen 
         ("Wieviel Prozent der Firmen ab 50 Mitarbeitern nutzen KI?", False),
         ("Wie viele Betriebe bis 20 Mitarbeiter nutzen KI?", False),
         ("Wie viele Firmen mit mehr als 100 Beschäftigten nutzen KI?", False),
+        # Written as a word, and the size classes a word names (EU: micro < 10, large ≥ 250).
+        ("Wie viel Prozent sind es bei Firmen mit weniger als zehn Beschäftigten?", True),
+        ("Wieviel Prozent der Großunternehmen setzen KI schon ein?", True),
+        ("Wie viele Kleinstbetriebe nutzen KI?", True),
+        ("Nutzen große Firmen KI öfter als kleine, in Prozent?", False),
     ],
 )
 def test_a_size_bound_needs_a_size_class_reaching_into_it(question: str, missing: bool) -> None:
