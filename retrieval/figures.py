@@ -25,11 +25,11 @@ from collections.abc import Iterable, Sequence
 from typing import Literal
 
 from retrieval.compose import QUANTITY_RE, items
-from retrieval.lexical import analyze
+from retrieval.lexical import analyze, one_edit
 from retrieval.names import DURATION_RE, MONEY_RE, PRICE_RE, SPAN_RE
 from retrieval.passages import Passage
 from retrieval.question_kind import asking_sentences
-from retrieval.thesaurus import default_thesaurus
+from retrieval.thesaurus import MIN_TYPO_LENGTH, default_thesaurus
 
 Unit = Literal["money", "time"]
 
@@ -90,10 +90,17 @@ def asked_unit(question: str) -> Unit | None:
 
 
 def asked_nouns(question: str) -> list[str]:
-    """The nouns of the asking sentence that name what is counted or measured."""
+    """The nouns of the asking sentence that name what is counted or measured.
+
+    A generic noun misspelt by one letter („künstliche Inteligenz“) is still generic.
+    """
     sentence = _IDIOM_RE.sub(" ", asking_sentences(question)[0])
     words = [m.group() for m in _NOUN_RE.finditer(sentence) if m.start() > 0]
-    return [w for w in words if _terms(w) - _GENERIC]
+    return [w for w in words if {t for t in _terms(w) - _GENERIC if not _misspelt_generic(t)}]
+
+
+def _misspelt_generic(term: str) -> bool:
+    return len(term) >= MIN_TYPO_LENGTH and any(one_edit(term, g) for g in _GENERIC)
 
 
 def _terms(word: str) -> set[str]:

@@ -171,6 +171,12 @@ _COMMON = frozenset(
         "usw",
         "usb",
         "www",
+        # Everyday nouns written as acronyms („eine Spedition mit 40 LKW“): no names either.
+        "lkw",
+        "pkw",
+        "kfz",
+        "azubi",
+        "hr",
     ]
 )
 _ENDING = r"(?:e|en|er|es|em|s|n)?"

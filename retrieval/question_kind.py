@@ -30,6 +30,13 @@ Kind = Literal["list", "number", "yesno", "howto", "fact"]
 # „Wie verbreitet …“ asks for a share as much as „Wie viele …“ does.
 _SPREAD_RE = re.compile(r"\bwie\s+(?:verbreitet|weit\s+verbreitet|häufig|oft)\b", re.IGNORECASE)
 
+# „Wie viele Hemmnisse werden genannt/aufgezählt?“ counts what the sources list: the answer is
+# the list itself (the sheet gives no count, only the items).
+_COUNT_ITEMS_RE = re.compile(
+    r"\bwie\s*viele\b[^?]*\b(?:genannt|aufgezählt|aufgeführt|aufgelistet|gelistet|empfohlen"
+    r"|nennt|nennen|zählt|listet|führt)\b",
+    re.IGNORECASE,
+)
 _LIST_RE = re.compile(
     r"^\s*(?:(?:(?:für|fuer|in|bei|mit|an|auf|zu|von|aus)\s+)?welche[nm]?\b"
     r"(?!\s+(?:rolle|bedeutung|anteil|zahl|prozent|jahr))"
@@ -125,6 +132,8 @@ def question_kind(question: str) -> Kind:
 
 
 def _kind(question: str) -> Kind:
+    if _COUNT_ITEMS_RE.search(question):
+        return "list"
     if asks_for_quantity(question) or _SPREAD_RE.search(question):
         return "number"
     if any(r.search(question) for r in (_LIST_RE, _CLAUSE_LIST_RE, _LIST_ANYWHERE_RE)):

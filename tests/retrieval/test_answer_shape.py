@@ -70,6 +70,10 @@ def answerer(fact_sheet_store: Settings, searcher: Searcher) -> Answerer:
         ("Wieso zögern so viele Mittelständler?", "list"),
         ("Ist das ein bekannter Grund, warum Firmen zögern?", "yesno"),
         ("Warum ist der Datenschutz wichtig?", "fact"),
+        # Counting what the sources list asks for the list (the sheet gives no count).
+        ("Wie viele Hemmnisse werden für kleine Firmen aufgezählt?", "list"),
+        ("Wie viele Studien werden zum Weiterlesen empfohlen?", "list"),
+        ("Stolpersteine bei KI für Kleinbetriebe?", "list"),
     ],
 )
 def test_question_kind(question: str, kind: str) -> None:

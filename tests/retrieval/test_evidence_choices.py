@@ -139,6 +139,7 @@ def test_names_and_figures_the_evidence_lacks_are_found(question: str, missing: 
         "Welche KI-Anwendungen gibt es für KMU?",  # KI, KMU: in the sources
         "Was kostet die Digitalisierung, 15.000 EUR?",
         "Wie kann man KI im Kundenkontakt einsetzen, zB im Kundenservice?",  # „zB“: no product
+        "Wir sind eine Spedition mit 40 LKW. Wofür nutzt man KI in der Logistik?",  # a noun
     ],
 )
 def test_names_and_figures_the_evidence_holds_are_not_missing(question: str) -> None:

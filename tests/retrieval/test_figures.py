@@ -35,6 +35,11 @@ def test_the_nouns_asked_about_leave_out_what_every_figure_is_about() -> None:
     ]
 
 
+def test_a_misspelt_generic_noun_names_nothing_counted() -> None:
+    assert asked_nouns("Wieviel Prozent der Betriebe nutzen künstliche Inteligenz?") == []
+    assert asked_nouns("Wie viele Arbeitsplätze kostet künstliche Inteligenz?") == ["Arbeitsplätze"]
+
+
 def test_idioms_and_comparisons_name_nothing_counted() -> None:
     assert asked_nouns("Wie viel Prozent der KMU haben mit KI nichts am Hut?") == []
     assert (
