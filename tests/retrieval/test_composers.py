@@ -12,7 +12,7 @@ from typing import Any, cast
 
 import pytest
 
-from retrieval.answers import REFUSAL, Answer, Evidence, Progress, StreamEvent, Token
+from retrieval.answers import REFUSAL, Answer, Citation, Evidence, Progress, StreamEvent, Token
 from retrieval.citations import UNSUPPORTED_MARK
 from retrieval.composers import (
     ComposeFailure,
@@ -23,6 +23,7 @@ from retrieval.composers import (
     evidence_for_model,
 )
 from retrieval.evidence import EvidenceBuilder, Prepared
+from retrieval.passages import Passage
 from tests.retrieval.answer_factory import make_citation, make_passage
 
 PAGE = (
@@ -78,6 +79,13 @@ def _prepared(*, refused: bool = False, kind: str = "number") -> Prepared:
     return Prepared(
         question, question, False, (passage,), (quote,), refused, question, cast(Any, kind)
     )
+
+
+def _keyed(text: str, first: str, last: str) -> tuple[tuple[int, int], Passage, Citation]:
+    """A passage whose key sentence runs from `first` to the end of `last`, quoted as such."""
+    span = text.index(first), text.index(last) + len(last)
+    passage = make_passage(text, highlights=(span,))
+    return span, passage, make_citation(passage, text[span[0] : span[1]])
 
 
 def _extractive(backend: str = "extractive") -> ExtractiveComposer:
@@ -243,9 +251,7 @@ def test_a_failed_model_sentence_is_replaced_by_what_the_model_read() -> None:
         "steigender Tendenz (KI-Monitor 2021).\n\n• KI wird im Mittelstand vorrangig in "
         "Unternehmen eingesetzt, die investieren (12 %)."
     )
-    lead = text.index("Studien"), text.index("2021).") + len("2021).")
-    passage = make_passage(text, highlights=(lead,))
-    quote = make_citation(passage, text[lead[0] : lead[1]])
+    lead, passage, quote = _keyed(text, "Studien", "2021).")
     question = "Wie verbreitet ist KI im Mittelstand?"
     prepared = Prepared(question, question, False, (passage,), (quote,), False, question, "number")
     model = _Model(reply="KI ist im Mittelstand zu bis zu 15 % verbreitet [1].")  # not held
@@ -294,9 +300,7 @@ def test_a_why_question_reaches_the_model_with_the_reason_after_its_restatement(
         "ihnen oft nicht bekannt (BVMW/Gemeinsam digital 2020). Weitere Erhebungen von "
         "Verbänden, Kammern und Instituten kommen zu ähnlichen Ergebnissen."
     )
-    key = text.index("Insbesondere"), text.index("versprechen.") + len("versprechen.")
-    passage = make_passage(text, highlights=(key,))
-    quote = make_citation(passage, text[key[0] : key[1]])
+    _, passage, quote = _keyed(text, "Insbesondere", "versprechen.")
     question = "Warum sehen kleinere Betriebe oft keinen Nutzen in KI?"
     evidence = Evidence(question, question, (passage,), (quote,), False)
     builder = EvidenceBuilder(cast(Any, _Searcher()), 5, 0.0)
