@@ -44,6 +44,7 @@ FRESH_SETS = (
     ROOT / "eval" / "realistic-faktenblatt-fresh2.jsonl",
     ROOT / "eval" / "realistic-faktenblatt-fresh3.jsonl",
     ROOT / "eval" / "realistic-faktenblatt-fresh4.jsonl",
+    ROOT / "eval" / "realistic-faktenblatt-fresh5.jsonl",
 )
 LILYPOND_SET = ROOT / "eval" / "realistic-lilypond.jsonl"
 RESULTS = ROOT / "bench" / "results"
@@ -59,6 +60,7 @@ SPLIT_NAMES = {
     "fresh2": "frisch 2",
     "fresh3": "frisch 3",
     "fresh4": "frisch 4",
+    "fresh5": "frisch 5",
 }
 
 
