@@ -15,7 +15,11 @@ and of comparisons („im Vergleich zu“) name nothing counted. A question abou
 kostet …“, „Wie viel verdient …“) also needs an amount of money, one about time („Wie lange …“)
 a span of time. A question bounding the firms' size („weniger als 10 Mitarbeiter“, „ab 50
 Beschäftigten“) is answered only by a size class that reaches into that bound („10-49 MA“ says
-nothing about firms under 10).
+nothing about firms under 10). A figure counts what its clause says, with its polarity: „40 % …
+setzen weder KI ein noch planen sie deren Einsatz“ counts the firms that do not plan, so it does
+not answer „Wie viele Firmen planen KI?“. A term the question asks with (not negated) that the
+figures' items hold only after a negation („weder“, „nicht“, „kein“) must stand in the answering
+item outside a negation.
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ from retrieval.lexical import analyze, one_edit
 from retrieval.names import DURATION_RE, MONEY_RE, PRICE_RE, SPAN_RE
 from retrieval.passages import Passage
 from retrieval.question_kind import asking_sentences
-from retrieval.thesaurus import MIN_TYPO_LENGTH, default_thesaurus
+from retrieval.thesaurus import MIN_TYPO_LENGTH, default_thesaurus, verb_forms
 
 Unit = Literal["money", "time"]
 
@@ -75,6 +79,10 @@ _CLASS_WORD_RE = re.compile(
 )
 # A size class in employees: „(10-49 MA)“, „10 bis 49 Beschäftigte“.
 _CLASS_RE = re.compile(r"(\d+)\s*(?:-|–|bis)\s*(\d+)\s*" + _HEADS, re.IGNORECASE)
+# A negation's scope runs from it to the end of its sentence or clause.
+_NEGATION_RE = re.compile(r"\b(?:weder|nicht|kein\w*|nie|niemals|nichts|nix|ohne)\b", re.IGNORECASE)
+_CLAUSE_END_RE = re.compile(r"[.;!?]\s")
+_MIN_POLAR_TERM = 4
 
 
 _GENERIC = frozenset(analyze(_GENERIC_WORDS))
@@ -147,10 +155,39 @@ def figure_missing(question: str, passages: Sequence[Passage]) -> bool:
     wanted = [_noun_terms(n) for n in asked_nouns(question)]
     wanted = [w for w in wanted if w]
     size = asked_size(question)
+    found = list(_items(passages))
+    polar = _negated_only(question, [item for _, item in found if QUANTITY_RE.search(item)])
     return not any(
-        _answers(item, heading, unit, wanted) and _fits(item, size)
-        for heading, item in _items(passages)
+        _answers(item, heading, unit, wanted) and _fits(item, size) and polar <= _polarity(item)[0]
+        for heading, item in found
     )
+
+
+def _polarity(text: str) -> tuple[set[str], set[str]]:
+    """The text's terms outside any negation, and those after one (in its sentence)."""
+    plain: set[str] = set()
+    negated: set[str] = set()
+    for clause in _CLAUSE_END_RE.split(text):
+        match = _NEGATION_RE.search(clause)
+        cut = len(clause) if match is None else match.start()
+        plain |= verb_forms(clause[:cut])
+        negated |= verb_forms(clause[cut:])
+    return plain, negated
+
+
+def _negated_only(question: str, items: Sequence[str]) -> set[str]:
+    """The question's terms that the items hold only after a negation (none if it negates)."""
+    sentence = asking_sentences(question)[0]
+    if _NEGATION_RE.search(sentence):
+        return set()
+    asked = {t for t in verb_forms(sentence) if len(t) >= _MIN_POLAR_TERM} - _GENERIC
+    plain: set[str] = set()
+    negated: set[str] = set()
+    for item in items:
+        yes, no = _polarity(item)
+        plain |= yes
+        negated |= no
+    return (asked & negated) - plain
 
 
 def _fits(item: str, size: tuple[int, int] | None) -> bool:

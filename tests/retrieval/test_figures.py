@@ -157,3 +157,31 @@ def test_larger_and_smaller_firms_get_the_shares_by_size(answerer: Answerer) -> 
     assert "(51-249 MA)" in answer.answer
     refused = answerer.ask("Wie verbreitet ist KI in Betrieben mit weniger als 10 Mitarbeitern?")
     assert refused.refused
+
+
+NEITHER = make_passage(
+    "• 40% der Mittelständler setzen weder KI-Technologien ein noch planen sie deren Einsatz.\n\n"
+    "• KMU sind beim Einsatz von KI noch zurückhaltend: ein Anteil von bis zu 15%."
+)
+
+
+@pytest.mark.parametrize(
+    ("question", "missing"),
+    [
+        # The 40 % count the firms that do not plan; the 15 % say nothing about planning.
+        ("Wie viele Firmen planen, KI demnächst einzuführen?", True),
+        # Asked with the negation, the 40 % are the answer.
+        ("Wie viele Firmen planen keinen Einsatz von KI?", False),
+        ("Wie viele KMU wollen nix mit KI machen und planen auch nichts?", False),
+        # „setzen … ein“ stands before the negation: the figure is not about its opposite.
+        ("Wie viele KMU setzen bereits KI ein?", False),
+    ],
+)
+def test_a_figure_counts_with_its_clauses_polarity(question: str, missing: bool) -> None:
+    assert figure_missing(question, [NEITHER]) is missing
+
+
+def test_the_fact_sheet_gives_no_share_of_firms_planning_ki(answerer: Answerer) -> None:
+    assert answerer.ask("Wie viele Unternehmen planen, demnächst KI einzuführen?").refused
+    answer = answerer.ask("Wie viele Mittelständler planen gar keinen KI-Einsatz?")
+    assert "40%" in answer.answer
