@@ -19,6 +19,7 @@ from retrieval.compose import Matcher
 from retrieval.figures import asked_unit, figure_missing
 from retrieval.language import is_english
 from retrieval.lexical import analyze
+from retrieval.mentions import only_named
 from retrieval.names import missing_names
 from retrieval.passages import Passage
 from retrieval.question_kind import Kind, addresses_the_system, asked_subject, question_kind
@@ -118,6 +119,9 @@ class EvidenceBuilder:
         # Kosten muss ich rechnen?“ is a list question).
         if lexical and (kind == "number" or asked_unit(standalone) is not None):
             refused = refused or figure_missing(standalone, passages)
+        # „Was sind Assistenzsysteme?“ where the passages only list them (`mentions`).
+        if lexical and kind != "list":
+            refused = refused or only_named(standalone, passages)
         return Prepared(
             question, standalone, english, passages, quotes, refused, ask or standalone, kind, votes
         )

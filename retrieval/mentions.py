@@ -1,0 +1,112 @@
+"""Whether the sources explain what a question asks to have explained, or only name it.
+
+„Was sind Assistenzsysteme?“ asks what a thing is. The fact sheet names „intelligente
+Assistenzsysteme“ only as one entry of an enumeration („… umfassen u.a. intelligente
+Assistenzsysteme, Sensorik, Robotik, …“), and „Rechnerkapazitäten“ only as an example
+(„Technische Infrastruktur wie Rechnerkapazitäten.“). Quoted under the question, such a list
+reads as an answer that it is not. So a question asking what a thing is, what is meant by it or
+what it is about is refused where the passages mention the thing, but every mention is a bare
+entry of an enumeration or an example („wie …“, „z. B. …“, „u.a. …“) and none says more.
+
+A thing counts as mentioned by a word that is its word, a compound ending in it, or its word
+misspelt by one letter („Rechenkapazität“ – „Rechnerkapazitäten“). A thing that no passage
+mentions is not decided here (the refusal threshold and `retrieval.names` see to it).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+
+from retrieval.compose import items
+from retrieval.figures import asked_nouns
+from retrieval.lexical import analyze, one_edit
+from retrieval.passages import Passage
+from retrieval.question_kind import asking_sentences
+
+# „Was ist/sind …“, „Was bedeutet …“, „Was versteht man unter …“, „Was hat es mit … auf sich“,
+# „Was ist mit … gemeint“, „Erklär mir …“.
+_DEFINITION_RE = re.compile(
+    r"^\W*(?:und\s+)?(?:was\s+(?:genau\s+|eigentlich\s+|denn\s+|überhaupt\s+)*"
+    r"(?:ist|sind|bedeutet|bedeuten|heißt|heisst|meint)\b"
+    r"|was\s+versteht\s+man\s+unter\b|was\s+hat\s+es\s+mit\b|erklär\w*\b)",
+    re.IGNORECASE,
+)
+# Where an enumeration's entries or an example begin within a clause.
+_LEAD_RE = re.compile(r"\(|\bz\.\s*B\.|\bwie\s|\bu\.\s*a\.|\bdarunter\b|\bumfass\w*\b|:")
+_WORD_RE = re.compile(r"[\wÄÖÜäöüß][\w\-ÄÖÜäöüß]*")
+# An entry of an enumeration or an example has at most this many words.
+_ENTRY_WORDS = 4
+# A link names nothing: „…/KI-Trainer/ki-trainer.html“ is no mention of the KI-Trainer.
+_URL_RE = re.compile(r"\b(?:https?://|www\.)\S+")
+_MIN_TERM = 5
+
+
+def asks_what(question: str) -> bool:
+    """Whether the question asks what a thing is (or what is meant by it)."""
+    return bool(_DEFINITION_RE.search(asking_sentences(question)[0]))
+
+
+def only_named(question: str, passages: Sequence[Passage]) -> bool:
+    """Whether the passages mention what the question asks about only as a bare entry.
+
+    False unless the question asks what a thing is and at least one of its nouns is mentioned.
+    """
+    if not asks_what(question):
+        return False
+    found = False
+    for noun in asked_nouns(question):
+        term = _parts(noun)
+        if not term or len(term[0]) < _MIN_TERM:
+            continue
+        mentions = list(_mentions(term, _texts(passages)))
+        if any(not bare for bare in mentions):
+            return False
+        found = found or bool(mentions)
+    return found
+
+
+def _parts(word: str) -> list[str]:
+    """The word's term, then its compound parts' („KI-Projekte“: its last part's)."""
+    return analyze(word.rsplit("-", 1)[-1])
+
+
+def _texts(passages: Iterable[Passage]) -> Iterable[str]:
+    for passage in passages:
+        yield passage.section or ""
+        for a, b in items(passage.text, passage.section):
+            yield _URL_RE.sub(" ", passage.text[a:b])
+
+
+def _mentions(term: list[str], texts: Iterable[str]) -> Iterable[bool]:
+    """For each mention of `term`, whether it is a bare entry of an enumeration or example."""
+    for text in texts:
+        clauses = re.split(r"[,;]|\s(?:sowie|oder)\s|\.\s", text)
+        for index, clause in enumerate(clauses):
+            words = _WORD_RE.findall(clause)
+            if not any(_same(term, w) for w in words):
+                continue
+            yield _bare(clause, term, listed=len(clauses) >= 3 and index > 0)
+
+
+def _bare(clause: str, term: list[str], *, listed: bool) -> bool:
+    """Whether the mention in `clause` is an entry: a short clause of a list, or an example."""
+    leads = list(_LEAD_RE.finditer(clause))
+    lead = leads[-1] if leads else None
+    tail = clause[lead.end() :] if lead else clause
+    if lead and any(_same(term, w) for w in _WORD_RE.findall(tail)):
+        return len(_WORD_RE.findall(tail)) <= _ENTRY_WORDS
+    return listed and len(_WORD_RE.findall(clause)) <= _ENTRY_WORDS
+
+
+def _same(term: list[str], word: str) -> bool:
+    """Whether `word` is the term's word, a compound ending in it, or it misspelt.
+
+    A compound is misspelt in its first part too: „Rechen-“ for „Rechnerkapazität“.
+    """
+    own = _parts(word)
+    if not own:
+        return False
+    if own[0] == term[0] or own[0].endswith(term[0]) or one_edit(own[0], term[0]):
+        return True
+    return len(own) == len(term) == 3 and own[2] == term[2] and one_edit(own[1], term[1])
