@@ -11,11 +11,13 @@ and the sheet speaks of Germany only. When the question names
 - a price or a duration („Was kostet …“, „Wie lange dauert …“),
 - how much something changed („Um wie viel ist der Anteil gestiegen?“),
 - a way to reach someone („Telefonnummer“, „E-Mail-Adresse“, „Anschrift“),
+- what the law requires or permits („AI Act“, „DSGVO“, „Darf ich …“, „Wer haftet …“),
 
 and none of the retrieved passages mentions it (for a price: no amount of money; for a
 duration: no number of days, weeks, months or years; for a change: no change by a figure, such
 as „um 3 Prozentpunkte“ or „von 6 % auf 9 %“, where „mit steigender Tendenz“ is none; for
-contact: no phone number, e-mail address or street address, where a web link is none), the
+contact: no phone number, e-mail address or street address, where a web link is none; for the
+law: no law, regulation or rule named, where „Anforderung an den Datenschutz“ is none), the
 sources cannot answer it: the answer is the refusal. A place counts as mentioned when a place
 inside it is („Bayern“ by „München“), so a question about Bavaria's centres is answered by
 „KI-Regionalzentren in München und Regensburg“.
@@ -228,6 +230,21 @@ REACH_RE = re.compile(
     r"|\b[\wäöüß-]+(?:straße|strasse|str\.|weg|platz|allee)\s+\d",
     re.I,
 )
+# Asking what the law requires or permits, and what a passage must hold to say it: a law, a
+# regulation or a rule by name. „Hohe Anforderung an den Datenschutz“ says what firms find hard,
+# not what the GDPR demands.
+LAW_RE = re.compile(
+    r"\b(?:gesetz(?!t)\w*|\w+-gesetz\w*|verordnung\w*|\w+-verordnung\w*|ai[\s-]+act\b|dsgvo\w*"
+    r"|datenschutz-?grundverordnung|\w*folgenabsch\w*|rechtlich\w*|rechtslage|haft(?:et|en|ung|bar)\w*"
+    r"|zulässig\w*|zulaessig\w*|erlaubt|verboten|vorgeschrieben|vorschrift\w*"
+    r"|darf\s+(?:ich|man|mein\w*|unser\w*)\b|dürfen\s+wir\b|duerfen\s+wir\b)",
+    re.I,
+)
+STATUTE_RE = re.compile(
+    r"\b(?:gesetz(?!t)\w*|\w+-gesetz\w*|verordnung\w*|dsgvo|rechtlich\w*|vorschrift\w*"
+    r"|haftung\w*|richtlinie\w*|act)\b|§",
+    re.I,
+)
 
 
 # What a question can ask for, and what the evidence must hold to give it, with the label
@@ -237,6 +254,7 @@ _ASKED_AND_GIVEN = (
     ("Dauer", DURATION_RE, SPAN_RE),
     ("Veränderung", CHANGE_RE, SHIFT_RE),
     ("Kontakt", CONTACT_RE, REACH_RE),
+    ("Recht", LAW_RE, STATUTE_RE),
 )
 
 

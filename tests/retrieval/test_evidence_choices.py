@@ -107,7 +107,7 @@ SHEET = [
         ("Wie viele Firmen in Österreich nutzen KI?", ["österreich"]),
         ("Sind Schweizer Firmen bei KI weiter als deutsche?", ["schweiz"]),
         ("Gibt es einen Zuschuss vom Land NRW für KI-Projekte?", ["nrw"]),
-        ("Darf ich ChatGPT im Betrieb mit Kundendaten benutzen?", ["ChatGPT"]),
+        ("Darf ich ChatGPT im Betrieb mit Kundendaten benutzen?", ["ChatGPT", "Recht"]),
         ("Welche Tools von SAP haben eingebaute KI?", ["SAP"]),
         ("Wie viele KMU nutzen 2025 KI?", ["2025"]),
         ("Lohnt sich KI ab 5.000 Euro?", ["5.000 Euro"]),
@@ -123,6 +123,12 @@ SHEET = [
         ("Wie lautet die Telefonnummer des KI-Zentrums in München?", ["Kontakt"]),
         # A comma after the year is punctuation, not a decimal.
         ("Gibt es schon Zahlen für 2025, wie viele KMU KI nutzen?", ["2025"]),
+        # What the law demands: „Anforderung an den Datenschutz“ names no law.
+        ("Was regelt das neue KI-Gesetz für kleine Firmen?", ["Recht"]),
+        ("Ab wann gelten die Pflichten aus dem AI Act?", ["Recht"]),
+        ("Darf ich Kundendaten in eine KI hochladen?", ["Recht"]),
+        ("Brauche ich für KI eine Datenschutz-Folgenabschätzung?", ["Recht"]),
+        ("Wer haftet, wenn die KI Fehler macht?", ["Recht"]),
     ],
 )
 def test_names_and_figures_the_evidence_lacks_are_found(question: str, missing: list[str]) -> None:
@@ -140,6 +146,9 @@ def test_names_and_figures_the_evidence_lacks_are_found(question: str, missing: 
         "Was kostet die Digitalisierung, 15.000 EUR?",
         "Wie kann man KI im Kundenkontakt einsetzen, zB im Kundenservice?",  # „zB“: no product
         "Wir sind eine Spedition mit 40 LKW. Wofür nutzt man KI in der Logistik?",  # a noun
+        # „gesetzt“ is no law, „Datenschutz“ asks what the sheet says of it.
+        "Haben schon viele Firmen auf KI gesetzt?",
+        "Spielt Datenschutz eine Rolle, warum Firmen KI nicht nutzen?",
     ],
 )
 def test_names_and_figures_the_evidence_holds_are_not_missing(question: str) -> None:
@@ -154,6 +163,8 @@ def test_names_and_figures_the_evidence_holds_are_not_missing(question: str) -> 
         ("Wie ist die Telefonnummer?", "Telefon: 0721 608-12345"),
         ("Hat das Zentrum eine E-Mail-Adresse?", "Kontakt: info@ki-zentrum.de"),
         ("Wie lautet die Anschrift?", "Musterstraße 12, 80331 München"),
+        ("Was verlangt die DSGVO?", "Die DSGVO verlangt eine Rechtsgrundlage (Art. 6)."),
+        ("Darf ich Kundendaten nutzen?", "Nach § 26 BDSG ist das zulässig."),
     ],
 )
 def test_a_change_or_a_contact_is_answered_where_the_evidence_gives_one(
