@@ -36,6 +36,8 @@ class Passage:
     highlights: tuple[Span, ...] = field(default=())
     # Share of the question's terms (idf-weighted) that occur in the passage: evidence for refusal.
     coverage: float = 0.0
+    # What of `score` is the bonus for a section heading the question names (`retrieval.search`).
+    section_bonus: float = 0.0
 
     @classmethod
     def build(cls, chunk: Chunk, record: SourceRecord, score: float, similarity: float) -> Passage:

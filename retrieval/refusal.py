@@ -89,10 +89,13 @@ def evidence_strength(
     rule = weighing or Weighing()
     if not passages:
         return 0.0
+    # The cosine of the passage that ranks first without the bonus for a section heading the
+    # question names: that bonus ranks sections, it is no evidence that the sources answer.
+    similarity = max(passages[: rule.depth], key=lambda p: p.score - p.section_bonus).similarity
     if not lexical:
-        return passages[0].similarity + rule.weight * ASSUMED_COVERAGE
+        return similarity + rule.weight * ASSUMED_COVERAGE
     coverage = max(p.coverage for p in passages[: rule.depth])
-    return passages[0].similarity + rule.weight * coverage
+    return similarity + rule.weight * coverage
 
 
 def calibrate(answerable: Sequence[float], unanswerable: Sequence[float]) -> float | None:

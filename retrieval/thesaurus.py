@@ -52,13 +52,20 @@ class Thesaurus:
         added = self.added(question)
         return " ".join([question, *added]) if added else question
 
-    def added(self, question: str) -> list[str]:
-        """The source terms of every key the question contains, each once, in file order."""
+    def added(self, question: str, without: Iterable[str] = ()) -> list[str]:
+        """The source terms of every key the question contains, each once, in file order.
+
+        `without`: keys (as written in the file) left out.
+        """
         asked = verb_forms(question)
         asked |= self.misspelled(asked).keys()
+        skipped = {frozenset(analyze(k)) for key in without for k in noun_forms(key)}
         return list(
             dict.fromkeys(
-                target for key, targets in self.entries if key <= asked for target in targets
+                target
+                for key, targets in self.entries
+                if key <= asked and key not in skipped
+                for target in targets
             )
         )
 

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import replace
 
 import pytest
 
@@ -130,3 +131,12 @@ def test_gemma_weighs_the_coverage_of_more_passages_more() -> None:
     assert evidence_strength(passages, weighing=gemma) == pytest.approx(0.40 + 0.2 * 0.8)
     assert default_weighing(BUNDLED_EMBEDDER) == Weighing()  # e5's threshold is calibrated so
     assert evidence_strength([], weighing=gemma) == 0.0
+
+
+def test_a_section_bonus_is_no_evidence_that_the_sources_answer() -> None:
+    # The heading bonus put a passage of lower cosine first: the strength keeps the cosine of
+    # the passage that ranks first without it.
+    boosted = replace(_scored(0.30, 0.2), score=0.55, section_bonus=0.12)
+    plain = replace(_scored(0.45, 0.2), score=0.50)
+    gemma = default_weighing(GEMMA_EMBEDDER)
+    assert evidence_strength([boosted, plain], weighing=gemma) == pytest.approx(0.45 + 0.2 * 0.2)

@@ -21,6 +21,7 @@ from retrieval.search import (
     counting_first,
     default_fusion,
     fuse,
+    named_sections_first,
 )
 from tests.helpers import ingest_corpus, run_retrieval
 
@@ -288,3 +289,30 @@ def test_page_texts_are_read_once_per_snapshot_and_afresh_after_a_change(
     assert new != old
     assert searcher.page_text(old, 0) is None  # the old version is gone from the store
     assert "Schichten" in (searcher.page_text(new, 0) or "")
+
+
+def test_a_section_the_question_names_comes_first() -> None:
+    fused = {"bullet": 0.50, "start": 0.41, "other": 0.45}
+    sections = {"bullet": "Herausforderungen", "start": "Digitale Mindestanforderungen"}
+    asked = frozenset(analyze("Wie fange ich an? Mindestanforderungen"))
+    ranked, boosted = named_sections_first(fused, asked, sections, 0.12)
+    assert list(ranked) == ["start", "bullet", "other"]
+    assert boosted == {"start"}
+    # Whole words only: „weitesten“ shares a compound part with „Weiterführende“, no more.
+    far = frozenset(analyze("Welche Firmen sind am weitesten vorne?"))
+    assert (
+        named_sections_first(fused, far, {"bullet": "Weiterführende Literatur"}, 0.12)[1] == set()
+    )
+
+
+def test_the_heading_bonus_sends_how_to_start_questions_to_the_prerequisites(
+    searcher: Searcher,
+) -> None:
+    assert default_fusion(GEMMA_EMBEDDER).heading_bonus == pytest.approx(0.12)
+    assert default_fusion(BUNDLED_EMBEDDER).heading_bonus == 0.0
+    first = searcher.search("Wie fange ich in meiner Firma mit KI an, was brauche ich?", 5)[0]
+    assert first.section == "Digitale Mindestanforderungen"
+    assert first.section_bonus == pytest.approx(searcher.fusion.heading_bonus)
+    # „nutzen“ is the verb of nearly every question, not the „Anwendungsbereiche“.
+    for passage in searcher.search("Welche Firmen nutzen KI am häufigsten?", 5):
+        assert passage.section_bonus == 0.0
