@@ -11,7 +11,8 @@ and the sheet speaks of Germany only. When the question names
 - a price or a duration („Was kostet …“, „Wie lange dauert …“),
 - how much something changed („Um wie viel ist der Anteil gestiegen?“),
 - a way to reach someone („Telefonnummer“, „E-Mail-Adresse“, „Anschrift“),
-- what the law requires or permits („AI Act“, „DSGVO“, „Darf ich …“, „Wer haftet …“),
+- what the law requires or permits („AI Act“, „DSGVO“, „Darf ich …“, „Wer haftet …“), taxes
+  included („Steuervorteile“, „absetzbar“),
 
 and none of the retrieved passages mentions it (for a price: no amount of money; for a
 duration: no number of days, weeks, months or years; for a change: no change by a figure, such
@@ -237,7 +238,9 @@ LAW_RE = re.compile(
     r"\b(?:gesetz(?!t)\w*|\w+-gesetz\w*|verordnung\w*|\w+-verordnung\w*|ai[\s-]+act\b|dsgvo\w*"
     r"|datenschutz-?grundverordnung|\w*folgenabsch\w*|rechtlich\w*|rechtslage|haft(?:et|en|ung|bar)\w*"
     r"|zulässig\w*|zulaessig\w*|erlaubt|verboten|vorgeschrieben|vorschrift\w*"
-    r"|darf\s+(?:ich|man|mein\w*|unser\w*)\b|dürfen\s+wir\b|duerfen\s+wir\b)",
+    r"|darf\s+(?:ich|man|mein\w*|unser\w*)\b|dürfen\s+wir\b|duerfen\s+wir\b"
+    r"|steuer(?:vorteil|bonus|erleichterung|lich|recht|gutschrift)\w*|abschreib\w*|absetzbar\w*"
+    r"|von\s+der\s+steuer\s+absetz\w*)",
     re.I,
 )
 STATUTE_RE = re.compile(

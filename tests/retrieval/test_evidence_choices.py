@@ -129,6 +129,8 @@ SHEET = [
         ("Darf ich Kundendaten in eine KI hochladen?", ["Recht"]),
         ("Brauche ich für KI eine Datenschutz-Folgenabschätzung?", ["Recht"]),
         ("Wer haftet, wenn die KI Fehler macht?", ["Recht"]),
+        # Tax law too: „Steuervorteile“ is no „Vorteil“ the sheet names under „Chancen“.
+        ("Gibt es Steuervorteile, wenn ich in KI investiere?", ["Recht"]),
     ],
 )
 def test_names_and_figures_the_evidence_lacks_are_found(question: str, missing: list[str]) -> None:
@@ -149,6 +151,7 @@ def test_names_and_figures_the_evidence_lacks_are_found(question: str, missing: 
         # „gesetzt“ is no law, „Datenschutz“ asks what the sheet says of it.
         "Haben schon viele Firmen auf KI gesetzt?",
         "Spielt Datenschutz eine Rolle, warum Firmen KI nicht nutzen?",
+        "Was muss ich tun, bevor wir in unserer Steuerkanzlei mit KI arbeiten?",
     ],
 )
 def test_names_and_figures_the_evidence_holds_are_not_missing(question: str) -> None:
