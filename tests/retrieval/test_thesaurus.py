@@ -90,3 +90,12 @@ def test_the_added_terms_are_the_targets_of_every_key_asked() -> None:
     thesaurus = Thesaurus.from_mapping({"Ablauf": ["Prozesse"], "verbessern": ["optimieren"]})
     assert thesaurus.added("Wie kann ich meine Abläufe verbessern?") == ["Prozesse", "optimieren"]
     assert thesaurus.added("Wie backt man Brot?") == []
+    # Keys can be left out (`retrieval.search.VAGUE_KEYS`), in each of their noun forms.
+    assert thesaurus.added("Wie kann ich meine Abläufe verbessern?", without=["Ablauf"]) == [
+        "optimieren"
+    ]
+
+
+def test_starting_with_ki_asks_for_the_prerequisites() -> None:
+    for question in ("Wie starte ich mit KI?", "Wie steige ich in KI ein?"):
+        assert "Mindestanforderungen" in default_thesaurus().added(question), question
