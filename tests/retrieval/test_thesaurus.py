@@ -97,5 +97,5 @@ def test_the_added_terms_are_the_targets_of_every_key_asked() -> None:
 
 
 def test_starting_with_ki_asks_for_the_prerequisites() -> None:
-    for question in ("Wie starte ich mit KI?", "Wie steige ich in KI ein?"):
+    for question in ("Wie starte ich mit KI?", "Womit sollten wir starten?"):
         assert "Mindestanforderungen" in default_thesaurus().added(question), question
