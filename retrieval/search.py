@@ -64,8 +64,10 @@ class Fusion:
     # The lexical query also looks for the sources' terms of the question's everyday words
     # (`retrieval.thesaurus`); false searches the question's own words only.
     expand: bool = True
-    # Added to passages whose section heading the question (or a thesaurus word for one of its
-    # words) names: „Wie fange ich an?“ → „Digitale Mindestanforderungen“.
+    # Added to passages whose section heading a thesaurus word for one of the question's words
+    # names: „Wie fange ich an?“ → „Digitale Mindestanforderungen“, „Hemmnisse“ →
+    # „Herausforderungen“. The question's own words do not count: they reach the heading through
+    # BM25 already, and in a long manual a heading word („Noten“) names many sections.
     heading_bonus: float = 0.0
 
 
@@ -76,8 +78,10 @@ class Fusion:
 # (fresh2 hit@5 0.89 -> 0.94, list recall 0.76 -> 0.90), 0.16 loses one on tune and heldout.
 # The heading bonus, measured on the six read splits (7.12.2026 noon, fact sheet only, main gold
 # at rank 1 of 231 answerable questions): none 175, 0.06 182, 0.12 188, 0.2 179; without the
-# vague keys (`VAGUE_KEYS`) 0.09 190, 0.12 191 (hit@5 225 either way). Not measured with e5:
-# off there.
+# vague keys (`VAGUE_KEYS`) 0.09 190, 0.12 191 (hit@5 225 either way). With the question's own
+# words the LilyPond manuals lost (page hit@1 tune 0.38 -> 0.29, heldout hit@5 0.70 -> 0.60);
+# with the thesaurus's words only they are unchanged and the fact sheet keeps 189 of the 191.
+# Not measured with e5: off there.
 EMBEDDER_FUSIONS = {GEMMA_EMBEDDER: Fusion(lexical_bonus=0.12, heading_bonus=0.12)}
 
 
@@ -167,7 +171,7 @@ class Searcher:
             named = default_thesaurus().added(question, without=VAGUE_KEYS) if added else []
             fused, boosted = named_sections_first(
                 fused,
-                frozenset(_whole_words(" ".join([question, *named]))),
+                frozenset(_whole_words(" ".join(named))),
                 {cid: c.section for cid, c in snapshot.chunks.items() if cid in fused},
                 self.fusion.heading_bonus,
             )
@@ -283,7 +287,8 @@ def counting_first(
 # „Anwendungsbereiche“, „Bringen Chatbots was?“ none about the „Chancen“), „wofür“ is a question
 # word, and „Hilfe“ shares its stem with „hilft“.
 VAGUE_KEYS = ("nutzen", "einsetzen", "wofür", "Hilfe", "bringen")
-# Headings and questions are compared by whole words: „weitesten“ is not „Weiterführende“.
+# Headings and the thesaurus's words are compared by whole words: „weitesten“ is not
+# „Weiterführende“.
 _whole_words = GermanAnalyzer(splitter=None)
 # Words of headings that name no topic of their own.
 _HEADING_STOP = frozenset(_whole_words("KI Künstliche Intelligenz ein paar zum"))
