@@ -22,7 +22,7 @@ import math
 import re
 import unicodedata
 from collections import Counter
-from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
@@ -248,6 +248,10 @@ def one_edit(word: str, target: str) -> bool:
     return any(long[:i] + long[i + 1 :] == short for i in range(len(long)))
 
 
+# Shorter terms lie one letter apart too often („planen“/„planer“) to call either a typo.
+MIN_TYPO_TERM = 7
+
+
 class LexicalIndex:
     """BM25 index over text chunks, built once and queried many times."""
 
@@ -285,14 +289,50 @@ class LexicalIndex:
         """Up to k (id, BM25 score) of chunks sharing a term with query, best first."""
         return self.query(query).top(k, allowed)
 
-    def query(self, query: str) -> LexicalScores:
-        """The BM25 score of every chunk for `query`, computed once."""
+    def corrections(self, terms: Iterable[str]) -> dict[str, str]:
+        """{term: the index's term} for long terms the index lacks, one letter off one of its.
+
+        Users type fast: „Datenschuz“ is „Datenschutz“. A term of at least `MIN_TYPO_TERM`
+        letters that no chunk holds is read as the index's term one letter changed, added,
+        dropped or swapped away; of several, the one most chunks hold.
+        """
+        found: dict[str, str] = {}
+        for term in terms:
+            if len(term) < MIN_TYPO_TERM or term in self._df or not term.isalpha():
+                continue
+            candidates = {
+                known
+                for variant in (term, *_deletions(term))
+                for known in self._deletion_map.get(variant, ())
+                if one_edit(term, known)
+            }
+            if candidates:
+                found[term] = max(sorted(candidates), key=lambda known: self._df[known])
+        return found
+
+    @functools.cached_property
+    def _deletion_map(self) -> dict[str, set[str]]:
+        """Each long term of the index, and each of it with one letter dropped, to the terms."""
+        found: dict[str, set[str]] = {}
+        for known in self._df:
+            if len(known) >= MIN_TYPO_TERM - 1 and known.isalpha():
+                for variant in (known, *_deletions(known)):
+                    found.setdefault(variant, set()).add(known)
+        return found
+
+    def query(self, query: str, terms: Iterable[str] = ()) -> LexicalScores:
+        """The BM25 score of every chunk for `query` (and analysed `terms`), computed once."""
         if self._bm25 is None:
             return LexicalScores(self._ids, self._position, None)
         vocab = self._bm25.vocab_dict
-        term_ids = [vocab[term] for term in self._analyzer(query) if term in vocab]
+        asked = [*self._analyzer(query), *terms]
+        term_ids = [vocab[term] for term in asked if term in vocab]
         scores = self._bm25.get_scores(term_ids) if term_ids else None
         return LexicalScores(self._ids, self._position, scores)
+
+
+def _deletions(word: str) -> list[str]:
+    return [word[:i] + word[i + 1 :] for i in range(len(word))]
 
 
 @dataclass(frozen=True)

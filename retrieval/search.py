@@ -158,10 +158,13 @@ class Searcher:
             if not filters
             else {cid for cid, c in snapshot.chunks.items() if c.doc_sha in set(allowed)}
         )
-        terms = set(analyze(question))
+        # A long word no passage holds, one letter off one that some do, is that word misspelt.
+        corrected = snapshot.lexical.corrections(analyze(question))
+        fixed = [term for word in corrected.values() for term in analyze(word)]  # and its parts
+        terms = (set(analyze(question)) - corrected.keys()) | set(fixed)
         quantity = asks_for_quantity(question)
         added = default_thesaurus().added(question) if self.fusion.expand else []
-        scores = snapshot.lexical.query(" ".join([question, *added]))
+        scores = snapshot.lexical.query(" ".join([question, *added]), fixed)
         lexical = scores.top(self.fusion.candidates, allowed=allowed_ids)
         similarity = dict(dense)
         similarity |= self._similarities(query, [c for c, _ in lexical if c not in similarity])

@@ -271,3 +271,21 @@ def test_a_questions_filler_adverbs_choose_no_passage() -> None:
     for filler in ("bereits", "schon", "eigentlich", "überhaupt", "inzwischen", "derzeit"):
         best = index.search(f"Wie viele KMU setzen {filler} KI ein?", 1)
         assert [chunk for chunk, _ in best] == ["anteil"], filler
+
+
+def test_a_long_word_the_index_lacks_is_read_as_its_term_one_letter_off() -> None:
+    index = LexicalIndex(
+        ["a", "b", "c"],
+        [
+            "Hohe Anforderung an den Datenschutz.",
+            "Datenschutz und Datensicherheit.",
+            "Vorausschauende Wartung der Anlagen.",
+        ],
+    )
+    found = index.corrections(analyze("Spielt Datenschuz eine Rolle? Instandhaltnug, Wartnug"))
+    # „Instandhaltnug“ is no word of the index one letter off.
+    assert found == {"datenschuz": "datenschutz", "wartnug": "wartung"}
+    # Short words lie one letter apart too often; words the index holds are no typos.
+    assert index.corrections(analyze("Dtaen Datenschutz Anlage")) == {}
+    top = index.query("Datenschuz", ["datenschutz"]).top(3)
+    assert {cid for cid, _ in top} == {"a", "b"}

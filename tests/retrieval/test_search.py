@@ -316,3 +316,14 @@ def test_the_heading_bonus_sends_how_to_start_questions_to_the_prerequisites(
     # „nutzen“ is the verb of nearly every question, not the „Anwendungsbereiche“.
     for passage in searcher.search("Welche Firmen nutzen KI am häufigsten?", 5):
         assert passage.section_bonus == 0.0
+
+
+def test_a_misspelt_word_finds_the_passage_it_means(searcher: Searcher) -> None:
+    question = "Spielt Datenschutz eine Rolle, warum Firmen KI nicht nutzen?"
+    right = {p.id: p.coverage for p in searcher.search(question, 5)}
+    typo = {p.id: p.coverage for p in searcher.search(question.replace("tz", "z", 1), 5)}
+    assert any("Datenschutz" in p.text for p in searcher.search(question, 3))
+    # The passages holding the word count it for the misspelt question as for the right one.
+    both = right.keys() & typo.keys()
+    assert any("Datenschutz" in searcher.snapshot().chunks[cid].text for cid in both)
+    assert {cid: typo[cid] for cid in both} == pytest.approx({cid: right[cid] for cid in both})
