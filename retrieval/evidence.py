@@ -23,6 +23,7 @@ from retrieval.mentions import only_named
 from retrieval.names import missing_names
 from retrieval.passages import Passage
 from retrieval.question_kind import Kind, addresses_the_system, asked_subject, question_kind
+from retrieval.ranking import ranking_missing
 from retrieval.refusal import Weighing, evidence_strength
 from retrieval.thesaurus import default_thesaurus
 
@@ -119,6 +120,8 @@ class EvidenceBuilder:
         # Kosten muss ich rechnen?“ is a list question).
         if lexical and (kind == "number" or asked_unit(standalone) is not None):
             refused = refused or figure_missing(standalone, passages)
+        # „Was ist das größte Hemmnis?“ where no passage ranks anything (`ranking`).
+        refused = refused or ranking_missing(standalone, [p.text for p in passages])
         # „Was sind Assistenzsysteme?“ where the passages only list them (`mentions`).
         if lexical and kind != "list":
             refused = refused or only_named(standalone, passages)
