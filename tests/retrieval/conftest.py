@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from quellenchat.settings import Settings
+from retrieval.answering import Answerer
 from retrieval.search import Searcher
 from tests.helpers import FACT_SHEET, MODELS_DIR, PROJECT_ROOT, ingest_corpus
 from tests.retrieval.planted import INJECTION
@@ -64,3 +65,11 @@ def planted_store(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     )
     assert ingest_corpus(settings).exit_code == 0
     return settings
+
+
+@pytest.fixture(scope="module")
+def answerer(fact_sheet_store: Settings, searcher: Searcher) -> Answerer:
+    """An extractive answerer over the shared store (a module may override it with the model)."""
+    return Answerer(
+        fact_sheet_store.model_copy(update={"llm_backend": "extractive"}), searcher=searcher
+    )

@@ -18,13 +18,6 @@ SECTION = (
 )
 
 
-@pytest.fixture(scope="module")
-def answerer(fact_sheet_store: Settings, searcher: Searcher) -> Answerer:
-    return Answerer(
-        fact_sheet_store.model_copy(update={"llm_backend": "extractive"}), searcher=searcher
-    )
-
-
 @pytest.mark.parametrize(
     ("question", "kind"),
     [

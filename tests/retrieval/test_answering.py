@@ -24,13 +24,6 @@ from tests.helpers import MODELS_DIR, PROJECT_ROOT
 from tests.retrieval.planted import INSTRUCTION, PLANTED_QUESTION
 
 
-@pytest.fixture(scope="module")
-def answerer(fact_sheet_store: Settings, searcher: Searcher) -> Answerer:
-    return Answerer(
-        fact_sheet_store.model_copy(update={"llm_backend": "extractive"}), searcher=searcher
-    )
-
-
 def test_paraphrase_gets_a_short_answer_with_verified_citations(answerer: Answerer) -> None:
     answer = answerer.ask("Warum fehlt vielen Firmen das Vertrauen in KI?")
     assert not answer.refused

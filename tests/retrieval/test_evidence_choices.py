@@ -7,7 +7,6 @@ import dataclasses
 
 import pytest
 
-from quellenchat.settings import Settings
 from retrieval.answering import Answerer
 from retrieval.answers import REFUSAL
 from retrieval.claims import check as check_claims
@@ -16,17 +15,8 @@ from retrieval.evidence import section_votes
 from retrieval.lexical import analyze
 from retrieval.names import missing_names
 from retrieval.question_kind import question_kind
-from retrieval.search import Searcher
 from retrieval.thesaurus import default_thesaurus
 from tests.retrieval.answer_factory import make_citation, make_passage
-
-
-@pytest.fixture(scope="module")
-def answerer(fact_sheet_store: Settings, searcher: Searcher) -> Answerer:
-    return Answerer(
-        fact_sheet_store.model_copy(update={"llm_backend": "extractive"}), searcher=searcher
-    )
-
 
 CHALLENGES = (
     "Herausforderungen • Mangelndes Know-how im Unternehmen. • Unzureichende Digitalisierung. "

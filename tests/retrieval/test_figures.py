@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from quellenchat.settings import Settings
 from retrieval.answering import Answerer
 from retrieval.figures import asked_nouns, asked_unit, figure_missing
-from retrieval.search import Searcher
 from tests.retrieval.answer_factory import make_passage
 
 SHARES = make_passage(
@@ -16,13 +14,6 @@ SHARES = make_passage(
     "15.000 EUR und mehr nutzen KI öfter (12 %).",
     section="…ein paar Zahlen",
 )
-
-
-@pytest.fixture(scope="module")
-def answerer(fact_sheet_store: Settings, searcher: Searcher) -> Answerer:
-    return Answerer(
-        fact_sheet_store.model_copy(update={"llm_backend": "extractive"}), searcher=searcher
-    )
 
 
 def test_the_nouns_asked_about_leave_out_what_every_figure_is_about() -> None:

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from quellenchat.settings import Settings
 from retrieval.answering import Answerer
 from retrieval.mentions import asks_what, only_named
-from retrieval.search import Searcher
 from tests.retrieval.answer_factory import make_passage
 
 FIELDS = make_passage(
@@ -48,13 +46,6 @@ def test_questions_asking_what_a_thing_is() -> None:
     assert asks_what("erklär mir mal Sensorik")
     assert not asks_what("Welche Assistenzsysteme gibt es?")
     assert not asks_what("Wie viele Firmen nutzen Robotik?")
-
-
-@pytest.fixture(scope="module")
-def answerer(fact_sheet_store: Settings, searcher: Searcher) -> Answerer:
-    return Answerer(
-        fact_sheet_store.model_copy(update={"llm_backend": "extractive"}), searcher=searcher
-    )
 
 
 def test_the_fact_sheet_does_not_explain_what_it_only_lists(answerer: Answerer) -> None:

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from quellenchat.settings import Settings
 from retrieval.answering import Answerer
 from retrieval.ranking import asks_for_the_first, ranking_missing
-from retrieval.search import Searcher
 
 CHALLENGES = [
     "Herausforderungen • Mangelndes Know-how im Unternehmen.",
@@ -35,13 +33,6 @@ def test_a_list_side_by_side_ranks_nothing() -> None:
     ranked = [*CHALLENGES, "• Vor allem fehlt es an Know-how."]
     assert not ranking_missing("Was ist das größte Hemmnis?", ranked)
     assert not ranking_missing("Welche Hemmnisse gibt es?", CHALLENGES)
-
-
-@pytest.fixture(scope="module")
-def answerer(fact_sheet_store: Settings, searcher: Searcher) -> Answerer:
-    return Answerer(
-        fact_sheet_store.model_copy(update={"llm_backend": "extractive"}), searcher=searcher
-    )
 
 
 def test_the_fact_sheet_does_not_say_which_challenge_is_the_biggest(answerer: Answerer) -> None:
