@@ -22,7 +22,13 @@ from retrieval.lexical import analyze
 from retrieval.mentions import only_named
 from retrieval.names import missing_names
 from retrieval.passages import Passage
-from retrieval.question_kind import Kind, addresses_the_system, asked_subject, question_kind
+from retrieval.question_kind import (
+    Kind,
+    addresses_the_system,
+    asked_subject,
+    asking_sentences,
+    question_kind,
+)
 from retrieval.ranking import ranking_missing
 from retrieval.refusal import Weighing, evidence_strength
 from retrieval.thesaurus import default_thesaurus
@@ -99,19 +105,21 @@ class EvidenceBuilder:
     def prepare(self, question: str, standalone: str, ask: str | None = None) -> Prepared:
         """The evidence for `standalone` (the searched form of `question`)."""
         kind = question_kind(standalone)
-        depth = max(self.passages, LIST_HITS) if kind == "list" else self.passages
-        hits = tuple(self.searcher.search(standalone, depth))
-        passages = hits[: self.passages]
-        votes: dict[str, float] = {}
-        if kind == "list":
-            passages = self.whole_sections(hits)[: self.passages]
-            votes = section_votes(hits[: self.passages], passages)
-        quotes = tuple(self.quote(n, p) for n, p in enumerate(passages, start=1))
         english = is_english(question)  # the answer's language
         # Coverage counts the searched words in the (German) passages: meaningless for English.
         lexical = not is_english(standalone)
-        strength = evidence_strength(passages, lexical=lexical, weighing=self.weighing)
+        passages, votes, strength = self.gather(standalone, kind, lexical)
         refused = strength < self.threshold
+        # „Wir sind ein Architekturbüro mit sechs Leuten. Wie fangen wir an?“: the context
+        # dilutes the question's embedding; the asking sentence alone may find the evidence.
+        # The rules below still read the whole question (its context may bound the answer).
+        asking = asking_sentences(standalone)[0]
+        if refused and asking != standalone:
+            alone = self.gather(asking, kind, lexical)
+            if alone[2] >= self.threshold:
+                passages, votes, strength = alone
+                refused = False
+        quotes = tuple(self.quote(n, p) for n, p in enumerate(passages, start=1))
         refused = refused or addresses_the_system(question) or addresses_the_system(standalone)
         # A place, name or figure asked about that no passage mentions: the sources are silent.
         refused = refused or bool(missing_names(standalone, [p.text for p in passages]))
@@ -128,6 +136,20 @@ class EvidenceBuilder:
         return Prepared(
             question, standalone, english, passages, quotes, refused, ask or standalone, kind, votes
         )
+
+    def gather(
+        self, searched: str, kind: Kind, lexical: bool
+    ) -> tuple[tuple[Passage, ...], dict[str, float], float]:
+        """The passages for `searched`, the section votes of a list question, the strength."""
+        depth = max(self.passages, LIST_HITS) if kind == "list" else self.passages
+        hits = tuple(self.searcher.search(searched, depth))
+        passages = hits[: self.passages]
+        votes: dict[str, float] = {}
+        if kind == "list":
+            passages = self.whole_sections(hits)[: self.passages]
+            votes = section_votes(hits[: self.passages], passages)
+        strength = evidence_strength(passages, lexical=lexical, weighing=self.weighing)
+        return passages, votes, strength
 
     def whole_sections(self, passages: tuple[Passage, ...]) -> tuple[Passage, ...]:
         """Each passage replaced by its whole section, where it has one; each section once.

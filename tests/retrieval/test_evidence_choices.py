@@ -4,6 +4,7 @@ the finding first in a yes/no answer."""
 from __future__ import annotations
 
 import dataclasses
+from typing import Any, cast
 
 import pytest
 
@@ -11,9 +12,10 @@ from retrieval.answering import Answerer
 from retrieval.answers import REFUSAL
 from retrieval.claims import check as check_claims
 from retrieval.compose import Matcher, compose, lead, render
-from retrieval.evidence import section_votes
+from retrieval.evidence import EvidenceBuilder, section_votes
 from retrieval.lexical import analyze
 from retrieval.names import missing_names
+from retrieval.passages import Passage
 from retrieval.question_kind import question_kind
 from retrieval.thesaurus import default_thesaurus
 from tests.retrieval.answer_factory import make_citation, make_passage
@@ -260,3 +262,38 @@ def test_a_yes_lead_passes_the_claim_check_unchanged() -> None:
     assert checked.replaced == ()
     assert checked.unsupported == ()
     assert checked.text.startswith("Ja: Es gibt")
+
+
+class _ContextSearcher:
+    """Finds the prerequisites strongly for the asking sentence alone, weakly with its context."""
+
+    TEXT = "Digitale Mindestanforderungen • Die Entwicklung setzt die digitale Erfassung voraus."
+
+    def __init__(self) -> None:
+        self.searched: list[str] = []
+
+    def search(self, question: str, k: int) -> list[Passage]:
+        self.searched.append(question)
+        similarity = 0.80 if question.startswith("Wir sind") else 0.95
+        return [make_passage(self.TEXT, similarity=similarity, coverage=0.5)]
+
+    def page_text(self, doc_sha: str, unit: int) -> str | None:
+        return self.TEXT
+
+
+def test_context_before_the_question_does_not_hide_the_evidence() -> None:
+    # The context dilutes the question's embedding; the asking sentence alone finds the
+    # evidence, and the rules still read the whole question.
+    searcher = _ContextSearcher()
+    builder = EvidenceBuilder(cast(Any, searcher), 5, 0.9)
+    question = "Wir sind ein Architekturbüro mit sechs Leuten. Wie fangen wir mit KI an?"
+    prepared = builder.prepare(question, question)
+    assert not prepared.refused
+    assert searcher.searched == [question, "Wie fangen wir mit KI an?"]
+    assert prepared.passages[0].similarity == 0.95
+    # A question without context is searched once; a weak one stays refused.
+    searcher.searched.clear()
+    assert builder.prepare("Was kostet das?", "Was kostet das?").refused
+    assert searcher.searched == ["Was kostet das?"]
+    priced = "Wir sind ein Architekturbüro. Was kostet eine KI-Lösung?"
+    assert builder.prepare(priced, priced).refused  # the price rule reads the whole question
