@@ -140,8 +140,11 @@ def verb_forms(question: str) -> set[str]:
             if term.startswith(infix) and len(term) - len(infix) >= _MIN_ROOT:
                 forms.add(particle + term[len(infix) :])
     # A clause ending in a particle („Was hält kleine Firmen davon ab?“): the particle joins
-    # each term of the clause, so „abhalten“ matches.
-    for clause in re.split(r"[,;]", question):
+    # each term of the clause, so „abhalten“ matches. Clauses end at a comma, and also at „und“
+    # or „oder“ („Wie fangen wir an und was …?“), unless that splits the verb from its particle
+    # („Wie bereite ich Daten und Systeme vor?“): both readings count.
+    clauses = {*re.split(r"[,;]", question), *re.split(r"[,;]|\s(?:und|oder|aber)\s", question)}
+    for clause in clauses:
         ending = _PARTICLE_RE.search(clause)
         if ending is not None:
             joined = _with_roots(analyze(clause[: ending.start()]))

@@ -99,3 +99,10 @@ def test_the_added_terms_are_the_targets_of_every_key_asked() -> None:
 def test_starting_with_ki_asks_for_the_prerequisites() -> None:
     for question in ("Wie starte ich mit KI?", "Womit sollten wir starten?"):
         assert "Mindestanforderungen" in default_thesaurus().added(question), question
+
+
+def test_a_particle_before_und_still_joins_its_verb() -> None:
+    added = default_thesaurus().added
+    assert "Mindestanforderungen" in added("Wie fangen wir mit KI an und was klären wir vorher?")
+    # Split at „und“, „vor“ would lose „bereite“: both readings count.
+    assert "Mindestanforderungen" in added("Wie bereite ich unsere Daten und Systeme auf KI vor?")
