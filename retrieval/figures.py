@@ -29,11 +29,11 @@ from collections.abc import Iterable, Sequence
 from typing import Literal
 
 from retrieval.compose import QUANTITY_RE, items
-from retrieval.lexical import analyze, one_edit
+from retrieval.lexical import MIN_TYPO_LENGTH, analyze, one_edit
 from retrieval.names import DURATION_RE, MONEY_RE, PRICE_RE, SPAN_RE
 from retrieval.passages import Passage
 from retrieval.question_kind import asking_sentences
-from retrieval.thesaurus import MIN_TYPO_LENGTH, default_thesaurus, verb_forms
+from retrieval.thesaurus import default_thesaurus, verb_forms
 
 Unit = Literal["money", "time"]
 

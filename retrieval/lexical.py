@@ -248,8 +248,9 @@ def one_edit(word: str, target: str) -> bool:
     return any(long[:i] + long[i + 1 :] == short for i in range(len(long)))
 
 
-# Shorter terms lie one letter apart too often („planen“/„planer“) to call either a typo.
-MIN_TYPO_TERM = 7
+# Shorter terms lie one letter apart too often („planen“/„planer“) to call either a typo
+# (here and in the thesaurus's keys).
+MIN_TYPO_LENGTH = 7
 
 
 class LexicalIndex:
@@ -292,13 +293,13 @@ class LexicalIndex:
     def corrections(self, terms: Iterable[str]) -> dict[str, str]:
         """{term: the index's term} for long terms the index lacks, one letter off one of its.
 
-        Users type fast: „Datenschuz“ is „Datenschutz“. A term of at least `MIN_TYPO_TERM`
+        Users type fast: „Datenschuz“ is „Datenschutz“. A term of at least `MIN_TYPO_LENGTH`
         letters that no chunk holds is read as the index's term one letter changed, added,
         dropped or swapped away; of several, the one most chunks hold.
         """
         found: dict[str, str] = {}
         for term in terms:
-            if len(term) < MIN_TYPO_TERM or term in self._df or not term.isalpha():
+            if len(term) < MIN_TYPO_LENGTH or term in self._df or not term.isalpha():
                 continue
             candidates = {
                 known
@@ -315,7 +316,7 @@ class LexicalIndex:
         """Each long term of the index, and each of it with one letter dropped, to the terms."""
         found: dict[str, set[str]] = {}
         for known in self._df:
-            if len(known) >= MIN_TYPO_TERM - 1 and known.isalpha():
+            if len(known) >= MIN_TYPO_LENGTH - 1 and known.isalpha():
                 for variant in (known, *_deletions(known)):
                     found.setdefault(variant, set()).add(known)
         return found

@@ -18,6 +18,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 
+from quellenchat.types import strip_urls
 from retrieval.compose import items
 from retrieval.figures import asked_nouns
 from retrieval.lexical import analyze, one_edit
@@ -37,8 +38,6 @@ _LEAD_RE = re.compile(r"\(|\bz\.\s*B\.|\bwie\s|\bu\.\s*a\.|\bdarunter\b|\bumfass
 _WORD_RE = re.compile(r"[\wÄÖÜäöüß][\w\-ÄÖÜäöüß]*")
 # An entry of an enumeration or an example has at most this many words.
 _ENTRY_WORDS = 4
-# A link names nothing: „…/KI-Trainer/ki-trainer.html“ is no mention of the KI-Trainer.
-_URL_RE = re.compile(r"\b(?:https?://|www\.)\S+")
 _MIN_TERM = 5
 
 
@@ -75,7 +74,8 @@ def _texts(passages: Iterable[Passage]) -> Iterable[str]:
     for passage in passages:
         yield passage.section or ""
         for a, b in items(passage.text, passage.section):
-            yield _URL_RE.sub(" ", passage.text[a:b])
+            # A link names nothing: „…/KI-Trainer/ki-trainer.html“ is no mention of it.
+            yield strip_urls(passage.text[a:b])
 
 
 def _mentions(term: list[str], texts: Iterable[str]) -> Iterable[bool]:

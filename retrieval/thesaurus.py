@@ -22,11 +22,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from retrieval.lexical import analyze, one_edit
+from retrieval.lexical import MIN_TYPO_LENGTH, analyze, one_edit
 
 THESAURUS_FILE = Path(__file__).with_name("thesaurus.de.toml")
-# Shorter stems lie one letter apart too often („planen“/„planer“) to call either a typo.
-MIN_TYPO_LENGTH = 7
 
 
 @dataclass(frozen=True)
