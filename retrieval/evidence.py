@@ -121,15 +121,16 @@ class EvidenceBuilder:
                 refused = False
         quotes = tuple(self.quote(n, p) for n, p in enumerate(passages, start=1))
         refused = refused or addresses_the_system(question) or addresses_the_system(standalone)
+        texts = [p.text for p in passages]
         # A place, name or figure asked about that no passage mentions: the sources are silent.
-        refused = refused or bool(missing_names(standalone, [p.text for p in passages]))
+        refused = refused or bool(missing_names(standalone, texts))
         # A figure asked for that no passage gives for what the question names (`figures`);
         # a price, a grant or a duration is a figure however the question is put („Mit welchen
         # Kosten muss ich rechnen?“ is a list question).
         if lexical and (kind == "number" or asked_unit(standalone) is not None):
             refused = refused or figure_missing(standalone, passages)
         # „Was ist das größte Hemmnis?“ where no passage ranks anything (`ranking`).
-        refused = refused or ranking_missing(standalone, [p.text for p in passages])
+        refused = refused or ranking_missing(standalone, texts)
         # „Was sind Assistenzsysteme?“ where the passages only list them (`mentions`).
         if lexical and kind != "list":
             refused = refused or only_named(standalone, passages)

@@ -158,7 +158,9 @@ def figure_missing(question: str, passages: Sequence[Passage]) -> bool:
     found = list(_items(passages))
     polar = _negated_only(question, [item for _, item in found if QUANTITY_RE.search(item)])
     return not any(
-        _answers(item, heading, unit, wanted) and _fits(item, size) and polar <= _polarity(item)[0]
+        _answers(item, heading, unit, wanted)
+        and _fits(item, size)
+        and (not polar or polar <= _polarity(item)[0])
         for heading, item in found
     )
 

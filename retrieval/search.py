@@ -159,9 +159,10 @@ class Searcher:
             else {cid for cid, c in snapshot.chunks.items() if c.doc_sha in set(allowed)}
         )
         # A long word no passage holds, one letter off one that some do, is that word misspelt.
-        corrected = snapshot.lexical.corrections(analyze(question))
+        asked = analyze(question)
+        corrected = snapshot.lexical.corrections(asked)
         fixed = [term for word in corrected.values() for term in analyze(word)]  # and its parts
-        terms = (set(analyze(question)) - corrected.keys()) | set(fixed)
+        terms = (set(asked) - corrected.keys()) | set(fixed)
         quantity = asks_for_quantity(question)
         added = default_thesaurus().added(question) if self.fusion.expand else []
         scores = snapshot.lexical.query(" ".join([question, *added]), fixed)
@@ -175,7 +176,7 @@ class Searcher:
             fused, boosted = named_sections_first(
                 fused,
                 frozenset(_whole_words(" ".join(named))),
-                {cid: c.section for cid, c in snapshot.chunks.items() if cid in fused},
+                {cid: snapshot.chunks[cid].section for cid in fused if cid in snapshot.chunks},
                 self.fusion.heading_bonus,
             )
         if quantity:
