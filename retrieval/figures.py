@@ -19,7 +19,8 @@ nothing about firms under 10). A figure counts what its clause says, with its po
 setzen weder KI ein noch planen sie deren Einsatz“ counts the firms that do not plan, so it does
 not answer „Wie viele Firmen planen KI?“. A term the question asks with (not negated) that the
 figures' items hold only after a negation („weder“, „nicht“, „kein“) must stand in the answering
-item outside a negation.
+item outside a negation. A question about intentions („wollen … einführen“, „haben … vor“,
+„demnächst“, „künftig“) asks with „planen“, the word the sources count intentions by.
 """
 
 from __future__ import annotations
@@ -83,6 +84,14 @@ _CLASS_RE = re.compile(r"(\d+)\s*(?:-|–|bis)\s*(\d+)\s*" + _HEADS, re.IGNORECA
 _NEGATION_RE = re.compile(r"\b(?:weder|nicht|kein\w*|nie|niemals|nichts|nix|ohne)\b", re.IGNORECASE)
 _CLAUSE_END_RE = re.compile(r"[.;!?]\s")
 _MIN_POLAR_TERM = 4
+# Everyday words for an intention: the question asks about planning, in the sources' word.
+_PLANNING_RE = re.compile(
+    r"\b(?:will|willst|wollen|wollt|vorhaben|vorhab\w*|vor(?=\s*[,?.!]|\s*$)|vornehm\w*"
+    r"|vorgenommen|beabsichtig\w*|demnächst|künftig|zukünftig|in\s+zukunft|bald|geplant\w*"
+    r"|pläne|planung\w*)\b",
+    re.IGNORECASE,
+)
+_PLANNING_TERMS = frozenset(analyze("planen"))
 
 
 _GENERIC = frozenset(analyze(_GENERIC_WORDS))
@@ -183,6 +192,8 @@ def _negated_only(question: str, items: Sequence[str]) -> set[str]:
     if _NEGATION_RE.search(sentence):
         return set()
     asked = {t for t in verb_forms(sentence) if len(t) >= _MIN_POLAR_TERM} - _GENERIC
+    if _PLANNING_RE.search(sentence):
+        asked |= _PLANNING_TERMS
     plain: set[str] = set()
     negated: set[str] = set()
     for item in items:

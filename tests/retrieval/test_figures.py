@@ -161,6 +161,11 @@ NEITHER = make_passage(
     [
         # The 40 % count the firms that do not plan; the 15 % say nothing about planning.
         ("Wie viele Firmen planen, KI demnächst einzuführen?", True),
+        # Intentions in everyday words ask about planning too.
+        ("Wie viele Mittelständler wollen demnächst KI einführen?", True),
+        ("Wie viele KMU haben vor, KI einzusetzen?", True),
+        ("Wie viele Betriebe nehmen sich KI für die nächsten Jahre vor?", True),
+        ("Wie viele Firmen werden künftig KI nutzen?", True),
         # Asked with the negation, the 40 % are the answer.
         ("Wie viele Firmen planen keinen Einsatz von KI?", False),
         ("Wie viele KMU wollen nix mit KI machen und planen auch nichts?", False),
@@ -174,5 +179,6 @@ def test_a_figure_counts_with_its_clauses_polarity(question: str, missing: bool)
 
 def test_the_fact_sheet_gives_no_share_of_firms_planning_ki(answerer: Answerer) -> None:
     assert answerer.ask("Wie viele Unternehmen planen, demnächst KI einzuführen?").refused
+    assert answerer.ask("Wie viele Mittelständler wollen demnächst KI einführen?").refused
     answer = answerer.ask("Wie viele Mittelständler planen gar keinen KI-Einsatz?")
     assert "40%" in answer.answer
