@@ -45,6 +45,7 @@ FRESH_SETS = (
     ROOT / "eval" / "realistic-faktenblatt-fresh3.jsonl",
     ROOT / "eval" / "realistic-faktenblatt-fresh4.jsonl",
     ROOT / "eval" / "realistic-faktenblatt-fresh5.jsonl",
+    ROOT / "eval" / "realistic-faktenblatt-fresh6.jsonl",
 )
 LILYPOND_SET = ROOT / "eval" / "realistic-lilypond.jsonl"
 RESULTS = ROOT / "bench" / "results"
@@ -61,6 +62,7 @@ SPLIT_NAMES = {
     "fresh3": "frisch 3",
     "fresh4": "frisch 4",
     "fresh5": "frisch 5",
+    "fresh6": "frisch 6",
 }
 
 

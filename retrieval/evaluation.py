@@ -90,8 +90,10 @@ def _item(data: dict[str, Any]) -> EvalItem:
 # the same day, after fresh's misses had been read too. fresh2 was measured once and its misses
 # then read; "fresh3" was written on 7.12.2026 for the next round, measured and read the same
 # night; "fresh4" was written on 7.12.2026 at 04:45 for the round after, measured and read the
-# same morning; "fresh5" was written on 7.12.2026 at noon for the round after (eval/realistic.md).
-SPLITS = ("tune", "heldout", "fresh", "fresh2", "fresh3", "fresh4", "fresh5")
+# same morning; "fresh5" was written on 7.12.2026 at noon for the round after, measured and read
+# the same afternoon; "fresh6" was written on 7.12.2026 at 14:40 for the round after
+# (eval/realistic.md).
+SPLITS = ("tune", "heldout", "fresh", "fresh2", "fresh3", "fresh4", "fresh5", "fresh6")
 
 
 def split_items(items: Sequence[EvalItem], split: str) -> list[EvalItem]:

@@ -159,6 +159,7 @@ def test_an_unknown_split_names_the_line(tmp_path: Path) -> None:
     path = _write_items(tmp_path / "r.jsonl", [{"question": "?", "gold": "x", "split": "test"}])
     with pytest.raises(
         ValueError,
-        match=r"Zeile 1: .*split muss tune, heldout, fresh, fresh2, fresh3, fresh4, fresh5 sein",
+        match=r"Zeile 1: .*split muss tune, heldout, fresh, fresh2, fresh3, fresh4, fresh5, "
+        r"fresh6 sein",
     ):
         read_items(path)
