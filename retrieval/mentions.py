@@ -8,6 +8,12 @@ reads as an answer that it is not. So a question asking what a thing is, what is
 what it is about is refused where the passages mention the thing, but every mention is a bare
 entry of an enumeration or an example („wie …“, „z. B. …“, „u.a. …“) and none says more.
 
+The same holds for a question asking what a thing other than KI does or brings („Wie kann ein
+Assistenzsystem die Beschäftigten unterstützen?“, „Was leistet Sensorik?“): an entry of a list
+of fields says that the field exists, not what it does. A question asking what KI does for a
+field („Wie hilft KI bei der Wartung?“) is not decided here: an example („in der Produktion
+(z. B. vorausschauende Wartung …)“) does answer that KI is used there.
+
 A thing counts as mentioned by a word that is its word, a compound ending in it, or its word
 misspelt by one letter („Rechenkapazität“ – „Rechnerkapazitäten“). A thing that no passage
 mentions is not decided here (the refusal threshold and `retrieval.names` see to it).
@@ -33,6 +39,18 @@ _DEFINITION_RE = re.compile(
     r"|was\s+versteht\s+man\s+unter\b|was\s+hat\s+es\s+mit\b|erklär\w*\b)",
     re.IGNORECASE,
 )
+# „Wie kann/hilft …“, „Was bringt/bietet/macht …“, „Wobei/Wofür/Womit kann …“: what a thing does.
+_DOES_RE = re.compile(
+    r"^\W*(?:und\s+)?(?:wie|wobei|wofür|womit|inwiefern|was)\s+(?:genau\s+|eigentlich\s+|konkret\s+)*"
+    r"(?:kann|können|könnte|könnten|hilft|helfen|unterstützt|unterstützen|bringt|bringen|bietet"
+    r"|bieten|macht|machen|leistet|leisten|tut|tun)\b",
+    re.IGNORECASE,
+)
+# The subject after the verb: an optional article, then the noun („… ein Assistenzsystem …“).
+_SUBJECT_RE = re.compile(
+    r"\s+(?:(?:ein|eine|einem|einen|einer|der|die|das|den|dem|so|solch\w*|dies\w*)\s+)*"
+    r"(?:[a-zäöüß]+e[rmns]?\s+)?[A-ZÄÖÜ][\w-]*"
+)
 # Where an enumeration's entries or an example begin within a clause.
 _LEAD_RE = re.compile(r"\(|\bz\.\s*B\.|\bwie\s|\bu\.\s*a\.|\bdarunter\b|\bumfass\w*\b|:")
 _WORD_RE = re.compile(r"[\wÄÖÜäöüß][\w\-ÄÖÜäöüß]*")
@@ -46,18 +64,28 @@ def asks_what(question: str) -> bool:
     return bool(_DEFINITION_RE.search(asking_sentences(question)[0]))
 
 
+def asks_what_it_does(question: str) -> bool:
+    """Whether the question asks what a thing other than KI does, brings or offers."""
+    match = _DOES_RE.search(asking_sentences(question)[0])
+    if match is None:
+        return False
+    subject = _SUBJECT_RE.match(match.string, match.end())
+    return subject is not None and bool(asked_nouns("Frage " + subject.group()))
+
+
 def only_named(question: str, passages: Sequence[Passage]) -> bool:
     """Whether the passages mention what the question asks about only as a bare entry.
 
-    False unless the question asks what a thing is and at least one of its nouns is mentioned.
+    False unless the question asks what a thing is (or does) and at least one of its nouns is
+    mentioned.
     """
+    terms = [t for t in map(_parts, asked_nouns(question)) if t and len(t[0]) >= _MIN_TERM]
     if not asks_what(question):
-        return False
+        if not asks_what_it_does(question):
+            return False
+        terms = terms[:1]  # the thing it asks about; the rest is what it should do
     found = False
-    for noun in asked_nouns(question):
-        term = _parts(noun)
-        if not term or len(term[0]) < _MIN_TERM:
-            continue
+    for term in terms:
         mentions = list(_mentions(term, _texts(passages)))
         if any(not bare for bare in mentions):
             return False

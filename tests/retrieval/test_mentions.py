@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from retrieval.answering import Answerer
-from retrieval.mentions import asks_what, only_named
+from retrieval.mentions import asks_what, asks_what_it_does, only_named
 from tests.retrieval.answer_factory import make_passage
 
 FIELDS = make_passage(
@@ -30,6 +30,12 @@ FIELDS = make_passage(
         # A thing with a line of its own, or explained by its sentence, is more than named.
         ("Was hat es mit diesen KI-Trainern auf sich?", False),
         ("Was ist eine Wärmepumpe?", False),
+        # What a thing other than KI does: an entry of a list of fields does not say.
+        ("Wie kann ein Assistenzsystem die Beschäftigten unterstützen?", True),
+        ("Was leistet intelligente Robotik für uns?", True),
+        ("Was bringt eine Wärmepumpe im Winter?", False),
+        # What KI does for a field: its entry or example says that KI is used there.
+        ("Wie kann KI bei der Bild- und Tonerkennung helfen?", False),
         # Not mentioned at all: not decided here.
         ("Was ist ein Digitalzwilling?", False),
         # Not a question of what a thing is.
@@ -46,6 +52,11 @@ def test_questions_asking_what_a_thing_is() -> None:
     assert asks_what("erklär mir mal Sensorik")
     assert not asks_what("Welche Assistenzsysteme gibt es?")
     assert not asks_what("Wie viele Firmen nutzen Robotik?")
+    assert asks_what_it_does("Ich bin Pflegerin. Wie kann ein Assistenzsystem uns helfen?")
+    assert asks_what_it_does("Was bietet so ein Kompetenzzentrum?")
+    assert not asks_what_it_does("Wie kann künstliche Intelligenz beim Verarbeiten helfen?")
+    assert not asks_what_it_does("Welche Assistenzsysteme gibt es?")
+    assert not asks_what_it_does("Gibt es Hilfe für kleine Betriebe?")
 
 
 def test_the_fact_sheet_does_not_explain_what_it_only_lists(answerer: Answerer) -> None:
@@ -54,3 +65,9 @@ def test_the_fact_sheet_does_not_explain_what_it_only_lists(answerer: Answerer) 
     answer = answerer.ask("Was hat es mit diesen KI-Trainern auf sich?")
     assert not answer.refused
     assert "KI-Trainer Netzwerk" in answer.answer
+    refused = answerer.ask("Wie kann ein intelligentes Assistenzsystem unsere Leute unterstützen?")
+    assert refused.refused
+    # A field the sheet gives examples for is answered („Logistik (z. B. Lagerhaltung …)“).
+    answer = answerer.ask("Wie kann KI uns in der Logistik helfen?")
+    assert not answer.refused
+    assert "Lagerhaltung" in answer.answer
