@@ -194,8 +194,16 @@ def _yesno(question: str, text: str) -> list[str]:
     return [p.text for p in compose("yesno", [make_citation(passage, text)], matcher)]
 
 
-def test_yes_no_answer_starts_with_the_sentence_that_holds_the_finding() -> None:
-    shown = _yesno("Nimmt die Nutzung von KI in KMU zu?", LONG_TREND)
+@pytest.mark.parametrize(
+    "question",
+    [
+        "Nimmt die Nutzung von KI in KMU zu?",
+        # A trend in everyday words (thesaurus: „immer mehr“ → „steigender Tendenz“).
+        "wird ki in kleinen firmen immer mehr genutzt oder bleibt das gleich",
+    ],
+)
+def test_yes_no_answer_starts_with_the_sentence_that_holds_the_finding(question: str) -> None:
+    shown = _yesno(question, LONG_TREND)
     assert "steigender Tendenz" in shown[0]
     assert shown[0].startswith("Unterschiedliche Studien")
     assert shown[1] == "KMU sind beim Einsatz von KI noch zurückhaltend."
