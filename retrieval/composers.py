@@ -10,6 +10,9 @@ It never searches and never decides what the evidence is; the refusal gate has a
   `[n]` marks are mapped back to the evidence and every cited sentence is checked against its
   passage (`retrieval.claims`); an answer with nothing left cited becomes the extractive one.
   When the model cannot answer at all it raises `ComposeFailure` and the caller falls back.
+  What the model leaves out of the extractive answer is appended, verbatim (`complete`). The
+  local model's own refusal becomes the extractive answer with a notice; another backend's
+  refusal stands.
   A list question that a section answers (`listing`) never reaches it unless
   `Settings.llm_lists` is "model": the caller composes that one extractively.
 """
@@ -41,11 +44,12 @@ from retrieval.citations import (
     normalize_for_match,
     split_sentences,
 )
+from retrieval.claims import Checked, tidy
 from retrieval.claims import check as check_claims
-from retrieval.claims import tidy
 from retrieval.compose import QUANTITY_RE, Matcher, Piece, Span, compose, highlighted
 from retrieval.evidence import EvidenceBuilder, Prepared
 from retrieval.extractive import PageText, covering, extractive_answer, refusal
+from retrieval.lexical import analyze
 from retrieval.question_kind import Kind, asks_why, question_kind
 
 if TYPE_CHECKING:
@@ -73,6 +77,14 @@ MODEL_PIECE_KINDS: frozenset[Kind] = frozenset({"number", "yesno"})
 ANSWER_STOPS = ("\nFrage:", "<quelle", "\nBeispiel")
 # More citation marks than this in one sentence: the small model is counting, not citing.
 MAX_MARKS_PER_SENTENCE = 6
+LOCAL = "local"
+MODEL_FOUND_NOTHING = (
+    "Das Sprachmodell fand in den Belegstellen keine Antwort; gezeigt werden die wörtlichen "
+    "Belegstellen, die die Suche gefunden hat. Bitte prüfen Sie, ob sie die Frage beantworten."
+)
+# A piece of the extractive answer counts as named by the model's answer when the answer holds
+# its figures and this share of its content terms.
+COVERED_SHARE = 0.6
 # How often a request waiting for the local model checks its place in line.
 QUEUE_POLL_SECONDS = 0.25
 
@@ -194,7 +206,13 @@ class ModelComposer:
         """Map the model's citations onto the evidence; a refusal by the model is a refusal."""
         raw = tidy(raw)
         if is_refusal(raw):
-            return refusal(prepared, self.backend)
+            if self.backend != LOCAL:
+                return refusal(prepared, self.backend)
+            # The refusal gate found evidence. On the realistic sets the small local model's own
+            # refusal never caught a near-miss that the gate let through, but refused answerable
+            # questions („Kann KI der Umwelt auch schaden?“): the user gets the quotes, told so.
+            answer = self.fallback.answer(prepared, MODEL_FOUND_NOTHING)
+            return dataclasses.replace(answer, backend=self.backend)
         # Short answers are the rule the prompt states; a small model overruns it.
         limit = MAX_LIST_LINES if prepared.kind == "list" else MAX_ANSWER_SENTENCES
         kept = "\n".join(split_sentences(raw)[:limit])
@@ -225,6 +243,7 @@ class ModelComposer:
         by_number = {c.n: c for c in prepared.quotes}
         if checked.replaced:
             log.info("Vom Sprachmodell nicht belegte Sätze ersetzt: %s", checked.replaced)
+        checked = self.complete(prepared, checked)
         # Each citation quotes the stretch that holds the sentences citing it.
         citations = []
         for n in checked.cited:
@@ -241,6 +260,63 @@ class ModelComposer:
             standalone_question=prepared.standalone,
             unsupported=checked.unsupported,
         )
+
+    def complete(self, prepared: Prepared, checked: Checked) -> Checked:
+        """The checked answer, with the extractive answer's pieces that it leaves out.
+
+        A small model names one of several items, or cites the neighbouring passage instead of
+        the one that answers („Wie kann KI uns in der Logistik helfen?“ answered from the
+        passage on customer data). The extractive answer's pieces (what the instant mode would
+        show) are appended, verbatim and cited, where the model's answer does not already hold
+        them: their figures and most of their content terms.
+        """
+        matcher = self.fallback.evidence.matcher(prepared.standalone)
+        pieces = compose(
+            prepared.kind,
+            prepared.quotes,
+            matcher,
+            votes=prepared.section_votes,
+            why=asks_why(prepared.standalone),
+        )
+        missing = [p for p in pieces if not _covers(checked.text, p.text, prepared.kind)]
+        if not missing:
+            return checked
+        kind = prepared.kind
+        bullets = kind == "list" and (len(pieces) > 1 or checked.text.lstrip().startswith("-"))
+        text = checked.text.rstrip()
+        for piece in missing:
+            # A sentence not ended by its own stop (a link, a heading-like bullet, a model's
+            # „… meistern [3]“) ends only at a line break, else it would read as one with the next.
+            ended = CITATION_RE.sub("", text).rstrip().endswith((".", "!", "?"))
+            text += " " if ended and not bullets else "\n"
+            text += f"{'- ' if bullets else ''}{piece.text} [{piece.citation.n}]"
+        cited = list(checked.cited)
+        support = {n: tuple(spans) for n, spans in checked.support.items()}
+        for piece in missing:
+            n = piece.citation.n
+            if n not in cited:
+                cited.append(n)
+            support[n] = (*support.get(n, ()), piece.span)
+        log.info("Vom Sprachmodell ausgelassene Belegstellen ergänzt: %d", len(missing))
+        return dataclasses.replace(checked, text=text, cited=tuple(cited), support=support)
+
+
+def _covers(answer: str, piece: str, kind: Kind) -> bool:
+    """Whether the answer holds the piece: its figures and most of its content terms.
+
+    For a number question its figures are enough: they are what was asked.
+    """
+    flat = letters_key(answer)
+    figures = QUANTITY_RE.findall(piece)
+    if any(letters_key(q) not in flat for q in figures):
+        return False
+    if figures and kind == "number":
+        return True
+    terms = set(analyze(CITATION_RE.sub("", piece)))
+    if not terms:
+        return True
+    held = terms & set(analyze(CITATION_RE.sub("", answer)))
+    return len(held) >= COVERED_SHARE * len(terms)
 
 
 def failure_notice(backend: str, failure: ComposeFailure) -> str:

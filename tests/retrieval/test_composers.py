@@ -6,6 +6,7 @@ does with any reply (mapping, checking, falling back), not the model.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
@@ -309,3 +310,58 @@ def test_a_why_question_reaches_the_model_with_the_reason_after_its_restatement(
 
     assert read.quote.startswith("Insbesondere kleinere Unternehmen")
     assert read.quote.endswith("(BVMW/Gemeinsam digital 2020).")
+
+
+def test_what_the_model_leaves_out_of_the_extractive_answer_is_appended_verbatim() -> None:
+    # Two passages answer; the small model names only the second one's fields.
+    logistics = (
+        "Einsatzpotenziale finden sich in der Logistik (z. B. Lagerhaltung, Sortierung, "
+        "Planungstools, autonome Roboter)."
+    )
+    fields = "Denkbare KI-Anwendungsfelder umfassen Sensorik, Robotik und Dokumentenanalyse."
+    first = make_passage(logistics, id="p1", score=0.9, highlights=((0, len(logistics)),))
+    second = make_passage(fields, id="p2", score=0.89, highlights=((0, len(fields)),))
+    quotes = (make_citation(first, logistics, 1), make_citation(second, fields, 2))
+    question = "Wie kann KI uns in der Logistik helfen?"
+    prepared = Prepared(
+        question, question, False, (first, second), quotes, False, question, "howto"
+    )
+    model = _Model(reply="KI kann bei Sensorik, Robotik und Dokumentenanalyse helfen [2].")
+
+    _, answer = _answer(_model_composer(model), prepared)
+
+    assert answer.answer.startswith("KI kann bei Sensorik, Robotik und Dokumentenanalyse")
+    assert f"{logistics} [1]" in answer.answer  # verbatim, with its own mark
+    assert sorted(c.n for c in answer.citations) == [1, 2]
+    assert all(c.verified for c in answer.citations)
+    assert answer.unsupported == ()
+    # After a model sentence without its own full stop, the piece starts a line of its own:
+    # run on, the two would read (and be checked) as one sentence.
+    label = "Lernende Systeme (2021): KI im Mittelstand – Potenziale erkennen"  # no stop
+    third = make_passage(label, id="p3", score=0.9, highlights=((0, len(label)),))
+    with_label = dataclasses.replace(
+        prepared, passages=(first, third), quotes=(quotes[0], make_citation(third, label, 2))
+    )
+    _, answer = _answer(_model_composer(_Model(reply=f"{label} [2]")), with_label)
+    assert answer.answer == f"{label} [2]\n{logistics} [1]"
+    # An answer that already holds every piece stays as the model wrote it.
+    whole = _Model(reply=f"{logistics} [1] {fields} [2]")
+    _, answer = _answer(_model_composer(whole), prepared)
+    assert answer.answer.count("Lagerhaltung") == 1
+    assert answer.answer.count("Dokumentenanalyse") == 1
+
+
+def test_the_local_models_refusal_of_found_evidence_shows_the_quotes_with_a_notice() -> None:
+    model = _Model(reply=REFUSAL)
+    _, answer = _answer(_model_composer(model), _prepared())
+    assert not answer.refused
+    assert "50 Prozent" in answer.answer
+    assert answer.notice is not None
+    assert "keine Antwort" in answer.notice
+    assert answer.backend == "local"
+    # Another backend's refusal stands.
+    session = ModelSession("openai", _Model(reply=REFUSAL), _Reservation(), 60.0)
+    composer = ModelComposer(session, lambda evidence, question: ["prompt"], _extractive("openai"))
+    _, answer = _answer(composer, _prepared())
+    assert answer.refused
+    assert answer.answer == REFUSAL
