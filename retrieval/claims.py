@@ -37,6 +37,8 @@ _MARKS_RE = re.compile(r"((?:\s*\[\d+\])+)\s*([.!?:]?)\s*$")
 _UNSUPPORTED_RE = re.compile(re.escape(UNSUPPORTED_MARK.strip()))
 _UNSUPPORTED_END_RE = re.compile(r"\s*" + _UNSUPPORTED_RE.pattern + r"\s*([.!?:]?)\s*$")
 _MARK_RE = re.compile(r"\[(\d+)\]")
+# A question or exclamation mark with a full stop after it.
+_DOUBLE_STOP_RE = re.compile(r"([?!])\s*\.\s*$")
 _NUMBER_RE = re.compile(r"\d+(?:[.,]\d+)*")
 _NAME_RE = re.compile(r"\b[A-ZÄÖÜ]{2,}\w*|\b[A-ZÄÖÜ][a-zäöüß]+[A-ZÄÖÜ]\w*")
 
@@ -172,6 +174,7 @@ def check(
     shown_keys: set[str] = set()
     parts = split_sentences(tidy(text))
     for index, sentence in enumerate(parts):
+        sentence = _DOUBLE_STOP_RE.sub(r"\1", sentence)  # „… nutzen [1]?.“
         flagged = _UNSUPPORTED_END_RE.search(sentence)
         if flagged is not None:
             body = (sentence[: flagged.start()] + flagged.group(1)).strip()
@@ -188,7 +191,9 @@ def check(
             kept.append(sentence)
             continue
         body = (sentence[: match.start()] + match.group(2)).strip()
-        if not english and echoes(body, question):
+        if body.endswith("?") or (not english and echoes(body, question)):
+            # A question, cited or not, claims nothing: the model asking back, or echoing the
+            # asked one in its own spelling („Datenschutz“ for the user's „Datenschuz“).
             continue
         last = index == len(parts) - 1
         cut = last and not re.search(r"[.!?:)]\s*$", sentence)

@@ -63,6 +63,19 @@ def test_supported_sentences_stay_and_echoes_go() -> None:
     assert echoes("KI bringt meinen Kunden", "Was bringt KI meinen Kunden?")
 
 
+def test_a_cited_question_is_no_claim() -> None:
+    # The model echoed the question with its typo mended, cited, and with a stop after the „?“.
+    text = (
+        "KMU sind beim Einsatz von KI zurückhaltend [1]. "
+        "Spielt Datenschutz eine Rolle, warum Firmen KI nicht nutzen [1]?."
+    )
+    checked = check(
+        text, {1: NUMBERS}, "Spielt Datenschuz eine Rolle, warum Firmen KI nicht nutzen?"
+    )
+    assert checked.text == "KMU sind beim Einsatz von KI zurückhaltend [1]."
+    assert checked.unsupported == ()
+
+
 def test_a_last_sentence_cut_off_is_not_shown_as_written() -> None:
     checked = check(
         "KMU sind zurückhaltend [1]. Studien deuten auf einen Ant [1]", {1: NUMBERS}, "Wie viele?"
