@@ -305,3 +305,10 @@ def test_context_before_the_question_does_not_hide_the_evidence() -> None:
     assert searcher.searched == ["Was kostet das?"]
     priced = "Wir sind ein Architekturbüro. Was kostet eine KI-Lösung?"
     assert builder.prepare(priced, priced).refused  # the price rule reads the whole question
+
+
+def test_fields_of_use_in_everyday_compounds_find_the_fields(answerer: Answerer) -> None:
+    # „Einsatzfelder“ split into „Einsatz“ matched „beim Einsatz von KI“ in the figures.
+    answer = answerer.ask("Nenne typische Einsatzfelder von KI im Mittelstand.")
+    assert "Anwendungsfelder" in answer.answer or "Einsatzpotenziale" in answer.answer
+    assert "zurückhaltend" not in answer.answer
