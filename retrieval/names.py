@@ -200,6 +200,21 @@ PRICE_RE = re.compile(
     r"|fördersatz\w*|fördersumme\w*|förderbetr\w*|subvention\w*)\b",
     re.I,
 )
+# Costs weighed against benefit („Kosten-Nutzen“, „der Nutzen im Verhältnis zu den Kosten“,
+# „rechnet sich das?“): a question about the return on an investment (the sheet's „ROI“), not
+# about a price.
+_RATIO_RE = re.compile(
+    r"kosten-nutzen|nutzen\W+(?:\w+\W+){0,6}?kosten|kosten\W+(?:\w+\W+){0,6}?nutzen"
+    r"|verhältnis\w*\W+(?:\w+\W+){0,3}?kosten|rechnet\s+(?:\w+\s+){0,3}?sich|rentabel|rentiert",
+    re.I,
+)
+
+
+def asks_price_in(question: str) -> str:
+    """The question without its cost-benefit phrases: what is left may still ask a price."""
+    return _RATIO_RE.sub(" ", question)
+
+
 MONEY_RE = re.compile(r"\d\s*(?:€|eur\b|euro\b|mio\b|millionen|tsd\b)|(?:€|eur)\s*\d", re.I)
 # Asking for a duration, and what a passage must hold to give one.
 DURATION_RE = re.compile(r"\bwie\s+lange\b|\bdauer\w*\b", re.I)
@@ -319,6 +334,8 @@ def missing_names(question: str, evidence: Sequence[str]) -> list[str]:
             missing.append(match.group(0))
     text = "\n".join(evidence)
     for label, asked, given in _ASKED_AND_GIVEN:
-        if asked.search(question) and not given.search(text):
+        if asked.search(asks_price_in(question) if label == "Preis" else question) and not (
+            given.search(text)
+        ):
             missing.append(label)
     return list(dict.fromkeys(missing))

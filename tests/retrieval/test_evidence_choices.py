@@ -144,6 +144,10 @@ def test_names_and_figures_the_evidence_lacks_are_found(question: str, missing: 
         "Haben schon viele Firmen auf KI gesetzt?",
         "Spielt Datenschutz eine Rolle, warum Firmen KI nicht nutzen?",
         "Was muss ich tun, bevor wir in unserer Steuerkanzlei mit KI arbeiten?",
+        # Costs weighed against benefit ask about the return („ROI“), not a price.
+        "Ist der unklare Nutzen im Verhältnis zu den Kosten ein Grund, warum Firmen KI meiden?",
+        "Lohnt sich KI, wenn man Kosten und Nutzen vergleicht?",
+        "Wie sieht das Kosten-Nutzen-Verhältnis von KI aus?",
     ],
 )
 def test_names_and_figures_the_evidence_holds_are_not_missing(question: str) -> None:

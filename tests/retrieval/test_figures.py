@@ -182,3 +182,20 @@ def test_the_fact_sheet_gives_no_share_of_firms_planning_ki(answerer: Answerer) 
     assert answerer.ask("Wie viele Mittelständler wollen demnächst KI einführen?").refused
     answer = answerer.ask("Wie viele Mittelständler planen gar keinen KI-Einsatz?")
     assert "40%" in answer.answer
+
+
+@pytest.mark.parametrize(
+    ("question", "unit"),
+    [
+        ("Was kostet die Einführung von KI?", "money"),
+        ("Mit welchen Kosten muss ich rechnen?", "money"),
+        # A price asked beside a cost-benefit phrase is still a price.
+        ("Rechnet sich KI für uns, und was kostet die Einführung?", "money"),
+        # Costs weighed against benefit ask about the return („ROI“), not an amount.
+        ("Ist der unklare Nutzen im Verhältnis zu den Kosten ein Grund, KI zu meiden?", None),
+        ("Wie sieht das Kosten-Nutzen-Verhältnis von KI aus?", None),
+        ("Wie lange dauert die Einführung?", "time"),
+    ],
+)
+def test_a_question_asks_for_money_when_it_asks_a_price(question: str, unit: str | None) -> None:
+    assert asked_unit(question) == unit
