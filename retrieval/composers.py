@@ -48,7 +48,13 @@ from retrieval.claims import Checked, tidy
 from retrieval.claims import check as check_claims
 from retrieval.compose import QUANTITY_RE, Matcher, Piece, Span, compose, highlighted
 from retrieval.evidence import EvidenceBuilder, Prepared
-from retrieval.extractive import PageText, covering, extractive_answer, refusal
+from retrieval.extractive import (
+    PageText,
+    covering,
+    extractive_answer,
+    extractive_pieces,
+    refusal,
+)
 from retrieval.lexical import analyze
 from retrieval.question_kind import Kind, asks_why, question_kind
 
@@ -270,14 +276,7 @@ class ModelComposer:
         show) are appended, verbatim and cited, where the model's answer does not already hold
         them: their figures and most of their content terms.
         """
-        matcher = self.fallback.evidence.matcher(prepared.standalone)
-        pieces = compose(
-            prepared.kind,
-            prepared.quotes,
-            matcher,
-            votes=prepared.section_votes,
-            why=asks_why(prepared.standalone),
-        )
+        pieces = extractive_pieces(prepared, self.fallback.evidence.matcher(prepared.standalone))
         missing = [p for p in pieces if not _covers(checked.text, p.text, prepared.kind)]
         if not missing:
             return checked

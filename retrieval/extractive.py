@@ -40,13 +40,7 @@ def extractive_answer(
     notice: str | None = None,
 ) -> Answer:
     """Verbatim pieces of the evidence, shaped by the question's kind, each with its [n]."""
-    pieces = compose(
-        prepared.kind,
-        prepared.quotes,
-        matcher,
-        votes=prepared.section_votes,
-        why=asks_why(prepared.standalone),
-    )
+    pieces = extractive_pieces(prepared, matcher)
     opening = ""
     if prepared.kind == "yesno":
         opening = lead(prepared.standalone, pieces, english=prepared.english)
@@ -59,6 +53,17 @@ def extractive_answer(
         backend=backend,
         standalone_question=prepared.standalone,
         notice=notice,
+    )
+
+
+def extractive_pieces(prepared: Prepared, matcher: Matcher) -> list[Piece]:
+    """The pieces the extractive answer shows, in order (`retrieval.compose.compose`)."""
+    return compose(
+        prepared.kind,
+        prepared.quotes,
+        matcher,
+        votes=prepared.section_votes,
+        why=asks_why(prepared.standalone),
     )
 
 
