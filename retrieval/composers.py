@@ -209,7 +209,10 @@ class ModelComposer:
         yield self.finish(prepared, "".join(parts))
 
     def finish(self, prepared: Prepared, raw: str) -> Answer:
-        """Map the model's citations onto the evidence; a refusal by the model is a refusal."""
+        """Map the model's citations onto the evidence, check and complete the claims.
+
+        A refusal by the model is a refusal, except the local model's (see the module doc).
+        """
         raw = tidy(raw)
         if is_refusal(raw):
             if self.backend != LOCAL:
