@@ -14,12 +14,16 @@ if there is none, it is shown with the mark „nicht belegt“.
 
 Before that, `tidy` repairs what small models emit: lone or doubled brackets (`[ [1]`,
 `[1][1]`, `[]`), and `check` drops sentences that only echo the question and a last sentence
-cut off mid-word (no final punctuation and a word its passages do not know).
+cut off mid-word (no final punctuation and a word its passages do not know). A sentence that
+copies its stretch with the words mixed up („KI basiert auf KI-basierten Analysen …“ for
+„KI-basierte Analysen … ermöglichen …“) holds every word and still says something else: it is
+shown as the stretch itself.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import itertools
 import re
 from collections.abc import Mapping, Sequence
@@ -32,6 +36,11 @@ from retrieval.compose import Span, items, sentences
 from retrieval.lexical import analyze
 
 SUPPORT_SHARE = 0.6
+_NEGATION_WORDS = frozenset(
+    {"nicht", "kein", "keine", "keinen", "keiner", "keines", "weder", "nie"}
+)
+# A claim this close to its stretch (difflib ratio of the plain texts) was meant as a copy.
+NEAR_COPY = 0.8
 _MARKS_RE = re.compile(r"((?:\s*\[\d+\])+)\s*([.!?:]?)\s*$")
 # The mark `map_citations` puts on a sentence it found no source for (before or after the stop).
 _UNSUPPORTED_RE = re.compile(re.escape(UNSUPPORTED_MARK.strip()))
@@ -203,6 +212,14 @@ def check(
             if span is not None:
                 held[n] = span
         shown = body
+        if held:
+            n, (a, b) = next(iter(held.items()))
+            if _garbled_copy(body, passages[n][a:b]):
+                # „KI basiert auf KI-basierten Analysen von Kundendaten ermöglicht …“: every word
+                # is the passage's, the sentence is not. The passage's own stretch is shown.
+                replaced.append(body)
+                shown = _one_line(passages[n][a:b])
+                held = {n: (a, b)}
         if not held:
             first = numbers[0]
             given = (read or {}).get(first)
@@ -231,6 +248,37 @@ def check(
         tuple(replaced),
         {n: tuple(found) for n, found in spans.items()},
     )
+
+
+def _garbled_copy(claim: str, stretch: str) -> bool:
+    """Whether the claim is the stretch copied with its words mixed up, not an excerpt of it.
+
+    Compared by letters, digits and single blanks: a near copy (`NEAR_COPY`) that is not a part
+    of the stretch. A faithful excerpt („Kleinere Unternehmen erkennen häufig …“) and a
+    paraphrase in other words are neither.
+    """
+    a, b = _plain(claim), _plain(stretch)
+    if a in b or _excerpt(a.split(), b.split()):
+        return False
+    return difflib.SequenceMatcher(None, a, b).ratio() >= NEAR_COPY
+
+
+def _excerpt(words: Sequence[str], source: Sequence[str]) -> bool:
+    """Whether the words are the source's in their order, some left out, but no negation."""
+    rest = iter(source)
+    dropped: list[str] = []
+    for word in words:
+        for other in rest:
+            if other == word:
+                break
+            dropped.append(other)
+        else:
+            return False
+    return not any(w in _NEGATION_WORDS for w in dropped)
+
+
+def _plain(text: str) -> str:
+    return re.sub(r"\s+", " ", re.sub(r"[^\w\s]", " ", text.lower())).strip()
 
 
 def _one_line(piece: str) -> str:

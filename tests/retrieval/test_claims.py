@@ -178,3 +178,24 @@ def test_a_question_in_the_answer_is_dropped_not_shown_as_unsupported() -> None:
         checked = check(text, {1: NUMBERS}, question)
         assert checked.text == "KMU sind beim Einsatz von KI noch zurückhaltend [1].", checked
         assert checked.unsupported == ()
+
+
+def test_a_garbled_copy_is_shown_as_its_passage_says_it() -> None:
+    source = (
+        "• KI-basierte Analysen von Kundendaten ermöglichen die Anpassung von Produkten und "
+        "Dienstleistungen auf individuelle Kundenwünsche."
+    )
+    garbled = (
+        "KI basiert auf KI-basierten Analysen von Kundendaten ermöglicht die Anpassung von "
+        "Produkten und Dienstleistungen auf individuelle Kundenwünsche [1]."
+    )
+    checked = check(garbled, {1: source}, "Wie kann KI uns in der Logistik helfen?")
+    assert checked.text.startswith("KI-basierte Analysen von Kundendaten ermöglichen")
+    assert "basiert auf" not in checked.text
+    assert checked.replaced
+    # An excerpt in the passage's order stays as written; dropping a negation is no excerpt.
+    short = "KI-basierte Analysen ermöglichen die Anpassung von Produkten [1]."
+    assert check(short, {1: source}, "Was bringt KI?").text == short
+    negated = "• Kleinere Unternehmen erkennen häufig noch nicht den Nutzen von KI."
+    dropped = "Kleinere Unternehmen erkennen häufig noch den Nutzen von KI [1]."
+    assert "nicht" in check(dropped, {1: negated}, "Was sehen kleine Firmen?").text

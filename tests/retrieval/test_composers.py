@@ -233,7 +233,7 @@ def test_the_model_reads_the_figure_the_extractive_answer_would_give_first() -> 
 
 
 def test_a_number_answer_without_a_figure_becomes_the_extractive_one() -> None:
-    model = _Model(reply="Die Förderquote gilt für die förderfähigen Ausgaben [1].")  # no figure
+    model = _Model(reply="Gefördert wird nach den förderfähigen Ausgaben [1].")  # no figure
     _, answer = _answer(_model_composer(model), _prepared(kind="number"))
     assert "50 Prozent" in answer.answer
     assert answer.notice is not None
