@@ -31,6 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from bench.doc2query_experiment import fused_with_rewrite  # noqa: E402
 from bench.realistic_bench import CACHE, LILYPOND_SET, lilypond_store  # noqa: E402
 from quellenchat.settings import GEMMA_EMBEDDER, Settings  # noqa: E402
 from retrieval.evaluation import EvalItem, evaluate, read_items, split_items  # noqa: E402
@@ -81,26 +82,6 @@ def generated(
     return found, seconds
 
 
-def fused(
-    searcher: Searcher, texts: dict[str, str], weight: float
-) -> Callable[[str], list[Passage]]:
-    """The question's top 10 fused with the generated text's top 10."""
-
-    def search(question: str) -> list[Passage]:
-        first = searcher.search(question, 10)
-        if weight == 0.0:
-            return first
-        other = searcher.search(texts.get(question, question), 10)
-        pool = {p.id: p for p in first}
-        score = {p.id: p.score for p in first}
-        for p in other:
-            pool.setdefault(p.id, p)
-            score[p.id] = score.get(p.id, 0.0) + weight * p.score
-        return sorted(pool.values(), key=lambda p: score[p.id], reverse=True)[:10]
-
-    return search
-
-
 def cells(items: Sequence[EvalItem], search: Callable[[str], list[Passage]]) -> list[str]:
     out = []
     for split in SPLITS:
@@ -133,7 +114,7 @@ def main() -> int:
     for kind in PROMPTS:
         texts, seconds = generated(settings, kind, questions)
         for weight in WEIGHTS:
-            figures = cells(items, fused(searcher, texts, weight))
+            figures = cells(items, fused_with_rewrite(searcher, texts, weight))
             row = f"| {kind} | {weight} | {' | '.join(figures)} |"
             print(row, flush=True)
             lines.append(row)
