@@ -36,6 +36,7 @@ from retrieval.compose import Span, items, sentences
 from retrieval.lexical import analyze
 
 SUPPORT_SHARE = 0.6
+_YES_RE = re.compile(r"^(?:ja|yes)\b\s*")
 _NEGATION_WORDS = frozenset(
     {"nicht", "kein", "keine", "keinen", "keiner", "keines", "weder", "nie"}
 )
@@ -257,7 +258,7 @@ def _garbled_copy(claim: str, stretch: str) -> bool:
     of the stretch. A faithful excerpt („Kleinere Unternehmen erkennen häufig …“) and a
     paraphrase in other words are neither.
     """
-    a, b = _plain(claim), _plain(stretch)
+    a, b = _YES_RE.sub("", _plain(claim)), _plain(stretch)  # „Ja: Es gibt …“ leads, copies
     if a in b or _excerpt(a.split(), b.split()):
         return False
     return difflib.SequenceMatcher(None, a, b).ratio() >= NEAR_COPY
