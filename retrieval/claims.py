@@ -33,13 +33,11 @@ from quellenchat.types import letters_key
 from retrieval.citations import CITATION_RE as _CITATION_RE
 from retrieval.citations import UNSUPPORTED_MARK, join_sentences, split_sentences
 from retrieval.compose import Span, items, sentences
+from retrieval.highlight import NEGATIONS
 from retrieval.lexical import analyze
 
 SUPPORT_SHARE = 0.6
 _YES_RE = re.compile(r"^(?:ja|yes)\b\s*")
-_NEGATION_WORDS = frozenset(
-    {"nicht", "kein", "keine", "keinen", "keiner", "keines", "weder", "nie"}
-)
 # A claim this close to its stretch (difflib ratio of the plain texts) was meant as a copy.
 NEAR_COPY = 0.8
 _MARKS_RE = re.compile(r"((?:\s*\[\d+\])+)\s*([.!?:]?)\s*$")
@@ -275,7 +273,7 @@ def _excerpt(words: Sequence[str], source: Sequence[str]) -> bool:
             dropped.append(other)
         else:
             return False
-    return not any(w in _NEGATION_WORDS for w in dropped)
+    return not set(analyze(" ".join(dropped))) & NEGATIONS
 
 
 def _plain(text: str) -> str:
