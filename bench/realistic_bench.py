@@ -46,6 +46,7 @@ FRESH_SETS = (
     ROOT / "eval" / "realistic-faktenblatt-fresh4.jsonl",
     ROOT / "eval" / "realistic-faktenblatt-fresh5.jsonl",
     ROOT / "eval" / "realistic-faktenblatt-fresh6.jsonl",
+    ROOT / "eval" / "realistic-faktenblatt-fresh7.jsonl",
 )
 LILYPOND_SET = ROOT / "eval" / "realistic-lilypond.jsonl"
 RESULTS = ROOT / "bench" / "results"
@@ -63,6 +64,7 @@ SPLIT_NAMES = {
     "fresh4": "frisch 4",
     "fresh5": "frisch 5",
     "fresh6": "frisch 6",
+    "fresh7": "frisch 7",
 }
 
 

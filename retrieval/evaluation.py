@@ -91,9 +91,10 @@ def _item(data: dict[str, Any]) -> EvalItem:
 # then read; "fresh3" was written on 7.12.2026 for the next round, measured and read the same
 # night; "fresh4" was written on 7.12.2026 at 04:45 for the round after, measured and read the
 # same morning; "fresh5" was written on 7.12.2026 at noon for the round after, measured and read
-# the same afternoon; "fresh6" was written on 7.12.2026 at 14:40 for the round after
+# the same afternoon; "fresh6" was written on 7.12.2026 at 14:40 for the round after, measured
+# and read the same evening; "fresh7" was written on 7.12.2026 at 16:45 for the round after
 # (eval/realistic.md).
-SPLITS = ("tune", "heldout", "fresh", "fresh2", "fresh3", "fresh4", "fresh5", "fresh6")
+SPLITS = ("tune", "heldout", "fresh", "fresh2", "fresh3", "fresh4", "fresh5", "fresh6", "fresh7")
 
 
 def split_items(items: Sequence[EvalItem], split: str) -> list[EvalItem]:
