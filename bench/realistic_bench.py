@@ -47,6 +47,7 @@ FRESH_SETS = (
     ROOT / "eval" / "realistic-faktenblatt-fresh5.jsonl",
     ROOT / "eval" / "realistic-faktenblatt-fresh6.jsonl",
     ROOT / "eval" / "realistic-faktenblatt-fresh7.jsonl",
+    ROOT / "eval" / "realistic-faktenblatt-fresh8.jsonl",
 )
 LILYPOND_SET = ROOT / "eval" / "realistic-lilypond.jsonl"
 RESULTS = ROOT / "bench" / "results"
@@ -65,6 +66,7 @@ SPLIT_NAMES = {
     "fresh5": "frisch 5",
     "fresh6": "frisch 6",
     "fresh7": "frisch 7",
+    "fresh8": "frisch 8",
 }
 
 

@@ -92,9 +92,20 @@ def _item(data: dict[str, Any]) -> EvalItem:
 # night; "fresh4" was written on 7.12.2026 at 04:45 for the round after, measured and read the
 # same morning; "fresh5" was written on 7.12.2026 at noon for the round after, measured and read
 # the same afternoon; "fresh6" was written on 7.12.2026 at 14:40 for the round after, measured
-# and read the same evening; "fresh7" was written on 7.12.2026 at 16:45 for the round after
-# (eval/realistic.md).
-SPLITS = ("tune", "heldout", "fresh", "fresh2", "fresh3", "fresh4", "fresh5", "fresh6", "fresh7")
+# and read the same evening; "fresh7" was written on 7.12.2026 at 16:45 and
+# "fresh8" at 17:55, both for the rounds after (eval/realistic.md).
+SPLITS = (
+    "tune",
+    "heldout",
+    "fresh",
+    "fresh2",
+    "fresh3",
+    "fresh4",
+    "fresh5",
+    "fresh6",
+    "fresh7",
+    "fresh8",
+)
 
 
 def split_items(items: Sequence[EvalItem], split: str) -> list[EvalItem]:
