@@ -25,6 +25,7 @@ from quellenchat.storage import (
 from retrieval.highlight import NEGATIONS, asks_for_quantity, has_figure, key_sentences
 from retrieval.lexical import GermanAnalyzer, analyze
 from retrieval.passages import Passage
+from retrieval.question_kind import without_self_introduction
 from retrieval.rerank import make_reranker
 from retrieval.snapshot import StoreSnapshot, load_snapshot, manifest_version
 from retrieval.thesaurus import default_thesaurus
@@ -151,6 +152,10 @@ class Searcher:
         allowed = snapshot.allowed_shas(filters)
         if not question.strip() or not allowed or not snapshot.chunks:
             return []
+        quantity = asks_for_quantity(question)
+        whole = question
+        if not quantity:  # „… mit 12 Leuten. Wie viele Betriebe in meiner Größe …?“ needs it
+            question = without_self_introduction(question)
         query = self.embedder.embed_query(question)
         dense = self._dense(query, allowed)
         allowed_ids = (
@@ -163,7 +168,6 @@ class Searcher:
         corrected = snapshot.lexical.corrections(asked)
         fixed = [term for word in corrected.values() for term in analyze(word)]  # and its parts
         terms = (set(asked) - corrected.keys()) | set(fixed)
-        quantity = asks_for_quantity(question)
         added = default_thesaurus().added(question) if self.fusion.expand else []
         scores = snapshot.lexical.query(" ".join([question, *added]), fixed)
         lexical = scores.top(self.fusion.candidates, allowed=allowed_ids)
@@ -197,6 +201,11 @@ class Searcher:
         top = collapse_duplicates(
             passages, k, self.fusion.duplicate_overlap, lambda p: snapshot.terms(p.id)
         )
+        if question != whole:
+            # The refusal's threshold was calibrated on whole questions; the opening only ranks
+            # no passage, so the gate keeps the whole question's cosine where it is higher.
+            kept = self._similarities(self.embedder.embed_query(whole), [p.id for p in top])
+            top = [replace(p, similarity=max(p.similarity, kept.get(p.id, 0.0))) for p in top]
         related = frozenset(analyze(" ".join(added)))
         bridges = default_thesaurus().related(question) if self.fusion.expand else {}
         weight = sum(snapshot.lexical.idf(t) for t in terms) or 1.0

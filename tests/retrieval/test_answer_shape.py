@@ -8,7 +8,11 @@ from quellenchat.settings import Settings
 from quellenchat.types import letters_key
 from retrieval.answering import Answerer, looks_like_follow_up
 from retrieval.compose import items, sentences
-from retrieval.question_kind import addresses_the_system, question_kind
+from retrieval.question_kind import (
+    addresses_the_system,
+    question_kind,
+    without_self_introduction,
+)
 from retrieval.search import Searcher
 
 SECTION = (
@@ -67,6 +71,10 @@ SECTION = (
         ("Wie viele Hemmnisse werden für kleine Firmen aufgezählt?", "list"),
         ("Wie viele Studien werden zum Weiterlesen empfohlen?", "list"),
         ("Stolpersteine bei KI für Kleinbetriebe?", "list"),
+        # „Was würde/könnte … bringen?“ asks for the benefits as „Was bringt …?“ does, also after
+        # an opening that says who asks.
+        ("Was könnte KI uns bringen?", "list"),
+        ("Wir sind ein Malerbetrieb mit 12 Leuten – was würde uns KI überhaupt bringen?", "list"),
     ],
 )
 def test_question_kind(question: str, kind: str) -> None:
@@ -297,3 +305,47 @@ def test_a_how_to_question_draws_on_a_section_its_heading_names(answerer: Answer
     for point in ("digitale Erfassung von Daten", "Rechnerkapazitäten"):
         assert point in answer.answer, point
     assert all(c.verified for c in answer.citations)
+
+
+@pytest.mark.parametrize(
+    ("question", "asked"),
+    [
+        (
+            "Wir sind ein kleiner Metallbauer mit 20 Leuten, was bringt uns KI?",
+            "Was bringt uns KI?",
+        ),
+        (
+            "Ich bin Disponent in einer Spedition. Wie kann KI uns helfen?",
+            "Wie kann KI uns helfen?",
+        ),
+        ("Ich hab ne Bäckerei mit 14 Leuten: Lohnt sich KI?", "Lohnt sich KI?"),
+        # An opening that goes on says what is asked, and context is no introduction.
+        (
+            "Wir sind ein Reinigungsbetrieb und fragen uns, ob sich das rechnet. Ist das typisch?",
+            "Wir sind ein Reinigungsbetrieb und fragen uns, ob sich das rechnet. Ist das typisch?",
+        ),
+        (
+            "Wir haben noch fast alles auf Papier. Können wir mit KI loslegen?",
+            "Wir haben noch fast alles auf Papier. Können wir mit KI loslegen?",
+        ),
+        (
+            "Ich hab keine Ahnung von KI, wie fange ich an?",
+            "Ich hab keine Ahnung von KI, wie fange ich an?",
+        ),
+        # Nothing would be left.
+        ("Wir sind ein Malerbetrieb.", "Wir sind ein Malerbetrieb."),
+    ],
+)
+def test_an_opening_that_only_says_who_asks_is_dropped(question: str, asked: str) -> None:
+    assert without_self_introduction(question) == asked
+
+
+def test_who_asks_does_not_steer_the_search_to_the_figures_on_small_firms(
+    searcher: Searcher,
+) -> None:
+    # „kleiner … mit 20 Leuten“ alone matched the introduction's figures on small firms
+    # („Insbesondere kleinere Unternehmen …“), and the benefits came eighth.
+    question = "Wir sind ein Malerbetrieb mit 12 Leuten – was würde uns KI überhaupt bringen?"
+    top = letters_key(" ".join(p.text for p in searcher.search(question, 3)))
+    assert letters_key("Entscheidender Wettbewerbsfaktor") in top
+    assert letters_key("40% der Mittelständler") not in top
