@@ -12,9 +12,10 @@ quote. The shape follows `question_kind`:
   Unterschiedliche Studien deuten auf einen Anteil von bis zu 15% …“);
 - `yesno`: the finding first: the sentence, among the close passages' items, that best
   matches the question (the item by meaning and terms, the sentence in it by terms, then
-  meaning), then the key sentences as for `fact`; `lead` says „Ja“ only where the question
-  asks whether something exists („Gibt es …?“) and the leading sentence holds every term the
-  question names;
+  meaning; an item of a passage further down only when it matches clearly better), then the
+  key sentences as for `fact`; `lead` says „Ja“ only where the question asks whether
+  something exists („Gibt es …?“) and the leading sentence holds every term the question
+  names;
 - `fact`: the search's key sentence of each close passage, within its item; for a
   why-question carried on to the item's next sentence, which tends to give the reason.
 
@@ -52,6 +53,13 @@ SCORE_GAP = 0.04
 # A how-to question draws on passages this far below the best, one key sentence each (all items
 # of a section whose heading the question names): the ways are often spread over sections.
 HOWTO_GAP = 0.25
+# A yes/no question's finding may come from a passage below the close ones (within the first
+# `FACT_PASSAGES`) when its item matches the question by this much more (meaning plus terms):
+# „Kann KI im Kundenservice …, etwa bei Kundenanfragen?“ is answered by „Kundenmanagement (z. B.
+# Chatbots …)“ (0.82 against 0.73 for the close passage on customer data). A tie goes to the close
+# passage: the figures on KMU match „Können wir trotzdem mit KI loslegen?“ as well as the
+# minimum requirements do, by its words alone.
+FINDING_MARGIN = 0.04
 # Another passage's item is added when it scores no further than this below the best.
 SECOND_GAP = 0.03
 # An item (bullet or paragraph) this short, as shown, is quoted whole rather than by its key
@@ -267,20 +275,25 @@ def compose(
     if kind == "number":
         pieces = _counting_first(pieces, usable[:FACT_PASSAGES], matcher)
     if kind == "yesno":
-        finding = _finding(close, matcher)
+        finding = _finding(close, matcher, further=usable[len(close) : FACT_PASSAGES])
         if finding is not None:
             rest = [p for p in pieces if _new(p, [finding])]
             pieces = [finding, *rest][:MAX_HIGHLIGHTS]
     return pieces
 
 
-def _finding(quotes: Sequence[Citation], matcher: Matcher) -> Piece | None:
-    """The sentence that holds the answer to a yes/no question (see the module docstring)."""
-    best: tuple[float, Citation, Span] | None = None
-    for quote in quotes:
-        for score, item in _scored_items(quote, matcher):
-            if best is None or score > best[0]:
-                best = (score, quote, item)
+def _finding(
+    quotes: Sequence[Citation], matcher: Matcher, further: Sequence[Citation] = ()
+) -> Piece | None:
+    """The sentence that holds the answer to a yes/no question (see the module docstring).
+
+    An item of a `further` passage (below the close ones) is the finding only where it matches
+    the question by `FINDING_MARGIN` more than every close item does.
+    """
+    best = _best_item(quotes, matcher)
+    beyond = _best_item(further, matcher)
+    if beyond is not None and (best is None or beyond[0] > best[0] + FINDING_MARGIN):
+        best = beyond
     if best is None:
         return None
     _, quote, item = best
@@ -297,6 +310,16 @@ def _finding(quotes: Sequence[Citation], matcher: Matcher) -> Piece | None:
     if _short(text, item):
         return Piece(quote, item)
     return Piece(quote, max(spans, key=key))  # the first of equals
+
+
+def _best_item(quotes: Sequence[Citation], matcher: Matcher) -> tuple[float, Citation, Span] | None:
+    """The item of `quotes` that matches the question best (the first of equals), with its score."""
+    best: tuple[float, Citation, Span] | None = None
+    for quote in quotes:
+        for score, item in _scored_items(quote, matcher):
+            if best is None or score > best[0]:
+                best = (score, quote, item)
+    return best
 
 
 _EXISTS_RE = re.compile(r"^\s*(?:gibt\s+es|gibts|gibt's|is\s+there|are\s+there)\b", re.I)

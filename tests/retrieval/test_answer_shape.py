@@ -349,3 +349,25 @@ def test_who_asks_does_not_steer_the_search_to_the_figures_on_small_firms(
     top = letters_key(" ".join(p.text for p in searcher.search(question, 3)))
     assert letters_key("Entscheidender Wettbewerbsfaktor") in top
     assert letters_key("40% der Mittelständler") not in top
+
+
+def test_a_yes_no_finding_may_come_from_a_passage_just_below_the_close_ones(
+    answerer: Answerer,
+) -> None:
+    # The passage on customer data ranks first; the one naming „Kundenmanagement (z. B.
+    # Chatbots …)“ a little lower, but it is what answers.
+    question = "Kann KI auch im Kundenservice was bringen, z.B. bei Kundenanfragen?"
+    answer = answerer.ask(question)
+    assert question_kind(question) == "yesno"
+    assert "Chatbots" in answer.answer.split("[")[0]
+
+
+def test_a_yes_no_finding_from_further_down_needs_a_clear_margin(answerer: Answerer) -> None:
+    # The figures on KMU match „loslegen“ by their words as well as the minimum requirements do;
+    # they are not the finding.
+    answer = answerer.ask(
+        "Wir haben noch fast alles auf Papier. Können wir trotzdem mit KI loslegen?"
+    )
+    assert answer.answer.startswith(
+        "Die Entwicklung von KI-Anwendungen setzt die digitale Erfassung"
+    )
