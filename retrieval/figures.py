@@ -131,7 +131,7 @@ def _terms(word: str) -> set[str]:
 
 def _noun_terms(noun: str) -> set[str]:
     """The noun's own terms and those of its thesaurus synonyms, without the generic ones."""
-    expanded = default_thesaurus().expand(noun).split()
+    expanded = default_thesaurus().expand(noun, counting=True).split()
     found: set[str] = set()
     for word in expanded:
         found |= _terms(word)

@@ -22,6 +22,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from retrieval.highlight import asks_for_quantity
 from retrieval.lexical import MIN_TYPO_LENGTH, analyze, one_edit
 
 THESAURUS_FILE = Path(__file__).with_name("thesaurus.de.toml")
@@ -32,28 +33,43 @@ class Thesaurus:
     """Everyday keys (as analysed term sets) and the source terms each adds to a query."""
 
     entries: tuple[tuple[frozenset[str], tuple[str, ...]], ...]
+    # Keys that hold only in a question asking for a number („Wie viele Betriebe mit 20
+    # Mitarbeitern …?“ → the size classes' „MA“); „Wie mache ich meine Mitarbeiter fit?“ is no
+    # question about size classes.
+    counting: tuple[tuple[frozenset[str], tuple[str, ...]], ...] = ()
 
     @classmethod
-    def from_mapping(cls, terms: Mapping[str, Sequence[str]]) -> Thesaurus:
-        """Build from {everyday word or phrase: [source terms]}; keys without terms are dropped."""
-        entries = []
-        for key, targets in terms.items():
-            if not targets:
-                continue
-            for form in dict.fromkeys(frozenset(analyze(k)) for k in noun_forms(key)):
-                if form:
-                    entries.append((form, tuple(targets)))
-        return cls(tuple(entries))
+    def from_mapping(
+        cls, terms: Mapping[str, Sequence[str]], counting: Mapping[str, Sequence[str]] | None = None
+    ) -> Thesaurus:
+        """Build from {everyday word or phrase: [source terms]}; keys without terms are dropped.
 
-    def expand(self, question: str) -> str:
-        """The question followed by the source terms of every key it contains (each once)."""
-        added = self.added(question)
+        `counting`: the same, for keys that hold only where the question asks for a number.
+        """
+        return cls(_entries(terms), _entries(counting or {}))
+
+    def _entries_for(
+        self, question: str, counting: bool | None
+    ) -> tuple[tuple[frozenset[str], tuple[str, ...]], ...]:
+        if counting is None:
+            counting = bool(self.counting) and _asks_for_a_number(question)
+        return self.entries + self.counting if counting else self.entries
+
+    def expand(self, question: str, *, counting: bool | None = None) -> str:
+        """The question followed by the source terms of every key it contains (each once).
+
+        `counting`: whether the `counting` keys hold (by default: whether the question asks
+        for a number; a noun taken from a number question holds them too).
+        """
+        added = self.added(question, counting=counting)
         return " ".join([question, *added]) if added else question
 
-    def added(self, question: str, without: Iterable[str] = ()) -> list[str]:
+    def added(
+        self, question: str, without: Iterable[str] = (), *, counting: bool | None = None
+    ) -> list[str]:
         """The source terms of every key the question contains, each once, in file order.
 
-        `without`: keys (as written in the file) left out.
+        `without`: keys (as written in the file) left out; `counting` as for `expand`.
         """
         asked = verb_forms(question)
         asked |= self.misspelled(asked).keys()
@@ -61,7 +77,7 @@ class Thesaurus:
         return list(
             dict.fromkeys(
                 target
-                for key, targets in self.entries
+                for key, targets in self._entries_for(question, counting)
                 if key <= asked and key not in skipped
                 for target in targets
             )
@@ -78,7 +94,7 @@ class Thesaurus:
         typos = self.misspelled(asked)
         asked |= typos.keys()
         found: dict[str, set[str]] = {}
-        for key, targets in self.entries:
+        for key, targets in self._entries_for(question, None):
             if key <= asked:
                 added = set(analyze(" ".join(targets)))
                 for term in key & (terms | typos.keys()):
@@ -87,7 +103,8 @@ class Thesaurus:
 
     @functools.cached_property
     def _key_terms(self) -> frozenset[str]:
-        return frozenset(t for key, _ in self.entries for t in key if len(t) >= MIN_TYPO_LENGTH)
+        keys = (key for key, _ in (*self.entries, *self.counting))
+        return frozenset(t for key in keys for t in key if len(t) >= MIN_TYPO_LENGTH)
 
     def misspelled(self, asked: set[str]) -> dict[str, str]:
         """{key term: the question's term} for long terms one letter off a key's („Maschienen“).
@@ -104,6 +121,26 @@ class Thesaurus:
                 if key_term not in asked and one_edit(term, key_term):
                     found.setdefault(key_term, term)
         return found
+
+
+def _entries(
+    terms: Mapping[str, Sequence[str]],
+) -> tuple[tuple[frozenset[str], tuple[str, ...]], ...]:
+    """(analysed key form, source terms) for every form of every key with terms."""
+    entries = []
+    for key, targets in terms.items():
+        if not targets:
+            continue
+        for form in dict.fromkeys(frozenset(analyze(k)) for k in noun_forms(key)):
+            if form:
+                entries.append((form, tuple(targets)))
+    return tuple(entries)
+
+
+def _asks_for_a_number(question: str) -> bool:
+    from retrieval.question_kind import question_kind  # it imports the search's neighbours
+
+    return asks_for_quantity(question) or question_kind(question) == "number"
 
 
 # Plural and case endings of a noun key's last word. The stemmer does not always reduce them to
@@ -183,9 +220,10 @@ def default_thesaurus() -> Thesaurus:
         data = tomllib.loads(THESAURUS_FILE.read_text(encoding="utf-8"))
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise RuntimeError(f"{THESAURUS_FILE}: nicht lesbar ({exc})") from exc
-    terms = data.get("terms")
-    if not isinstance(terms, dict) or not all(
-        isinstance(v, list) and all(isinstance(t, str) for t in v) for v in terms.values()
-    ):
-        raise RuntimeError(f"{THESAURUS_FILE}: [terms] muss Wörter auf Textlisten abbilden")
-    return Thesaurus.from_mapping(terms)
+    tables = {name: data.get(name, {}) for name in ("terms", "counting")}
+    for name, table in tables.items():
+        if not isinstance(table, dict) or not all(
+            isinstance(v, list) and all(isinstance(t, str) for t in v) for v in table.values()
+        ):
+            raise RuntimeError(f"{THESAURUS_FILE}: [{name}] muss Wörter auf Textlisten abbilden")
+    return Thesaurus.from_mapping(tables["terms"], tables["counting"])

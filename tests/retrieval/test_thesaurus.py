@@ -106,3 +106,18 @@ def test_a_particle_before_und_still_joins_its_verb() -> None:
     assert "Mindestanforderungen" in added("Wie fangen wir mit KI an und was klären wir vorher?")
     # Split at „und“, „vor“ would lose „bereite“: both readings count.
     assert "Mindestanforderungen" in added("Wie bereite ich unsere Daten und Systeme auf KI vor?")
+
+
+def test_counting_keys_hold_only_where_a_number_is_asked() -> None:
+    thesaurus = Thesaurus.from_mapping({"Hürde": ["Herausforderungen"]}, {"Mitarbeiter": ["MA"]})
+    assert thesaurus.added("Wie viele Betriebe mit 20 Mitarbeitern nutzen KI?") == ["MA"]
+    assert thesaurus.added("Setzen Firmen mit 250 Mitarbeitern öfter KI ein als kleine?") == ["MA"]
+    assert thesaurus.added("Wie mache ich meine Mitarbeiter fit für KI?") == []
+    # A noun taken from a number question keeps them.
+    assert thesaurus.expand("Mitarbeitern", counting=True) == "Mitarbeitern MA"
+
+
+def test_the_shipped_size_classes_are_for_number_questions_only() -> None:
+    shipped = default_thesaurus()
+    assert "MA" not in shipped.added("Wie kann ich meine Mitarbeiter für KI fit machen?")
+    assert "MA" in shipped.added("Wieviel Prozent der Firmen ab 50 Mitarbeitern nutzen KI?")
