@@ -13,11 +13,11 @@ saw), with sentences ended by full stops only („KfW 2021: 4% - 6%“ is no sen
 if there is none, it is shown with the mark „nicht belegt“.
 
 Before that, `tidy` repairs what small models emit: lone or doubled brackets (`[ [1]`,
-`[1][1]`, `[]`), and `check` drops sentences that only echo the question and a last sentence
-cut off mid-word (no final punctuation and a word its passages do not know). A sentence that
-copies its stretch with the words mixed up („KI basiert auf KI-basierten Analysen …“ for
-„KI-basierte Analysen … ermöglichen …“) holds every word and still says something else: it is
-shown as the stretch itself.
+`[1][1]`, `[]`), and `check` drops sentences that only echo the question, a last sentence cut
+off mid-word (no final punctuation and a word its passages do not know) and an uncited lone
+word („Nummer“). A sentence that copies its stretch with the words mixed up („KI basiert auf
+KI-basierten Analysen …“ for „KI-basierte Analysen … ermöglichen …“) holds every word and still
+says something else: it is shown as the stretch itself.
 """
 
 from __future__ import annotations
@@ -186,9 +186,14 @@ def check(
         flagged = _UNSUPPORTED_END_RE.search(sentence)
         if flagged is not None:
             body = (sentence[: flagged.start()] + flagged.group(1)).strip()
-            # A question back („Möchten Sie mehr wissen?“) or an echo of the asked one claims
-            # nothing: dropped, not listed as unsupported.
-            if body and not body.endswith("?") and not echoes(body, question):
+            # A question back („Möchten Sie mehr wissen?“), an echo of the asked one or a lone
+            # word left over („Nummer“) claims nothing: dropped, not listed as unsupported.
+            if (
+                body
+                and not body.endswith("?")
+                and not echoes(body, question)
+                and not _fragment(body)
+            ):
                 unsupported.append(body)
                 kept.append(body + UNSUPPORTED_MARK)
             continue
@@ -247,6 +252,15 @@ def check(
         tuple(replaced),
         {n: tuple(found) for n, found in spans.items()},
     )
+
+
+_FINDING_WORDS = frozenset({"ja", "nein", "yes", "no"})
+
+
+def _fragment(body: str) -> bool:
+    """Whether an uncited piece is one lone word, not a finding („Ja.“, „Nein.“ stay flagged)."""
+    words = re.findall(r"\w[\w-]*", body)
+    return len(words) <= 1 and not (_FINDING_WORDS & {w.lower() for w in words})
 
 
 def _garbled_copy(claim: str, stretch: str) -> bool:

@@ -199,3 +199,15 @@ def test_a_garbled_copy_is_shown_as_its_passage_says_it() -> None:
     negated = "• Kleinere Unternehmen erkennen häufig noch nicht den Nutzen von KI."
     dropped = "Kleinere Unternehmen erkennen häufig noch den Nutzen von KI [1]."
     assert "nicht" in check(dropped, {1: negated}, "Was sehen kleine Firmen?").text
+
+
+def test_a_lone_uncited_word_is_dropped_but_a_lone_finding_stays_flagged() -> None:
+    # The local model ended „… vor [1].“ with a stray „Nummer“.
+    text = f"KMU sind beim Einsatz von KI zurückhaltend [1]. Nummer{UNSUPPORTED_MARK}"
+    checked = check(text, {1: NUMBERS}, "Ist das ein Problem?")
+    assert checked.text == "KMU sind beim Einsatz von KI zurückhaltend [1]."
+    assert checked.unsupported == ()
+    # „Nein.“ alone says something: it stays, marked.
+    text = f"Nein.{UNSUPPORTED_MARK} KMU sind beim Einsatz von KI zurückhaltend [1]."
+    checked = check(text, {1: NUMBERS}, "Nutzen alle KMU KI?")
+    assert checked.unsupported == ("Nein.",)
