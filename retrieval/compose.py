@@ -17,7 +17,9 @@ quote. The shape follows `question_kind`:
   something exists („Gibt es …?“) and the leading sentence holds every term the question
   names;
 - `fact`: the search's key sentence of each close passage, within its item; for a
-  why-question carried on to the item's next sentence, which tends to give the reason.
+  why-question carried on to the item's next sentence, which tends to give the reason;
+- `howto`: as `fact`, from passages further down too (`HOWTO_GAP`), but no sentence of survey
+  figures (two shares or more): it names no way to do anything.
 
 An item no longer than `WHOLE_ITEM` characters is quoted whole instead of by one sentence (a
 bullet is one thought), unless a sentence of it instructs the assistant.
@@ -86,6 +88,8 @@ MAX_CACHED = 20_000
 _BULLET_RE = re.compile(r"[•▪‣◦]")
 _SENTENCE_END_RE = re.compile(r"(?<=[.!?:])\s+(?=[A-ZÄÖÜ0-9„\"(])")
 _FULL_STOP_RE = re.compile(r"(?<=[.!?])\s+(?=[A-ZÄÖÜ0-9„\"(])")
+# A share („15%“, „12 Prozent“): two of them make a sentence of survey figures.
+_SHARE_RE = re.compile(r"\d[\d.,]*\s*(?:%|prozent\b)", re.I)
 # A quantity: a number with a unit, or any number that is not a year („2021“ names a study).
 QUANTITY_RE = re.compile(r"\d[\d.,]*\s*(?:%|prozent|eur|€)|(?<![\d.,])(?!(?:19|20)\d\d\b)\d+", re.I)
 
@@ -272,6 +276,8 @@ def compose(
         why=why,
         named=matcher.names if kind == "howto" else None,
     )
+    if kind == "howto":  # ways asked, not survey figures
+        pieces = [p for p in pieces if len(_SHARE_RE.findall(p.text)) < 2] or pieces
     if kind == "number":
         pieces = _counting_first(pieces, usable[:FACT_PASSAGES], matcher)
     if kind == "yesno":

@@ -371,3 +371,12 @@ def test_a_yes_no_finding_from_further_down_needs_a_clear_margin(answerer: Answe
     assert answer.answer.startswith(
         "Die Entwicklung von KI-Anwendungen setzt die digitale Erfassung"
     )
+
+
+def test_a_how_to_answer_names_ways_not_survey_figures(answerer: Answerer) -> None:
+    # The introduction's shares (15 %, 9 % …) lie close to any question about KI in a firm;
+    # they name no way to do anything.
+    answer = answerer.ask("Wie baue ich KI-Wissen in meiner Firma auf?")
+    assert question_kind("Wie baue ich KI-Wissen in meiner Firma auf?") == "howto"
+    assert "Schlüsselkompetenzen" in answer.answer
+    assert "%" not in answer.answer
