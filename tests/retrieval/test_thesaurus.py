@@ -121,3 +121,13 @@ def test_the_shipped_size_classes_are_for_number_questions_only() -> None:
     shipped = default_thesaurus()
     assert "MA" not in shipped.added("Wie kann ich meine Mitarbeiter für KI fit machen?")
     assert "MA" in shipped.added("Wieviel Prozent der Firmen ab 50 Mitarbeitern nutzen KI?")
+
+
+def test_more_use_from_year_to_year_asks_for_the_trend() -> None:
+    shipped = default_thesaurus()
+    for asked in (
+        "Wird KI im Mittelstand von Jahr zu Jahr mehr genutzt?",
+        "Wird KI heute mehr eingesetzt als vor ein paar Jahren?",
+    ):
+        assert "steigender Tendenz" in shipped.added(asked), asked
+    assert "steigender Tendenz" not in shipped.added("Aus welchem Jahr stammen die Zahlen?")
