@@ -8,7 +8,8 @@ Per backend (extractive, local) and split (tune, heldout, fresh, fresh2 … fres
 - near-misses refused: share of unanswerable questions refused;
 - unsupported shown as supported: answer sentences carrying a citation whose shown quote (what
   the advisor reads, not the whole passage) does not hold the sentence's numbers and most of
-  its content words (an independent reading: every number, and ≥ 60 % of the content terms);
+  its content words (an independent reading: every number, ≥ 60 % of the content terms, and
+  ≥ 60 % of the terms the sentence adds to the question's);
 - non-verbatim quotes: citations whose quote is not in its passage's text;
 - latency p50/p95 of the whole answer (and first token for the local model).
 
@@ -84,8 +85,13 @@ def unsupported_sentences(answer: Any) -> list[str]:
         source = " ".join(passages.get(n, "") for n in numbers)
         digits_ok = all(letters_key(n) in letters_key(source) for n in _NUMBER_RE.findall(body))
         terms = set(analyze(body))
-        share = len(terms & set(analyze(source))) / len(terms) if terms else 1.0
-        if not digits_ok or share < SUPPORT_SHARE:
+        held = terms & set(analyze(source))
+        share = len(held) / len(terms) if terms else 1.0
+        # What the sentence adds to the question must be held too („KI hindert Mittelstand“
+        # under „Hindernisse KI Mittelstand“, cited to a title on KI im Mittelstand).
+        added = terms - set(analyze(answer.question))
+        added_share = len(held & added) / len(added) if added else 1.0
+        if not digits_ok or share < SUPPORT_SHARE or added_share < SUPPORT_SHARE:
             bad.append(sentence)
     return bad
 

@@ -78,11 +78,14 @@ def tidy(text: str) -> str:
     return re.sub(r"[ \t]{2,}", " ", text).strip()
 
 
-def supports(claim: str, source: str, *, words: bool = True) -> bool:
+def supports(claim: str, source: str, *, words: bool = True, question: str = "") -> bool:
     """Whether `source` holds every number and `SUPPORT_SHARE` of the content terms of `claim`.
 
     `words=False` (an English answer from German sources, whose words cannot match) checks the
     numbers and the names written in capitals or with inner capitals (`BMWK`, `KfW`) only.
+    `question`: the terms the claim adds to the question's must also be held by that share.
+    „KI hindert Mittelstand“ under „Hindernisse KI Mittelstand“ holds two of its three terms in a
+    title on KI im Mittelstand; the one it adds, what the sentence claims, is not there.
     """
     flat = letters_key(source)
     if not all(letters_key(n) in flat for n in _NUMBER_RE.findall(claim)):
@@ -93,7 +96,11 @@ def supports(claim: str, source: str, *, words: bool = True) -> bool:
     terms = set(analyze(claim))
     if not terms:
         return False
-    return len(terms & set(analyze(source))) / len(terms) >= SUPPORT_SHARE
+    held = terms & set(analyze(source))
+    if len(held) / len(terms) < SUPPORT_SHARE:
+        return False
+    added = terms - set(analyze(question))
+    return not added or len(held & added) / len(added) >= SUPPORT_SHARE
 
 
 def echoes(claim: str, question: str) -> bool:
@@ -102,8 +109,8 @@ def echoes(claim: str, question: str) -> bool:
     return not _NUMBER_RE.search(claim) and terms <= set(analyze(question))
 
 
-def support(claim: str, source: str, *, words: bool = True) -> Span | None:
-    """The narrowest stretch of `source` that `supports` the claim, or None.
+def support(claim: str, source: str, *, words: bool = True, question: str = "") -> Span | None:
+    """The narrowest stretch of `source` that `supports` the claim (under `question`), or None.
 
     A stretch is one sentence, two neighbouring sentences of one item, or a whole item (bullet
     or paragraph), preferred in that order. Among stretches of one kind, the one sharing most
@@ -116,7 +123,7 @@ def support(claim: str, source: str, *, words: bool = True) -> Span | None:
         pairs = [(a[0], b[1]) for a, b in itertools.pairwise(spans)]
         for kind, windows in enumerate((spans, pairs, [item])):
             for a, b in windows:
-                if not supports(claim, source[a:b], words=words):
+                if not supports(claim, source[a:b], words=words, question=question):
                     continue
                 rank = (kind, -len(terms & set(analyze(source[a:b]))), b - a)
                 if best is None or rank < best[0]:
@@ -212,7 +219,7 @@ def check(
         cut = last and not re.search(r"[.!?:)]\s*$", sentence)
         held = {}
         for n in [] if cut else numbers:
-            span = support(body, passages[n], words=not english)
+            span = support(body, passages[n], words=not english, question=question)
             if span is not None:
                 held[n] = span
         shown = body

@@ -211,3 +211,20 @@ def test_a_lone_uncited_word_is_dropped_but_a_lone_finding_stays_flagged() -> No
     text = f"Nein.{UNSUPPORTED_MARK} KMU sind beim Einsatz von KI zurückhaltend [1]."
     checked = check(text, {1: NUMBERS}, "Nutzen alle KMU KI?")
     assert checked.unsupported == ("Nein.",)
+
+
+def test_what_a_claim_adds_to_the_question_must_be_held() -> None:
+    # Two of three terms („KI“, „Mittelstand“) are in the title; „hindert“, the claim, is not.
+    title = (
+        "WIK Consult (2021): Implementierung von KI im Mittelstand – Die Verfügbarkeit von Daten"
+    )
+    assert supports("KI hindert Mittelstand", title)
+    assert not supports("KI hindert Mittelstand", title, question="Hindernisse KI Mittelstand")
+    checked = check("KI hindert Mittelstand [1].", {1: title}, "Hindernisse KI Mittelstand")
+    assert "KI hindert Mittelstand [1]" not in checked.text
+    # A claim whose added words the passage holds passes as before.
+    assert supports(
+        "KMU sind beim Einsatz von KI noch zurückhaltend.",
+        NUMBERS,
+        question="Wie viele KMU nutzen KI?",
+    )
