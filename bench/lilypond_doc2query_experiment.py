@@ -34,12 +34,11 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench.doc2query_experiment import WEIGHTS, reranked  # noqa: E402
-from bench.lilypond_rewrite_experiment import SPLITS, TITLES  # noqa: E402
-from bench.realistic_bench import CACHE, LILYPOND_SET, lilypond_store  # noqa: E402
-from quellenchat.settings import GEMMA_EMBEDDER, Settings  # noqa: E402
+from bench.lilypond_rewrite_experiment import SPLITS, TITLES, gemma_manuals  # noqa: E402
+from bench.realistic_bench import CACHE, LILYPOND_SET  # noqa: E402
+from quellenchat.settings import Settings  # noqa: E402
 from retrieval.evaluation import EvalItem, evaluate, read_items, split_items  # noqa: E402
 from retrieval.passages import Passage  # noqa: E402
-from retrieval.search import Searcher  # noqa: E402
 
 PROMPT = (
     "Hier ist ein Abschnitt aus den deutschen Handbüchern {titles}.\n\nAbschnitt:\n{text}\n\n"
@@ -101,11 +100,10 @@ def cell(r: dict[str, Any]) -> str:
 def main() -> int:
     from bench.run import machine
 
-    settings = lilypond_store(Settings(), GEMMA_EMBEDDER)
-    if settings is None:
-        print("LilyPond-Handbücher nicht verfügbar", file=sys.stderr)
+    manuals = gemma_manuals()
+    if manuals is None:
         return 1
-    searcher = Searcher(settings)
+    settings, searcher = manuals
     snapshot = searcher.snapshot()
     items = read_items(LILYPOND_SET)
     needed: dict[str, str] = {}

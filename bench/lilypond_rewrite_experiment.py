@@ -90,14 +90,22 @@ def cells(items: Sequence[EvalItem], search: Callable[[str], list[Passage]]) -> 
     return out
 
 
-def main() -> int:
-    from bench.run import machine
-
+def gemma_manuals() -> tuple[Settings, Searcher] | None:
+    """The LilyPond manuals' store with EmbeddingGemma and its searcher (None: not available)."""
     settings = lilypond_store(Settings(), GEMMA_EMBEDDER)
     if settings is None:
         print("LilyPond-Handbücher nicht verfügbar", file=sys.stderr)
+        return None
+    return settings, Searcher(settings)
+
+
+def main() -> int:
+    from bench.run import machine
+
+    manuals = gemma_manuals()
+    if manuals is None:
         return 1
-    searcher = Searcher(settings)
+    settings, searcher = manuals
     items = read_items(LILYPOND_SET)
     questions = [item.question for item in items]
     lines = [
