@@ -24,6 +24,7 @@ from pathlib import Path
 
 from retrieval.highlight import asks_for_quantity
 from retrieval.lexical import MIN_TYPO_LENGTH, analyze, one_edit
+from retrieval.question_kind import question_kind
 
 THESAURUS_FILE = Path(__file__).with_name("thesaurus.de.toml")
 
@@ -138,8 +139,6 @@ def _entries(
 
 
 def _asks_for_a_number(question: str) -> bool:
-    from retrieval.question_kind import question_kind  # it imports the search's neighbours
-
     return asks_for_quantity(question) or question_kind(question) == "number"
 
 
@@ -220,7 +219,8 @@ def default_thesaurus() -> Thesaurus:
         data = tomllib.loads(THESAURUS_FILE.read_text(encoding="utf-8"))
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise RuntimeError(f"{THESAURUS_FILE}: nicht lesbar ({exc})") from exc
-    tables = {name: data.get(name, {}) for name in ("terms", "counting")}
+    # [terms] must be there; [counting] may be left out.
+    tables = {"terms": data.get("terms"), "counting": data.get("counting", {})}
     for name, table in tables.items():
         if not isinstance(table, dict) or not all(
             isinstance(v, list) and all(isinstance(t, str) for t in v) for v in table.values()

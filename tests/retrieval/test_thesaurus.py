@@ -4,6 +4,12 @@ The embedding and the question as shown stay as asked."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import retrieval.thesaurus
 from retrieval.thesaurus import Thesaurus, default_thesaurus
 
 
@@ -131,3 +137,22 @@ def test_more_use_from_year_to_year_asks_for_the_trend() -> None:
     ):
         assert "steigender Tendenz" in shipped.added(asked), asked
     assert "steigender Tendenz" not in shipped.added("Aus welchem Jahr stammen die Zahlen?")
+
+
+@pytest.fixture
+def thesaurus_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A thesaurus file of the test's own in place of the shipped one, read afresh."""
+    path = tmp_path / "thesaurus.de.toml"
+    monkeypatch.setattr(retrieval.thesaurus, "THESAURUS_FILE", path)
+    default_thesaurus.cache_clear()
+    yield path
+    default_thesaurus.cache_clear()
+
+
+def test_a_file_without_terms_is_refused_and_counting_may_be_left_out(thesaurus_file: Path) -> None:
+    thesaurus_file.write_text('[counting]\n"Mitarbeiter" = ["MA"]\n', encoding="utf-8")
+    with pytest.raises(RuntimeError, match=r"\[terms\] muss Wörter auf Textlisten abbilden"):
+        default_thesaurus()
+    thesaurus_file.write_text('[terms]\n"Hürde" = ["Herausforderungen"]\n', encoding="utf-8")
+    default_thesaurus.cache_clear()
+    assert default_thesaurus().added("Welche Hürden gibt es?") == ["Herausforderungen"]
