@@ -31,7 +31,7 @@ from typing import Literal
 
 from retrieval.compose import QUANTITY_RE, items
 from retrieval.lexical import MIN_TYPO_LENGTH, analyze, one_edit
-from retrieval.names import DURATION_RE, MONEY_RE, PRICE_RE, SPAN_RE, asks_price_in
+from retrieval.names import DURATION_RE, MONEY_RE, SPAN_RE, asks_price
 from retrieval.passages import Passage
 from retrieval.question_kind import asking_sentences
 from retrieval.thesaurus import default_thesaurus, verb_forms
@@ -99,7 +99,7 @@ _GENERIC = frozenset(analyze(_GENERIC_WORDS))
 
 def asked_unit(question: str) -> Unit | None:
     """Money or time, when the question asks for an amount of it (as `retrieval.names` reads it)."""
-    if PRICE_RE.search(asks_price_in(question)):
+    if asks_price(question):
         return "money"
     if DURATION_RE.search(question):
         return "time"

@@ -210,9 +210,9 @@ _RATIO_RE = re.compile(
 )
 
 
-def asks_price_in(question: str) -> str:
-    """The question without its cost-benefit phrases: what is left may still ask a price."""
-    return _RATIO_RE.sub(" ", question)
+def asks_price(question: str) -> bool:
+    """Whether the question asks a price, once its cost-benefit phrases are set aside."""
+    return bool(PRICE_RE.search(_RATIO_RE.sub(" ", question)))
 
 
 MONEY_RE = re.compile(r"\d\s*(?:€|eur\b|euro\b|mio\b|millionen|tsd\b)|(?:€|eur)\s*\d", re.I)
@@ -268,11 +268,11 @@ STATUTE_RE = re.compile(
 # What a question can ask for, and what the evidence must hold to give it, with the label
 # `missing_names` reports when it does not.
 _ASKED_AND_GIVEN = (
-    ("Preis", PRICE_RE, MONEY_RE),
-    ("Dauer", DURATION_RE, SPAN_RE),
-    ("Veränderung", CHANGE_RE, SHIFT_RE),
-    ("Kontakt", CONTACT_RE, REACH_RE),
-    ("Recht", LAW_RE, STATUTE_RE),
+    ("Preis", asks_price, MONEY_RE),
+    ("Dauer", DURATION_RE.search, SPAN_RE),
+    ("Veränderung", CHANGE_RE.search, SHIFT_RE),
+    ("Kontakt", CONTACT_RE.search, REACH_RE),
+    ("Recht", LAW_RE.search, STATUTE_RE),
 )
 
 
@@ -333,9 +333,7 @@ def missing_names(question: str, evidence: Sequence[str]) -> list[str]:
         if _digits(match.group(1).rstrip(".,")) not in evidence_digits:
             missing.append(match.group(0))
     text = "\n".join(evidence)
-    for label, asked, given in _ASKED_AND_GIVEN:
-        if asked.search(asks_price_in(question) if label == "Preis" else question) and not (
-            given.search(text)
-        ):
+    for label, asks, given in _ASKED_AND_GIVEN:
+        if asks(question) and not given.search(text):
             missing.append(label)
     return list(dict.fromkeys(missing))
