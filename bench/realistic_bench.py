@@ -48,6 +48,7 @@ FRESH_SETS = (
     ROOT / "eval" / "realistic-faktenblatt-fresh6.jsonl",
     ROOT / "eval" / "realistic-faktenblatt-fresh7.jsonl",
     ROOT / "eval" / "realistic-faktenblatt-fresh8.jsonl",
+    ROOT / "eval" / "realistic-faktenblatt-fresh9.jsonl",
 )
 LILYPOND_SET = ROOT / "eval" / "realistic-lilypond.jsonl"
 RESULTS = ROOT / "bench" / "results"
@@ -67,6 +68,7 @@ SPLIT_NAMES = {
     "fresh6": "frisch 6",
     "fresh7": "frisch 7",
     "fresh8": "frisch 8",
+    "fresh9": "frisch 9",
 }
 
 

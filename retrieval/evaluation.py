@@ -93,7 +93,8 @@ def _item(data: dict[str, Any]) -> EvalItem:
 # same morning; "fresh5" was written on 7.12.2026 at noon for the round after, measured and read
 # the same afternoon; "fresh6" was written on 7.12.2026 at 14:40 for the round after, measured
 # and read the same evening; "fresh7" was written on 7.12.2026 at 16:45 and
-# "fresh8" at 17:55, both for the rounds after (eval/realistic.md).
+# "fresh8" at 17:55, both for the rounds after and measured and read the same evening;
+# "fresh9" was written on 7.12.2026 at 19:00 for the round after (eval/realistic.md).
 SPLITS = (
     "tune",
     "heldout",
@@ -105,6 +106,7 @@ SPLITS = (
     "fresh6",
     "fresh7",
     "fresh8",
+    "fresh9",
 )
 
 
