@@ -17,6 +17,7 @@ from retrieval.answers import Citation, Evidence
 from retrieval.citations import passage_quote, quote_occurs
 from retrieval.compose import Matcher
 from retrieval.figures import asked_unit, figure_missing
+from retrieval.highlight import asks_for_quantity
 from retrieval.language import is_english
 from retrieval.lexical import analyze
 from retrieval.mentions import only_named
@@ -28,6 +29,7 @@ from retrieval.question_kind import (
     asked_subject,
     asking_sentences,
     question_kind,
+    without_own_firm,
 )
 from retrieval.ranking import ranking_missing
 from retrieval.refusal import Weighing, evidence_strength
@@ -108,8 +110,17 @@ class EvidenceBuilder:
         english = is_english(question)  # the answer's language
         # Coverage counts the searched words in the (German) passages: meaningless for English.
         lexical = not is_english(standalone)
-        passages, votes, strength = self.gather(standalone, kind, lexical)
+        # „… für meinen kleinen Betrieb“ picks no passage (`without_own_firm`); a number question
+        # keeps it (the size picks the figure). The threshold was calibrated on whole questions:
+        # where the search without it falls short, the whole question's evidence may pass.
+        firmless = standalone if asks_for_quantity(standalone) else without_own_firm(standalone)
+        passages, votes, strength = self.gather(firmless, kind, lexical)
         refused = strength < self.threshold
+        if refused and firmless != standalone:
+            whole = self.gather(standalone, kind, lexical)
+            if whole[2] >= self.threshold:
+                passages, votes, strength = whole
+                refused = False
         # „Wir sind ein Architekturbüro mit sechs Leuten. Wie fangen wir an?“: the context
         # dilutes the question's embedding; the asking sentence alone may find the evidence.
         # The rules below still read the whole question (its context may bound the answer).

@@ -11,6 +11,7 @@ from retrieval.compose import items, sentences
 from retrieval.question_kind import (
     addresses_the_system,
     question_kind,
+    without_own_firm,
     without_self_introduction,
 )
 from retrieval.search import Searcher
@@ -338,6 +339,43 @@ def test_a_how_to_question_draws_on_a_section_its_heading_names(answerer: Answer
 )
 def test_an_opening_that_only_says_who_asks_is_dropped(question: str, asked: str) -> None:
     assert without_self_introduction(question) == asked
+
+
+@pytest.mark.parametrize(
+    ("question", "asked"),
+    [
+        ("Wo finde ich Beratung zu KI für meinen kleinen Betrieb?", "Wo finde ich Beratung zu KI?"),
+        ("Was bringt KI uns als kleine Gärtnerei?", "Was bringt KI uns?"),
+        ("Welche Hürden gibt es für uns als Handwerksbetrieb?", "Welche Hürden gibt es?"),
+        ("Was kann KI bei uns im Betrieb leisten?", "Was kann KI leisten?"),
+        (
+            "Lohnt sich KI in unserer Firma, oder ist das zu teuer?",
+            "Lohnt sich KI, oder ist das zu teuer?",
+        ),
+        # What the firm does is no firm noun: a workshop may be what is asked about.
+        ("Was kann KI in meiner Werkstatt leisten?", "Was kann KI in meiner Werkstatt leisten?"),
+        # Nothing would be left.
+        ("KI für meinen Betrieb?", "KI für meinen Betrieb?"),
+    ],
+)
+def test_the_askers_own_firm_named_in_passing_is_dropped(question: str, asked: str) -> None:
+    assert without_own_firm(question) == asked
+
+
+def test_the_askers_own_firm_does_not_pick_the_figures_on_small_firms(answerer: Answerer) -> None:
+    # „für unseren kleinen Betrieb“ matched the introduction's „kleinere Unternehmen … für ihren
+    # Betrieb“, and the list answer was its three survey figures instead of the contacts.
+    answer = answerer.ask("Wo bekomme ich Beratung zu KI für unseren kleinen Betrieb?")
+    assert "KI-Trainer Netzwerk" in answer.answer
+    assert "40% der Mittelständler" not in answer.answer
+
+
+def test_without_the_own_firm_the_gate_still_passes_what_the_whole_question_passed(
+    answerer: Answerer,
+) -> None:
+    # The threshold was calibrated on whole questions; „Lohnt sich KI überhaupt?“ alone is weaker
+    # evidence than the question with its firm, which answered before.
+    assert not answerer.ask("Bringt KI überhaupt was für unseren Betrieb?").refused
 
 
 def test_who_asks_does_not_steer_the_search_to_the_figures_on_small_firms(
