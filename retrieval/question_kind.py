@@ -48,6 +48,7 @@ _LIST_RE = re.compile(
     r"(?!\s+(?:rolle|bedeutung|anteil|zahl|prozent|jahr))"
     r"|nenne?\b|nennen\s+sie\b|liste\b|zähle?\b|auflisten\b|wo\s+finde|wo\s+bekomm|wo\s+gibt"
     r"|wo\s+(?:kann|können|könnte|könnten)\s+(?:ich|man|wir)\b[^?]*?\b(?:nachlesen|nachschlagen|lesen"
+    r"|einlesen|weiterlesen"
     r"|finden|bekommen|erhalten|erfahren|informieren|holen|beraten|lernen)\b"
     r"|an\s+wen\b|wer\s+hilft\b|was\s+(?:bringt|bringen|hält|halten|spricht|sind\s+die|bremst|bremsen|hindert|hindern|hemmt|hemmen)\b"
     r"|was\s+(?:würde|würden|wuerde|wuerden|könnte|könnten|kann|können|soll|sollte)\b[^?]*?\bbringen\b"
@@ -58,9 +59,11 @@ _LIST_RE = re.compile(
     re.IGNORECASE,
 )
 # The same asked in a clause after context („Wir sind ein Metallbauer mit 20 Leuten, was bringt
-# uns KI?“); not „welche“, which after a comma opens a relative clause as often as a question.
+# uns KI?“); not „welche“, which after a comma opens a relative clause as often as a question
+# (after a dash or colon it asks: „Kundenservice mit KI – welche Möglichkeiten gibt es?“).
 _CLAUSE_LIST_RE = re.compile(
-    r"[,;:]\s*(?:nenne?\b|wo\s+finde|wo\s+bekomm|wo\s+gibt|an\s+wen\b|wer\s+hilft\b"
+    r"\s[–:]\s*welche[nm]?\b(?!\s+(?:rolle|bedeutung|anteil|zahl|prozent|jahr))"
+    r"|[,;:]\s*(?:nenne?\b|wo\s+finde|wo\s+bekomm|wo\s+gibt|an\s+wen\b|wer\s+hilft\b"
     r"|was\s+(?:bringt|bringen|hält|halten|spricht|sind\s+die|bremst|bremsen|hindert|hindern|hemmt|hemmen)\b"
     r"|was\s+(?:würde|würden|wuerde|wuerden|könnte|könnten|kann|können|soll|sollte)\b[^?]*?\bbringen\b"
     r"|woran\s+(?:hakt|hapert|scheitert|scheitern|krankt)\b)",
@@ -77,7 +80,8 @@ _LIST_ANYWHERE_RE = re.compile(
 # „Vorteile von KI für Händler?“): the items are asked for. A singular noun („Förderung für KI?“)
 # stays a fact question.
 _TERSE_LIST_RE = re.compile(
-    r"^\s*(?:(?i:die|eure|ihre|unsere)\s+)?[A-ZÄÖÜ][\w-]*(?:e|en|n|er|s)"
+    r"^\s*(?:(?i:die|eure|ihre|unsere)\s+)?(?:[A-ZÄÖÜ][\w-]*e\s+(?=[A-ZÄÖÜ]))?"
+    r"(?:[A-ZÄÖÜ][\w-]*(?:e|en|n|er|s)|Literatur)"
     r"(?:\s+(?:von|für|fuer|bei|beim|der|des|im|in|mit|zu|zur|zum|gegen|durch|auf|an|am|rund)\b"
     r"[^.!]*)?[?]?\s*$",
 )
@@ -147,13 +151,22 @@ def _kind(question: str) -> Kind:
         return "number"
     if any(r.search(question) for r in (_LIST_RE, _CLAUSE_LIST_RE, _LIST_ANYWHERE_RE)):
         return "list"
-    if _YESNO_RE.search(question) or _VERB_FIRST_RE.search(question):
+    if not _KEYWORDS_RE.match(question) and (
+        _YESNO_RE.search(question) or _VERB_FIRST_RE.search(question)
+    ):
         return "yesno"
+    if _KEYWORDS_RE.match(question) and _TERSE_LIST_RE.match(question.split()[0]):
+        return "list"
     if _HOWTO_RE.search(question):
         return "howto"
     if _TERSE_LIST_RE.match(question) and not _VERB_RE.search(question):
         return "list"
     return "fact"
+
+
+# Typed keywords, no question mark and no lower-case word („Hindernise KI Mittelstand“): no verb
+# comes first, and a plural noun first asks for the items.
+_KEYWORDS_RE = re.compile(r"^\s*[A-ZÄÖÜ][\w-]*(?:\s+[A-ZÄÖÜ0-9][\w-]*){1,4}\s*$")
 
 
 # Words that make a terse ask a sentence after all (a finite verb or a question word).

@@ -51,6 +51,14 @@ SECTION = (
         ("Hafte ich, wenn meine KI einen Fehler macht?", "yesno"),
         ("Gibts KI-Zentren in Muenchen?", "yesno"),
         ("Nutzen von KI für Händler?", "list"),
+        ("Weiterführende Links zu KI?", "list"),
+        # Typed keywords: no verb comes first; a plural noun asks for the items.
+        ("Hemmnisse KI Handwerk", "list"),
+        ("Förderung KI Mittelstand", "fact"),
+        ("Setzen KMU KI ein?", "yesno"),
+        # „welche“ after a dash asks; after a comma it may open a relative clause.
+        ("Chatbots im Vertrieb – welche Einsatzmöglichkeiten gibt es?", "list"),
+        ("Wo kann man sich zu KI im Handwerk einlesen?", "list"),
         ("Für welche Aufgaben im Büro kann man KI nutzen?", "list"),
         ("Aus welchem Jahr stammt die Umfrage?", "fact"),
         ("Ab wann gilt der AI Act?", "fact"),
