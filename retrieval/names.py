@@ -201,10 +201,11 @@ PRICE_RE = re.compile(
     re.I,
 )
 # Costs weighed against benefit („Kosten-Nutzen“, „der Nutzen im Verhältnis zu den Kosten“,
-# „rechnet sich das?“): a question about the return on an investment (the sheet's „ROI“), not
-# about a price.
+# „die Kosten und der Ertrag“, „rechnet sich das?“): a question about the return on an
+# investment (the sheet's „ROI“), not about a price.
 _RATIO_RE = re.compile(
-    r"kosten-nutzen|nutzen\W+(?:\w+\W+){0,6}?kosten|kosten\W+(?:\w+\W+){0,6}?nutzen"
+    r"kosten-nutzen|(?:nutzen|ertr[aä]g\w*|gewinn\w*|rendite|erlös\w*)\W+(?:\w+\W+){0,6}?kosten"
+    r"|kosten\W+(?:\w+\W+){0,6}?(?:nutzen|ertr[aä]g\w*|gewinn\w*|rendite|erlös\w*)"
     r"|verhältnis\w*\W+(?:\w+\W+){0,3}?kosten|rechnet\s+(?:\w+\s+){0,3}?sich|rentabel|rentiert",
     re.I,
 )

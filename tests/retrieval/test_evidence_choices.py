@@ -148,6 +148,8 @@ def test_names_and_figures_the_evidence_lacks_are_found(question: str, missing: 
         "Ist der unklare Nutzen im Verhältnis zu den Kosten ein Grund, warum Firmen KI meiden?",
         "Lohnt sich KI, wenn man Kosten und Nutzen vergleicht?",
         "Wie sieht das Kosten-Nutzen-Verhältnis von KI aus?",
+        "Stehen die Kosten bei KI in einem vernünftigen Verhältnis zum Ertrag?",
+        "Wird der Gewinn die Kosten für KI wieder hereinholen?",
     ],
 )
 def test_names_and_figures_the_evidence_holds_are_not_missing(question: str) -> None:

@@ -194,6 +194,7 @@ def test_the_fact_sheet_gives_no_share_of_firms_planning_ki(answerer: Answerer) 
         # Costs weighed against benefit ask about the return („ROI“), not an amount.
         ("Ist der unklare Nutzen im Verhältnis zu den Kosten ein Grund, KI zu meiden?", None),
         ("Wie sieht das Kosten-Nutzen-Verhältnis von KI aus?", None),
+        ("Was ist das Problem mit Kosten und Ertrag bei KI?", None),
         ("Wie lange dauert die Einführung?", "time"),
     ],
 )
