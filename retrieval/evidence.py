@@ -33,6 +33,7 @@ from retrieval.question_kind import (
 )
 from retrieval.ranking import ranking_missing
 from retrieval.refusal import Weighing, evidence_strength
+from retrieval.subjects import SUBJECT_CEILING, unnamed_subject
 from retrieval.thesaurus import default_thesaurus
 
 if TYPE_CHECKING:
@@ -142,6 +143,10 @@ class EvidenceBuilder:
             refused = refused or figure_missing(standalone, passages)
         # „Was ist das größte Hemmnis?“ where no passage ranks anything (`ranking`).
         refused = refused or ranking_missing(standalone, texts)
+        # „Welche Branchen …?“ where no passage names any industry (`subjects`); decided only
+        # where the evidence is not strong anyway (an everyday noun the thesaurus lacks).
+        if lexical and not refused and strength < SUBJECT_CEILING:
+            refused = self.unnamed_subject(standalone) is not None
         # „Was sind Assistenzsysteme?“ where the passages only list them (`mentions`).
         if lexical and kind != "list":
             refused = refused or only_named(standalone, passages)
@@ -191,6 +196,15 @@ class EvidenceBuilder:
             if all(p.id != passage.id for p in out):
                 out.append(passage)
         return tuple(out)
+
+    def unnamed_subject(self, question: str) -> str | None:
+        """What a „Welche …?“ question asks for, when no passage of the store names it."""
+        try:
+            index = self.searcher.snapshot().lexical
+        except AttributeError:  # a searcher without a store (tests' fakes)
+            return None
+        unseen = index.idf("\x00")
+        return unnamed_subject(question, lambda t: index.idf(t) < unseen, index.corrections)
 
     def quote(self, n: int, passage: Passage) -> Citation:
         """The passage's key quote as citation `n`, verified against its page."""
