@@ -31,7 +31,7 @@ from typing import Literal
 
 from retrieval.compose import QUANTITY_RE, items
 from retrieval.lexical import MIN_TYPO_LENGTH, analyze, one_edit
-from retrieval.names import DURATION_RE, MONEY_RE, SPAN_RE, asks_price
+from retrieval.names import MONEY_RE, SPAN_RE, asks_duration, asks_price
 from retrieval.passages import Passage
 from retrieval.question_kind import asking_sentences
 from retrieval.thesaurus import default_thesaurus, verb_forms
@@ -101,7 +101,7 @@ def asked_unit(question: str) -> Unit | None:
     """Money or time, when the question asks for an amount of it (as `retrieval.names` reads it)."""
     if asks_price(question):
         return "money"
-    if DURATION_RE.search(question):
+    if asks_duration(question):
         return "time"
     return None
 

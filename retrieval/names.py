@@ -8,7 +8,7 @@ and the sheet speaks of Germany only. When the question names
 - a product, program or organisation written as one (an acronym like „SAP“, a word with an inner
   capital like „ChatGPT“),
 - a year or an amount (percent, euro),
-- a price or a duration („Was kostet …“, „Wie lange dauert …“),
+- a price or a duration („Was kostet …“, „Wie lange dauert …“, „… in unter zwei Jahren?“),
 - how much something changed („Um wie viel ist der Anteil gestiegen?“),
 - a way to reach someone („Telefonnummer“, „E-Mail-Adresse“, „Anschrift“),
 - what the law requires or permits („AI Act“, „DSGVO“, „Darf ich …“, „Wer haftet …“), taxes
@@ -29,6 +29,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+
+from retrieval.citations import split_sentences
 
 # German states with their adjective and their largest cities: a passage naming one of those
 # speaks about the state.
@@ -219,6 +221,23 @@ def asks_price(question: str) -> bool:
 MONEY_RE = re.compile(r"\d\s*(?:€|eur\b|euro\b|mio\b|millionen|tsd\b)|(?:€|eur)\s*\d", re.I)
 # Asking for a duration, and what a passage must hold to give one.
 DURATION_RE = re.compile(r"\bwie\s+lange\b|\bdauer\w*\b", re.I)
+# A span the asking sentence puts to the test („Amortisiert sich das in unter zwei Jahren?“,
+# „… innerhalb von 6 Monaten?“): the sources must give a span to confirm or deny it. Context
+# before it („Wir wollen in zwei Jahren digital sein.“) asks nothing.
+_SPAN_ASKED_RE = re.compile(
+    r"\b(?:in|innerhalb|binnen|nach)\s+(?:von\s+)?(?:(?:unter|weniger\s+als|über|mehr\s+als"
+    r"|maximal|höchstens|knapp|spätestens)\s+)?(?:\d+|ein\w*|zwei|drei|vier|fünf|sechs|sieben"
+    r"|acht|neun|zehn|zwölf)\s+(?:tag|woche|monat|jahr)\w*",
+    re.I,
+)
+
+
+def asks_duration(question: str) -> bool:
+    """Whether the question asks how long, or puts a span to the test in its asking sentence."""
+    asking = [s for s in split_sentences(question) if s.endswith("?")] or [question]
+    return bool(DURATION_RE.search(question) or _SPAN_ASKED_RE.search(asking[-1]))
+
+
 SPAN_RE = re.compile(
     r"\d\s*(?:-\s*\d+\s*)?(?:tag|tage|tagen|woche\w*|monat\w*|jahr\w*|stunde\w*)\b", re.I
 )
@@ -270,7 +289,7 @@ STATUTE_RE = re.compile(
 # `missing_names` reports when it does not.
 _ASKED_AND_GIVEN = (
     ("Preis", asks_price, MONEY_RE),
-    ("Dauer", DURATION_RE.search, SPAN_RE),
+    ("Dauer", asks_duration, SPAN_RE),
     ("Veränderung", CHANGE_RE.search, SHIFT_RE),
     ("Kontakt", CONTACT_RE.search, REACH_RE),
     ("Recht", LAW_RE.search, STATUTE_RE),

@@ -104,6 +104,8 @@ SHEET = [
         ("Wie viele KMU nutzen 2025 KI?", ["2025"]),
         ("Lohnt sich KI ab 5.000 Euro?", ["5.000 Euro"]),
         ("Wie lange dauert die Einführung von KI?", ["Dauer"]),
+        # A span put to the test asks for one too.
+        ("Rechnet sich ein Chatbot für uns innerhalb von sechs Monaten?", ["Dauer"]),
         # „mit steigender Tendenz“ says that, not by how much.
         ("Um wie viel ist der Anteil gestiegen?", ["Veränderung"]),
         ("Um wieviel Prozent pro Jahr wächst der KI-Einsatz?", ["Veränderung"]),
@@ -149,6 +151,8 @@ def test_names_and_figures_the_evidence_lacks_are_found(question: str, missing: 
         "Lohnt sich KI, wenn man Kosten und Nutzen vergleicht?",
         "Wie sieht das Kosten-Nutzen-Verhältnis von KI aus?",
         "Stehen die Kosten bei KI in einem vernünftigen Verhältnis zum Ertrag?",
+        # A span in the context before the question asks nothing.
+        "Wir wollen in zwei Jahren papierlos sein. Wie fangen wir mit KI an?",
         "Wird der Gewinn die Kosten für KI wieder hereinholen?",
     ],
 )
