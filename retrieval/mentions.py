@@ -9,8 +9,9 @@ what it is about is refused where the passages mention the thing, but every ment
 entry of an enumeration or an example („wie …“, „z. B. …“, „u.a. …“) and none says more.
 
 The same holds for a question asking what a thing other than KI does or brings („Wie kann ein
-Assistenzsystem die Beschäftigten unterstützen?“, „Was leistet Sensorik?“): an entry of a list
-of fields says that the field exists, not what it does. A question asking what KI does for a
+Assistenzsystem die Beschäftigten unterstützen?“, „Was leistet Sensorik?“, „Können
+Assistenzsysteme Mitarbeitende unterstützen?“): an entry of a list of fields says that the
+field exists, not what it does. A question asking what KI does for a
 field („Wie hilft KI bei der Wartung?“) is not decided here: an example („in der Produktion
 (z. B. vorausschauende Wartung …)“) does answer that KI is used there.
 
@@ -41,9 +42,11 @@ _DEFINITION_RE = re.compile(
 )
 # „Wie kann/hilft …“, „Was bringt/bietet/macht …“, „Wobei/Wofür/Womit kann …“: what a thing does.
 _DOES_RE = re.compile(
-    r"^\W*(?:und\s+)?(?:wie|wobei|wofür|womit|inwiefern|was)\s+(?:genau\s+|eigentlich\s+|konkret\s+)*"
+    r"^\W*(?:und\s+)?(?:(?:wie|wobei|wofür|womit|inwiefern|was)\s+(?:genau\s+|eigentlich\s+|konkret\s+)*"
     r"(?:kann|können|könnte|könnten|hilft|helfen|unterstützt|unterstützen|bringt|bringen|bietet"
-    r"|bieten|macht|machen|leistet|leisten|tut|tun)\b",
+    r"|bieten|macht|machen|leistet|leisten|tut|tun)"
+    r"|(?:kann|können|koennen|könnte|könnten|hilft|helfen|unterstützt|unterstützen|bringt|bringen)"
+    r"(?=\s[^?]*\b(?:unterstütz\w*|unterstuetz\w*|helfen|leisten|übernehmen|entlasten|erledigen)\b))\b",
     re.IGNORECASE,
 )
 # The subject after the verb: an optional article, then the noun („… ein Assistenzsystem …“).

@@ -57,6 +57,11 @@ def test_questions_asking_what_a_thing_is() -> None:
     assert not asks_what_it_does("Wie kann künstliche Intelligenz beim Verarbeiten helfen?")
     assert not asks_what_it_does("Welche Assistenzsysteme gibt es?")
     assert not asks_what_it_does("Gibt es Hilfe für kleine Betriebe?")
+    # The same asked yes or no, with the verb first.
+    assert asks_what_it_does("Können Assistenzsysteme unsere Monteure entlasten?")
+    assert asks_what_it_does("Kann Robotik uns beim Verpacken helfen?")
+    assert not asks_what_it_does("Kann KI uns beim Verpacken helfen?")
+    assert not asks_what_it_does("Können kleine Betriebe KI schon nutzen?")
 
 
 def test_the_fact_sheet_does_not_explain_what_it_only_lists(answerer: Answerer) -> None:
