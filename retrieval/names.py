@@ -30,7 +30,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from retrieval.citations import split_sentences
+from retrieval.question_kind import asking_sentences
 
 # German states with their adjective and their largest cities: a passage naming one of those
 # speaks about the state.
@@ -234,8 +234,9 @@ _SPAN_ASKED_RE = re.compile(
 
 def asks_duration(question: str) -> bool:
     """Whether the question asks how long, or puts a span to the test in its asking sentence."""
-    asking = [s for s in split_sentences(question) if s.endswith("?")] or [question]
-    return bool(DURATION_RE.search(question) or _SPAN_ASKED_RE.search(asking[-1]))
+    return bool(
+        DURATION_RE.search(question) or _SPAN_ASKED_RE.search(asking_sentences(question)[0])
+    )
 
 
 SPAN_RE = re.compile(
