@@ -27,6 +27,8 @@ from retrieval.lexical import MIN_TYPO_LENGTH, analyze, one_edit
 from retrieval.question_kind import question_kind
 
 THESAURUS_FILE = Path(__file__).with_name("thesaurus.de.toml")
+# The shortest term read as a key term with a doubled letter typed once.
+MIN_UNDOUBLED = 5
 
 
 @dataclass(frozen=True)
@@ -112,16 +114,32 @@ class Thesaurus:
 
         Users type fast: „Qualitätskontrole“ is „Qualitätskontrolle“. A term of at least
         `MIN_TYPO_LENGTH` letters that is no key term itself matches a key term one letter
-        changed, added, dropped or swapped away.
+        changed, added, dropped or swapped away; a shorter one (from `MIN_UNDOUBLED` letters)
+        only a key term with a doubled letter typed once („Hemnisse“ for „Hemmnisse“), the
+        commonest slip and one that rarely makes another word.
         """
         found: dict[str, str] = {}
         for term in asked:
-            if len(term) < MIN_TYPO_LENGTH or term in self._key_terms:
+            if len(term) < MIN_UNDOUBLED or term in self._key_terms:
                 continue
             for key_term in self._key_terms:
-                if key_term not in asked and one_edit(term, key_term):
+                if key_term in asked:
+                    continue
+                if (
+                    one_edit(term, key_term)
+                    if len(term) >= MIN_TYPO_LENGTH
+                    else undoubled(term, key_term)
+                ):
                     found.setdefault(key_term, term)
         return found
+
+
+def undoubled(term: str, key_term: str) -> bool:
+    """Whether `term` is `key_term` with one of its doubled letters typed once („hemnis“)."""
+    return len(key_term) == len(term) + 1 and any(
+        key_term[i] == key_term[i + 1] and key_term[:i] + key_term[i + 1 :] == term
+        for i in range(len(key_term) - 1)
+    )
 
 
 def _entries(

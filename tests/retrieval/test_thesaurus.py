@@ -58,6 +58,13 @@ def test_a_long_word_one_letter_off_a_key_is_a_typo_of_it() -> None:
     assert thesaurus.added("Braucht ein Planer KI?") == []
 
 
+def test_a_shorter_word_is_a_typo_of_a_key_only_by_a_doubled_letter_typed_once() -> None:
+    thesaurus = Thesaurus.from_mapping({"Hemmnis": ["Herausforderungen"], "Planung": ["Tools"]})
+    assert thesaurus.added("Welche Hemnisse gibt es?") == ["Herausforderungen"]
+    # Any other slip in a word that short is left alone (it too often makes another word).
+    assert thesaurus.added("Hilft KI bei der Planug?") == []
+
+
 def test_terms_are_added_once() -> None:
     thesaurus = Thesaurus.from_mapping(
         {"Hürde": ["Herausforderungen"], "Hemmnis": ["Herausforderungen"]}
