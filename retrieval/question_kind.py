@@ -35,6 +35,14 @@ Kind = Literal["list", "number", "yesno", "howto", "fact"]
 
 # „Wie verbreitet …“ asks for a share as much as „Wie viele …“ does.
 _SPREAD_RE = re.compile(r"\bwie\s+(?:verbreitet|weit\s+verbreitet|häufig|oft)\b", re.IGNORECASE)
+# Larger against smaller firms („eher die größeren oder die kleinen?“), or which size uses KI
+# most („Welche Betriebsgröße nutzt KI am meisten?“): the shares per size class are asked for.
+_SIZES_RE = re.compile(
+    r"\b(?:grö(?:ß|ss)|groess)er\w*\b[^?]*\b(?:oder|als)\b[^?]*\bklein\w*"
+    r"|\bklein\w*\b[^?]*\b(?:oder|als)\b[^?]*\b(?:grö(?:ß|ss)|groess)\w*"
+    r"|\w*(?:grö(?:ß|ss)|groess)e\b[^?]*\bam\s+(?:meisten|häufigsten|haeufigsten|stärksten)\b",
+    re.IGNORECASE,
+)
 
 # „Wie viele Hemmnisse werden genannt/aufgezählt?“ counts what the sources list: the answer is
 # the list itself (the sheet gives no count, only the items).
@@ -147,7 +155,7 @@ def question_kind(question: str) -> Kind:
 def _kind(question: str) -> Kind:
     if _COUNT_ITEMS_RE.search(question):
         return "list"
-    if asks_for_quantity(question) or _SPREAD_RE.search(question):
+    if asks_for_quantity(question) or _SPREAD_RE.search(question) or _SIZES_RE.search(question):
         return "number"
     if any(r.search(question) for r in (_LIST_RE, _CLAUSE_LIST_RE, _LIST_ANYWHERE_RE)):
         return "list"

@@ -67,6 +67,10 @@ SECTION = (
         ("Ich bin IT-Verantwortlicher: wie bereite ich unsere Daten auf KI vor?", "howto"),
         # A comparison of how often asks for the shares.
         ("Setzen größere Betriebe öfter KI ein als kleine?", "number"),
+        # Larger against smaller, or which size uses it most: the shares per size class.
+        ("Sind eher die kleinen Handwerker dabei oder die größeren Firmen?", "number"),
+        ("Welche Firmengröße setzt KI am häufigsten ein?", "number"),
+        ("Welche Hürden haben kleine Firmen, die größer werden wollen?", "list"),
         # The imperative without its „e“, as people type it.
         ("Nenn mal die Hürden bei KI.", "list"),
         ("Zähl die Vorteile von KI auf.", "list"),
