@@ -27,6 +27,10 @@ from retrieval.thesaurus import default_thesaurus
 
 # „welche“ (any case, after a preposition too: „In welcher Branche …“) and the next words.
 _WHICH_RE = re.compile(r"\bwelche[nrsm]?\s+((?:\S+\s*){1,3})", re.IGNORECASE)
+# „Gibt es (auch/denn) X …?“, „Gibts X …?“: what is asked whether there is.
+_THERE_IS_RE = re.compile(
+    r"\b[Gg]ibt(?:\s+es|s|'s)\s+(?:(?:auch|denn|eigentlich|überhaupt|noch)\s+)*([A-ZÄÖÜ][\w-]*)"
+)
 # The evidence strength (`retrieval.refusal.evidence_strength`) from which the rule is not asked.
 SUBJECT_CEILING = 0.6
 # The shortest head of a compound read with a typo (and the shortest term it may stand for:
@@ -47,12 +51,20 @@ _SHAPE_NOUNS = frozenset(
 
 
 def asked_noun(question: str) -> str | None:
-    """The noun after „welche“ in the question's asking sentence („Branchen“), if any."""
-    match = _WHICH_RE.search(asking_sentences(question)[0])
+    """The noun after „welche“ in the question's asking sentence („Branchen“), if any.
+
+    „welche“ without a noun („Gibt es Förderprogramme? Welche werden genannt?“) points back to
+    what an earlier asking sentence asks whether there is.
+    """
+    asking = asking_sentences(question)
+    match = _WHICH_RE.search(asking[0])
     if match is None:
         return None
     words = match.group(1).split()
     noun = next((w for w in words if w[:1].isupper()), None)
+    if noun is None:
+        earlier = (_THERE_IS_RE.search(s) for s in asking[1:])
+        noun = next((m.group(1) for m in earlier if m), None)
     return noun.strip("?!.,;:–") if noun else None
 
 

@@ -36,6 +36,9 @@ def corrections(terms: Iterable[str]) -> dict[str, str]:
         ("Wir sind ein Betrieb. Welche KI-Software taugt was?", "KI-Software"),
         ("Was bringt KI?", None),
         ("welche gibt es denn?", None),
+        # „welche“ without a noun points back to what is asked whether there is.
+        ("Gibts Zuschüsse für Roboter? Welche werden genannt?", "Zuschüsse"),
+        ("Gibt es denn eine Förderung? Welche ist das?", None),
     ],
 )
 def test_the_asked_noun_follows_welche(question: str, noun: str | None) -> None:
