@@ -111,26 +111,23 @@ class EvidenceBuilder:
         english = is_english(question)  # the answer's language
         # Coverage counts the searched words in the (German) passages: meaningless for English.
         lexical = not is_english(standalone)
-        # „… für meinen kleinen Betrieb“ picks no passage (`without_own_firm`); a number question
-        # keeps it (the size picks the figure). The threshold was calibrated on whole questions:
-        # where the search without it falls short, the whole question's evidence may pass.
-        firmless = standalone if asks_for_quantity(standalone) else without_own_firm(standalone)
-        passages, votes, strength = self.gather(firmless, kind, lexical)
-        refused = strength < self.threshold
-        if refused and firmless != standalone:
-            whole = self.gather(standalone, kind, lexical)
-            if whole[2] >= self.threshold:
-                passages, votes, strength = whole
-                refused = False
-        # „Wir sind ein Architekturbüro mit sechs Leuten. Wie fangen wir an?“: the context
-        # dilutes the question's embedding; the asking sentence alone may find the evidence.
+        # Searched in turn until one passes the gate:
+        # - without the asker's firm („… für meinen kleinen Betrieb“ picks no passage,
+        #   `without_own_firm`); a number question keeps it (the size picks the figure);
+        # - the whole question, on which the threshold was calibrated;
+        # - its asking sentence alone: in „Wir sind ein Architekturbüro mit sechs Leuten. Wie
+        #   fangen wir an?“ the context dilutes the question's embedding.
         # The rules below still read the whole question (its context may bound the answer).
-        asking = asking_sentences(standalone)[0]
-        if refused and asking != standalone:
-            alone = self.gather(asking, kind, lexical)
-            if alone[2] >= self.threshold:
-                passages, votes, strength = alone
-                refused = False
+        firmless = standalone if asks_for_quantity(standalone) else without_own_firm(standalone)
+        first, *fallbacks = dict.fromkeys((firmless, standalone, asking_sentences(standalone)[0]))
+        passages, votes, strength = self.gather(first, kind, lexical)
+        for searched in fallbacks:
+            if strength >= self.threshold:
+                break
+            found = self.gather(searched, kind, lexical)
+            if found[2] >= self.threshold:
+                passages, votes, strength = found
+        refused = strength < self.threshold
         quotes = tuple(self.quote(n, p) for n, p in enumerate(passages, start=1))
         refused = refused or addresses_the_system(question) or addresses_the_system(standalone)
         texts = [p.text for p in passages]
