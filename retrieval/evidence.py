@@ -200,8 +200,7 @@ class EvidenceBuilder:
             index = self.searcher.snapshot().lexical
         except AttributeError:  # a searcher without a store (tests' fakes)
             return None
-        unseen = index.idf("\x00")
-        return unnamed_subject(question, lambda t: index.idf(t) < unseen, index.corrections)
+        return unnamed_subject(question, index.holds, index.corrections)
 
     def quote(self, n: int, passage: Passage) -> Citation:
         """The passage's key quote as citation `n`, verified against its page."""
@@ -218,12 +217,10 @@ class EvidenceBuilder:
         try:
             lexical = self.searcher.snapshot().lexical
             embedder = self.searcher.embedder
-            unseen = lexical.idf("\x00")  # what a term the sources never use weighs
 
             def idf(term: str) -> float:
                 # A term the sources never use tells no passage from another.
-                weight = lexical.idf(term)
-                return 0.0 if weight >= unseen else weight
+                return lexical.idf(term) if lexical.holds(term) else 0.0
 
         except AttributeError:  # a searcher without a store (tests' fakes)
             return Matcher(terms, synonyms=sorted(synonyms))

@@ -279,6 +279,10 @@ class LexicalIndex:
     def __len__(self) -> int:
         return len(self._ids)
 
+    def holds(self, term: str) -> bool:
+        """Whether some chunk holds the analysed term."""
+        return term in self._df
+
     def idf(self, term: str) -> float:
         """BM25 (Lucene) inverse document frequency of an analysed term; unseen terms get most."""
         df = self._df.get(term, 0)

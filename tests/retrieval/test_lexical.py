@@ -235,6 +235,10 @@ def test_idf_orders_terms_by_rarity(index: LexicalIndex) -> None:
     (rare,) = analyze("Salz")
     (common,) = analyze("KI")
     assert 0 < index.idf(common) < index.idf(rare) < index.idf("unbekannt")
+    # A term no chunk holds weighs most; `holds` tells it apart from the rarest held term.
+    assert index.holds(rare)
+    assert index.holds(common)
+    assert not index.holds("unbekannt")
 
 
 def test_idf_matches_bm25_scores() -> None:
