@@ -159,12 +159,11 @@ def _kind(question: str) -> Kind:
         return "number"
     if any(r.search(question) for r in (_LIST_RE, _CLAUSE_LIST_RE, _LIST_ANYWHERE_RE)):
         return "list"
-    if not _KEYWORDS_RE.match(question) and (
-        _YESNO_RE.search(question) or _VERB_FIRST_RE.search(question)
-    ):
+    if _KEYWORDS_RE.match(question):  # typed keywords: no verb first
+        if _TERSE_LIST_RE.match(question.split()[0]):
+            return "list"
+    elif _YESNO_RE.search(question) or _VERB_FIRST_RE.search(question):
         return "yesno"
-    if _KEYWORDS_RE.match(question) and _TERSE_LIST_RE.match(question.split()[0]):
-        return "list"
     if _HOWTO_RE.search(question):
         return "howto"
     if _TERSE_LIST_RE.match(question) and not _VERB_RE.search(question):

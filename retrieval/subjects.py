@@ -42,8 +42,7 @@ _SHAPE_NOUNS = frozenset(
         "Rolle Art Arten Sorte Form Typ Kategorie Aufgabe Möglichkeit Jahr Zeitraum Zeitpunkt "
         "Ministerium Institution Organisation Einrichtung Stelle Quelle Zahl Zahlen Punkt Bereich "
         "Beispiel Weg Schritt Maßnahme Faktor Grund Ursache Sache Ding Thema Teil Seite Stufe "
-        "Ebene "
-        "Bedeutung Anteil Prozent Variante Option Kriterium Kriterien Unterschied Ergebnis "
+        "Ebene Bedeutung Anteil Prozent Variante Option Kriterium Kriterien Unterschied Ergebnis "
         "Aussage Information Infos Angabe Gruppe Fall Ziel Effekt Auswirkung Folge Empfehlung "
         "Tipp Frage Erfahrung Hinweis Aspekt Merkmal Eigenschaft Funktion Leistung Nutzen Wirkung"
     )
