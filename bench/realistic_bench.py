@@ -49,6 +49,7 @@ FRESH_SETS = (
     ROOT / "eval" / "realistic-faktenblatt-fresh7.jsonl",
     ROOT / "eval" / "realistic-faktenblatt-fresh8.jsonl",
     ROOT / "eval" / "realistic-faktenblatt-fresh9.jsonl",
+    ROOT / "eval" / "realistic-faktenblatt-fresh10.jsonl",
 )
 LILYPOND_SET = ROOT / "eval" / "realistic-lilypond.jsonl"
 RESULTS = ROOT / "bench" / "results"
@@ -69,6 +70,7 @@ SPLIT_NAMES = {
     "fresh7": "frisch 7",
     "fresh8": "frisch 8",
     "fresh9": "frisch 9",
+    "fresh10": "frisch 10",
 }
 
 

@@ -2,7 +2,7 @@
 
 `eval/realistic-faktenblatt.jsonl`: every gold, golds and points phrase must occur in the fact
 sheet (`corpus/ki-faktenblatt.txt`); points must occur in the paragraphs that hold the golds.
-`eval/realistic-faktenblatt-fresh.jsonl` and `-fresh2.jsonl` … `-fresh9.jsonl` (the fresh
+`eval/realistic-faktenblatt-fresh.jsonl` and `-fresh2.jsonl` … `-fresh10.jsonl` (the fresh
 held-out splits) follow the same rules.
 `eval/realistic-lilypond.jsonl`: every gold phrase must occur on its page of the cleaned manual
 text and on no other page (`bench/lilypond.py`'s rules), and its points on that page.
@@ -43,6 +43,7 @@ FRESH_SETS = (
     (ROOT / "eval" / "realistic-faktenblatt-fresh7.jsonl", "fresh7", "f7-"),
     (ROOT / "eval" / "realistic-faktenblatt-fresh8.jsonl", "fresh8", "f8-"),
     (ROOT / "eval" / "realistic-faktenblatt-fresh9.jsonl", "fresh9", "f9-"),
+    (ROOT / "eval" / "realistic-faktenblatt-fresh10.jsonl", "fresh10", "f10-"),
 )
 LILY_SET = ROOT / "eval" / "realistic-lilypond.jsonl"
 SHEET = ROOT / "corpus" / "ki-faktenblatt.txt"

@@ -1,6 +1,6 @@
 """Usefulness of the answers on the realistic fact-sheet questions, per backend and split.
 
-Per backend (extractive, local) and split (tune, heldout, fresh, fresh2 … fresh9):
+Per backend (extractive, local) and split (tune, heldout, fresh, fresh2 … fresh10):
 
 - named: share of answerable questions whose answer names every `point` (an `a|b` point is
   met by either; compared after `letters_key`, like the set's own check);
@@ -50,6 +50,7 @@ FRESH = (
     ROOT / "eval" / "realistic-faktenblatt-fresh7.jsonl",
     ROOT / "eval" / "realistic-faktenblatt-fresh8.jsonl",
     ROOT / "eval" / "realistic-faktenblatt-fresh9.jsonl",
+    ROOT / "eval" / "realistic-faktenblatt-fresh10.jsonl",
 )
 # The splits whose misses have been read (tune/heldout/fresh since the evening of 6.12.2026,
 # fresh2 since 7.12.): the refusal threshold is calibrated on them. Pooled over all four, the

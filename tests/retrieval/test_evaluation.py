@@ -160,6 +160,6 @@ def test_an_unknown_split_names_the_line(tmp_path: Path) -> None:
     with pytest.raises(
         ValueError,
         match=r"Zeile 1: .*split muss tune, heldout, fresh, fresh2, fresh3, fresh4, fresh5, "
-        r"fresh6, fresh7, fresh8, fresh9 sein",
+        r"fresh6, fresh7, fresh8, fresh9, fresh10 sein",
     ):
         read_items(path)
