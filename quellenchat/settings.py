@@ -160,6 +160,13 @@ class Settings(BaseSettings):
     answer_passages: int = Field(
         default=4, ge=1, le=10, description="How many passages an answer is built from."
     )
+    topic: str = Field(
+        default="KI",
+        max_length=60,
+        description="The sources' topic: a question that does not name it (nor a word the "
+        "thesaurus gives for it, such as „künstliche Intelligenz“) is searched with it added, "
+        "as the asker means it („Welche Hemmnisse gibt es?“ asks about KI). Empty: off.",
+    )
     refusal_threshold: float | None = Field(
         default=None,
         description="Evidence strength (top-passage similarity plus 0.1 × the idf-weighted share "

@@ -158,6 +158,7 @@ class Answerer:
             settings.answer_passages,
             self.threshold,
             default_weighing(settings.embedder),
+            topic=settings.topic,
         )
         self._models: dict[str, Any] = {}
         self._model_lock = threading.Lock()

@@ -72,6 +72,11 @@ class Prepared:
         )
 
 
+def mentions_topic(question: str, topic: str) -> bool:
+    """Whether the question names the sources' topic, or a word the thesaurus gives it for."""
+    return set(analyze(topic)) <= set(analyze(default_thesaurus().expand(question)))
+
+
 def section_votes(hits: Sequence[Passage], passages: Sequence[Passage]) -> dict[str, float]:
     """Per passage id, the share of the hits' rank votes cast for its section.
 
@@ -97,12 +102,18 @@ class EvidenceBuilder:
     """Searches, quotes and gates; also weighs the question's terms for the extractive answer."""
 
     def __init__(
-        self, searcher: Searcher, passages: int, threshold: float, weighing: Weighing | None = None
+        self,
+        searcher: Searcher,
+        passages: int,
+        threshold: float,
+        weighing: Weighing | None = None,
+        topic: str = "",
     ) -> None:
         self.searcher = searcher
         self.passages = passages
         self.threshold = threshold
         self.weighing = weighing or Weighing()
+        self.topic = topic
         self._item_vectors: dict[str, Any] = {}
 
     def prepare(self, question: str, standalone: str, ask: str | None = None) -> Prepared:
@@ -119,7 +130,12 @@ class EvidenceBuilder:
         #   fangen wir an?“ the context dilutes the question's embedding.
         # The rules below still read the whole question (its context may bound the answer).
         firmless = standalone if asks_for_quantity(standalone) else without_own_firm(standalone)
-        first, *fallbacks = dict.fromkeys((firmless, standalone, asking_sentences(standalone)[0]))
+        # A question that does not name the sources' topic („Welche Hemmnisse gibt es?“) means
+        # it: searched with the topic added, it lands as close to its passage as one that does.
+        forms: tuple[str, ...] = (firmless, standalone, asking_sentences(standalone)[0])
+        if lexical and self.topic and not mentions_topic(standalone, self.topic):
+            forms = tuple(f"{form} ({self.topic})" for form in forms)
+        first, *fallbacks = dict.fromkeys(forms)
         passages, votes, strength = self.gather(first, kind, lexical)
         for searched in fallbacks:
             if strength >= self.threshold:

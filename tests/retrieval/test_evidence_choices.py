@@ -12,7 +12,7 @@ from retrieval.answering import Answerer
 from retrieval.answers import REFUSAL
 from retrieval.claims import check as check_claims
 from retrieval.compose import Matcher, compose, lead, render
-from retrieval.evidence import EvidenceBuilder, section_votes
+from retrieval.evidence import EvidenceBuilder, mentions_topic, section_votes
 from retrieval.lexical import analyze
 from retrieval.names import missing_names
 from retrieval.passages import Passage
@@ -322,3 +322,44 @@ def test_fields_of_use_in_everyday_compounds_find_the_fields(answerer: Answerer)
     answer = answerer.ask("Nenne typische Einsatzfelder von KI im Mittelstand.")
     assert "Anwendungsfelder" in answer.answer or "Einsatzpotenziale" in answer.answer
     assert "zurückhaltend" not in answer.answer
+
+
+@pytest.mark.parametrize(
+    ("question", "named"),
+    [
+        ("Welche Hemmnisse gibt es?", False),
+        ("Wie viele Studien werden zum Weiterlesen empfohlen?", False),
+        ("Welche Hemmnisse gibt es beim KI-Einsatz?", True),
+        ("Was bringt uns künstliche Inteligenz?", True),  # the thesaurus gives „KI“
+        ("Was machen die KI-Trainer?", True),
+    ],
+)
+def test_a_question_names_the_topic_or_not(question: str, named: bool) -> None:
+    assert mentions_topic(question, "KI") is named
+
+
+def test_a_question_without_the_topic_is_searched_with_it() -> None:
+    searcher = _ContextSearcher()
+    builder = EvidenceBuilder(cast(Any, searcher), 5, 0.9, topic="KI")
+    builder.prepare("Welche Hemmnisse gibt es?", "Welche Hemmnisse gibt es?")
+    assert searcher.searched == ["Welche Hemmnisse gibt es? (KI)"]
+    searcher.searched.clear()
+    builder.prepare("Welche Hemmnisse hat KI?", "Welche Hemmnisse hat KI?")
+    assert searcher.searched == ["Welche Hemmnisse hat KI?"]
+    # Empty: off.
+    searcher.searched.clear()
+    EvidenceBuilder(cast(Any, searcher), 5, 0.9).prepare("Welche Hemmnisse?", "Welche Hemmnisse?")
+    assert searcher.searched == ["Welche Hemmnisse?"]
+
+
+def test_the_topic_the_asker_means_finds_the_evidence(answerer: Answerer) -> None:
+    # Without „KI“ the question's embedding lies far from every passage of the sheet.
+    question = "Wie viele Hemmnisse werden für kleine und mittlere Firmen aufgezählt?"
+    answer = answerer.ask(question)
+    assert not answer.refused
+    assert "Know-how" in answer.answer
+    assert "Auftragsbücher" in answer.answer
+    off = Answerer(answerer.settings.model_copy(update={"topic": ""}), searcher=answerer.searcher)
+    assert off.ask(question).refused
+    # A near-miss stays refused with the topic added.
+    assert answerer.ask("Wie programmiere ich ein neuronales Netz in Python?").refused
