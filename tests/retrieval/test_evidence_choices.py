@@ -338,17 +338,29 @@ def test_a_question_names_the_topic_or_not(question: str, named: bool) -> None:
     assert mentions_topic(question, "KI") is named
 
 
-def test_a_question_without_the_topic_is_searched_with_it() -> None:
-    searcher = _ContextSearcher()
+class _TopicSearcher(_ContextSearcher):
+    """Finds the passage strongly only where the query names the topic."""
+
+    def search(self, question: str, k: int) -> list[Passage]:
+        self.searched.append(question)
+        similarity = 0.95 if "KI" in question else 0.5
+        return [make_passage(self.TEXT, similarity=similarity, coverage=0.5)]
+
+
+def test_a_question_without_the_topic_is_searched_with_it_after_the_others() -> None:
+    searcher = _TopicSearcher()
     builder = EvidenceBuilder(cast(Any, searcher), 5, 0.9, topic="KI")
-    builder.prepare("Welche Hemmnisse gibt es?", "Welche Hemmnisse gibt es?")
-    assert searcher.searched == ["Welche Hemmnisse gibt es? (KI)"]
+    prepared = builder.prepare("Welche Hemmnisse gibt es?", "Welche Hemmnisse gibt es?")
+    assert not prepared.refused
+    assert searcher.searched == ["Welche Hemmnisse gibt es?", "Welche Hemmnisse gibt es? (KI)"]
+    # A question that names the topic is searched as asked.
     searcher.searched.clear()
     builder.prepare("Welche Hemmnisse hat KI?", "Welche Hemmnisse hat KI?")
     assert searcher.searched == ["Welche Hemmnisse hat KI?"]
     # Empty: off.
     searcher.searched.clear()
-    EvidenceBuilder(cast(Any, searcher), 5, 0.9).prepare("Welche Hemmnisse?", "Welche Hemmnisse?")
+    off = EvidenceBuilder(cast(Any, searcher), 5, 0.9)
+    assert off.prepare("Welche Hemmnisse?", "Welche Hemmnisse?").refused
     assert searcher.searched == ["Welche Hemmnisse?"]
 
 
