@@ -75,13 +75,14 @@ class Thesaurus:
         `without`: keys (as written in the file) left out; `counting` as for `expand`.
         """
         asked = verb_forms(question)
-        asked |= self.misspelled(asked).keys()
+        corrected = self.misspelled(asked).keys()
+        asked |= corrected
         skipped = {frozenset(analyze(k)) for key in without for k in noun_forms(key)}
         return list(
             dict.fromkeys(
                 target
                 for key, targets in self._entries_for(question, counting)
-                if key <= asked and key not in skipped
+                if _holds(asked, key, corrected) and key not in skipped
                 for target in targets
             )
         )
@@ -98,7 +99,7 @@ class Thesaurus:
         asked |= typos.keys()
         found: dict[str, set[str]] = {}
         for key, targets in self._entries_for(question, None):
-            if key <= asked:
+            if _holds(asked, key, typos.keys()):
                 added = set(analyze(" ".join(targets)))
                 for term in key & (terms | typos.keys()):
                     found.setdefault(typos.get(term, term), set()).update(added)
@@ -132,6 +133,20 @@ class Thesaurus:
                 ):
                     found.setdefault(key_term, term)
         return found
+
+
+def _holds(asked: set[str], key: frozenset[str], corrected: Iterable[str]) -> bool:
+    """Whether the question's terms hold every term of the key.
+
+    A key term read in place of a misspelt word holds its compound parts too: „Qualitätskontrole“
+    stands for „Qualitätskontrolle“, analysed as the compound, „Qualität“ and „Kontrolle“.
+    """
+    if key <= asked:
+        return True
+    wholes = [whole for whole in corrected if whole in key]
+    return bool(wholes) and all(
+        term in asked or any(term in whole for whole in wholes) for term in key
+    )
 
 
 def undoubled(term: str, key_term: str) -> bool:

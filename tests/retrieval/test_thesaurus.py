@@ -58,6 +58,12 @@ def test_a_long_word_one_letter_off_a_key_is_a_typo_of_it() -> None:
     assert thesaurus.added("Braucht ein Planer KI?") == []
 
 
+def test_a_part_of_a_misspelt_compound_is_no_key_by_itself() -> None:
+    # „Qualitätskontrole“ holds the parts of „Qualitätskontrolle“ only for that key.
+    other = Thesaurus.from_mapping({"Kontrolle": ["Prüfung"], "Qualität": ["Güte"]})
+    assert other.added("KI in der Qualitätskontrole?") == []
+
+
 def test_a_shorter_word_is_a_typo_of_a_key_only_by_a_doubled_letter_typed_once() -> None:
     thesaurus = Thesaurus.from_mapping({"Hemmnis": ["Herausforderungen"], "Planung": ["Tools"]})
     assert thesaurus.added("Welche Hemnisse gibt es?") == ["Herausforderungen"]
