@@ -77,6 +77,10 @@ _NOT_PARTS_TEXT: Final = """
 _NOT_PARTS: Final[frozenset[str]] = frozenset(_NOT_PARTS_TEXT.split())
 
 
+# Adjective endings tried off a compound that does not split as it stands.
+_INFLECTIONS: Final = ("en", "er", "em", "es", "e")
+
+
 @dataclass(frozen=True)
 class SplitterConfig:
     """Knobs of the dictionary compound splitter (defaults chosen on XQuAD-de)."""
@@ -172,6 +176,12 @@ def split_compound(word: str, config: SplitterConfig = DEFAULT_SPLITTER) -> tupl
         return ()
     vocab = _vocabulary(config.min_zipf)
     cut = _best_cut(word, config, vocab)
+    if cut is None:
+        # An inflected adjective compound („wettbewerbsfähiger“): wordfreq lists the inflected
+        # last part too rarely; its base form („fähig“) is a part.
+        base = next((word[: -len(e)] for e in _INFLECTIONS if word.endswith(e)), None)
+        if base is not None and len(base) >= 2 * config.min_part:
+            cut = _best_cut(base, config, vocab)
     if cut is None:
         return ()
     parts = cut[1]

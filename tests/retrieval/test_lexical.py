@@ -92,6 +92,7 @@ def test_stopwords_are_folded() -> None:
         ),
         pytest.param("digitalisierungsstrategie", {"digitalisierung", "strategie"}, id="linking-s"),
         pytest.param("geschaeftsmodelle", {"geschaeft", "modelle"}, id="folded-umlaut"),
+        pytest.param("wettbewerbsfaehiger", {"wettbewerb", "faehig"}, id="inflected-adjective"),
         pytest.param("unternehmen", set(), id="prefix-verb-not-split"),
         pytest.param("gesellschaft", set(), id="suffix-not-a-part"),
         pytest.param("interessen", set(), id="frequent-word-kept-whole"),
