@@ -42,11 +42,13 @@ Unit = Literal["money", "time"]
 _GENERIC_WORDS = (
     "KI Künstliche Intelligenz AI KMU Unternehmen Firma Firmen Betrieb Betriebe Mittelstand "
     "Mittelständler Mittelstaendler Deutschland Prozent Anteil Quote Zahl Zahlen Anzahl "
-    "Prozentsatz Teil Jahr Jahre Schnitt Durchschnitt Euro EUR Vergleich Verhältnis Nutzer Anwender"
+    "Prozentsatz Teil Jahr Jahre Schnitt Durchschnitt Euro EUR Vergleich Verhältnis Nutzer "
+    "Anwender Nutzung Einsatz Verbreitung"
 )
 # Everyday idioms whose noun is not what a question counts („… haben mit KI nichts am Hut“).
 _IDIOM_RE = re.compile(
-    r"\b(?:am Hut|auf dem Schirm|im Blick|unterm Strich|unter dem Strich|im Griff|am Ende)\b",
+    r"\b(?:am Hut|auf dem Schirm|im Blick|unterm Strich|unter dem Strich|im Griff|am Ende"
+    r"|in (?:die|diese|der|dieser) Richtung)\b",
     re.IGNORECASE,
 )
 _NOUN_RE = re.compile(r"(?<![\w-])[A-ZÄÖÜ][\w-]*")

@@ -42,6 +42,10 @@ def test_idioms_and_comparisons_name_nothing_counted() -> None:
     assert asked_nouns("Wie hoch ist der Anteil der KI-Nutzer in der Landwirtschaft?") == [
         "Landwirtschaft"
     ]
+    # So is the use of KI itself; „in die Richtung“ points back to it.
+    assert asked_nouns("Ist die KI-Nutzung bei kleinen Firmen anders als bei größeren?") == []
+    assert asked_nouns("Wie viele Firmen planen auch nichts in die Richtung?") == []
+    assert asked_nouns("Wie hoch ist die KI-Nutzung in der Landwirtschaft?") == ["Landwirtschaft"]
 
 
 def test_the_section_heading_says_what_an_item_counts() -> None:
@@ -148,6 +152,10 @@ def test_larger_and_smaller_firms_get_the_shares_by_size(answerer: Answerer) -> 
     assert "(51-249 MA)" in answer.answer
     refused = answerer.ask("Wie verbreitet ist KI in Betrieben mit weniger als 10 Mitarbeitern?")
     assert refused.refused
+    compared = answerer.ask(
+        "Ist die KI-Nutzung bei kleinen Mittelständlern anders als bei größeren?"
+    )
+    assert "(51-249 MA)" in compared.answer
 
 
 NEITHER = make_passage(
