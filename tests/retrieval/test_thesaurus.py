@@ -86,6 +86,11 @@ def test_the_shipped_thesaurus_bridges_the_issue_examples() -> None:
     assert expand("Wie backt man Brot?") == "Wie backt man Brot?"
 
 
+def test_what_comes_out_in_the_end_is_the_result() -> None:
+    added = default_thesaurus().added("Man weiß ja vorher nicht, was am Ende rauskommt.")
+    assert "Ergebnissen" in added
+
+
 def test_conjugated_and_separable_verbs_match_their_infinitive_key() -> None:
     from retrieval.thesaurus import Thesaurus
 
