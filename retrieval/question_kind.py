@@ -60,7 +60,7 @@ _LIST_RE = re.compile(
     r"|finden|bekommen|erhalten|erfahren|informieren|holen|beraten|lernen)\b"
     r"|an\s+wen\b|wer\s+hilft\b|was\s+(?:bringt|bringen|hält|halten|spricht|sind\s+die|bremst|bremsen|hindert|hindern|hemmt|hemmen)\b"
     r"|was\s+(?:würde|würden|wuerde|wuerden|könnte|könnten|kann|können|soll|sollte)\b[^?]*?\bbringen\b"
-    r"|woran\s+(?:hakt|hapert|scheitert|scheitern|krankt)\b"
+    r"|woran\s+(?:hakt|hapert|scheitert|scheitern|krankt|fehlt|mangelt)\b"
     r"|(?:warum|wieso|weshalb|weswegen)\b[^?]*?\b(?:schwer|zöger\w*|zurückhaltend|scheu\w*"
     r"|skeptisch)\b"
     r"|was\s+für\b|which\b|list\b|name\b|where\s+can)",
@@ -74,7 +74,7 @@ _CLAUSE_LIST_RE = re.compile(
     r"|[,;:]\s*(?:nenne?\b|wo\s+finde|wo\s+bekomm|wo\s+gibt|an\s+wen\b|wer\s+hilft\b"
     r"|was\s+(?:bringt|bringen|hält|halten|spricht|sind\s+die|bremst|bremsen|hindert|hindern|hemmt|hemmen)\b"
     r"|was\s+(?:würde|würden|wuerde|wuerden|könnte|könnten|kann|können|soll|sollte)\b[^?]*?\bbringen\b"
-    r"|woran\s+(?:hakt|hapert|scheitert|scheitern|krankt)\b)",
+    r"|woran\s+(?:hakt|hapert|scheitert|scheitern|krankt|fehlt|mangelt)\b)",
     re.IGNORECASE,
 )
 # „Was … alles …“, „… welche Gründe …“ anywhere also ask for the whole list.

@@ -27,6 +27,8 @@ SECTION = (
     ("question", "kind"),
     [
         ("Welche Hemmnisse gibt es beim KI-Einsatz in KMU?", "list"),
+        ("Woran fehlt es kleinen Betrieben bei KI typischerweise?", "list"),
+        ("Woran hapert es bei KI im Mittelstand?", "list"),
         ("Nenne die Anwendungsfelder von KI.", "list"),
         ("Wo finde ich Beispiele für KI in Firmen?", "list"),
         ("Wo kann ich mehr über KI im Mittelstand nachlesen?", "list"),

@@ -86,6 +86,11 @@ def test_the_shipped_thesaurus_bridges_the_issue_examples() -> None:
     assert expand("Wie backt man Brot?") == "Wie backt man Brot?"
 
 
+def test_what_firms_lack_are_the_challenges() -> None:
+    added = default_thesaurus().added("Warum fehlt vielen Mittelständlern der Druck?")
+    assert "Herausforderungen" in added
+
+
 def test_what_comes_out_in_the_end_is_the_result() -> None:
     added = default_thesaurus().added("Man weiß ja vorher nicht, was am Ende rauskommt.")
     assert "Ergebnissen" in added
