@@ -89,6 +89,8 @@ def test_the_shipped_thesaurus_bridges_the_issue_examples() -> None:
 def test_what_firms_lack_are_the_challenges() -> None:
     added = default_thesaurus().added("Warum fehlt vielen Mittelständlern der Druck?")
     assert "Herausforderungen" in added
+    # „Fehler“ shares the stem of „fehlen“, not of „fehlt“.
+    assert "Herausforderungen" not in default_thesaurus().added("Erkennt KI Fehler?")
 
 
 def test_what_comes_out_in_the_end_is_the_result() -> None:
