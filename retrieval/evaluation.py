@@ -95,7 +95,8 @@ def _item(data: dict[str, Any]) -> EvalItem:
 # and read the same evening; "fresh7" was written on 7.12.2026 at 16:45 and
 # "fresh8" at 17:55, both for the rounds after and measured and read the same evening;
 # "fresh9" was written on 7.12.2026 at 19:00 for the round after, measured and read that night;
-# "fresh10" was written on 7.12.2026 at 21:10 for the round after (eval/realistic.md).
+# "fresh10" was written on 7.12.2026 at 21:10 for the round after, measured and read on
+# 8.12.2026 at night; "fresh11" (not wired yet) for the round after that (eval/realistic.md).
 SPLITS = (
     "tune",
     "heldout",
