@@ -13,12 +13,14 @@ and the sheet speaks of Germany only. When the question names
 - a way to reach someone („Telefonnummer“, „E-Mail-Adresse“, „Anschrift“),
 - what the law requires or permits („AI Act“, „DSGVO“, „Darf ich …“, „Wer haftet …“), taxes
   included („Steuervorteile“, „absetzbar“),
+- a product to be recommended („Welches KI-Tool empfehlt ihr …?“),
 
 and none of the retrieved passages mentions it (for a price: no amount of money; for a
 duration: no number of days, weeks, months or years; for a change: no change by a figure, such
 as „um 3 Prozentpunkte“ or „von 6 % auf 9 %“, where „mit steigender Tendenz“ is none; for
 contact: no phone number, e-mail address or street address, where a web link is none; for the
-law: no law, regulation or rule named, where „Anforderung an den Datenschutz“ is none), the
+law: no law, regulation or rule named, where „Anforderung an den Datenschutz“ is none; for a
+recommendation: none given), the
 sources cannot answer it: the answer is the refusal. A place counts as mentioned when a place
 inside it is („Bayern“ by „München“), so a question about Bavaria's centres is answered by
 „KI-Regionalzentren in München und Regensburg“.
@@ -285,6 +287,16 @@ STATUTE_RE = re.compile(
     re.I,
 )
 
+# Asking for a product to be recommended („Welches KI-Tool empfehlt ihr …?“, „Welche Software
+# könnt ihr empfehlen?“), and what a passage must hold to give one: a recommendation. The
+# sources name links and literature; a product they name is caught above („ChatGPT“).
+ADVICE_RE = re.compile(
+    r"\bwelche[snmr]?\s+(?:\S+\s+){0,2}?\S*(?:tool|software|programm|app|anbieter|hersteller"
+    r"|produkt|lösung|loesung|system|warenwirtschaft)\w*\b[^?]*?\bempf(?:ehl|iehl)\w*",
+    re.I,
+)
+RECOMMENDED_RE = re.compile(r"\bempf(?:ehl|iehl)\w*", re.I)
+
 
 # What a question can ask for, and what the evidence must hold to give it, with the label
 # `missing_names` reports when it does not.
@@ -294,6 +306,7 @@ _ASKED_AND_GIVEN = (
     ("Veränderung", CHANGE_RE.search, SHIFT_RE),
     ("Kontakt", CONTACT_RE.search, REACH_RE),
     ("Recht", LAW_RE.search, STATUTE_RE),
+    ("Empfehlung", ADVICE_RE.search, RECOMMENDED_RE),
 )
 
 

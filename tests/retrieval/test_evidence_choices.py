@@ -125,6 +125,9 @@ SHEET = [
         ("Wer haftet, wenn die KI Fehler macht?", ["Recht"]),
         # Tax law too: „Steuervorteile“ is no „Vorteil“ the sheet names under „Chancen“.
         ("Gibt es Steuervorteile, wenn ich in KI investiere?", ["Recht"]),
+        # A product to be recommended: the sources recommend none.
+        ("welches ki tool empfehlt ihr für tourenplanung bei kühltransporten", ["Empfehlung"]),
+        ("Welche KI-Software könnt ihr für Angebote empfehlen?", ["Empfehlung"]),
     ],
 )
 def test_names_and_figures_the_evidence_lacks_are_found(question: str, missing: list[str]) -> None:
@@ -154,6 +157,9 @@ def test_names_and_figures_the_evidence_lacks_are_found(question: str, missing: 
         # A span in the context before the question asks nothing.
         "Wir wollen in zwei Jahren papierlos sein. Wie fangen wir mit KI an?",
         "Wird der Gewinn die Kosten für KI wieder hereinholen?",
+        # Reading is recommended by the sources; a tool merely named is asked, not advised.
+        "Welche Studien empfehlt ihr zum Weiterlesen?",
+        "Welche Planungstools nutzen Firmen in der Logistik?",
     ],
 )
 def test_names_and_figures_the_evidence_holds_are_not_missing(question: str) -> None:
@@ -170,6 +176,7 @@ def test_names_and_figures_the_evidence_holds_are_not_missing(question: str) -> 
         ("Wie lautet die Anschrift?", "Musterstraße 12, 80331 München"),
         ("Was verlangt die DSGVO?", "Die DSGVO verlangt eine Rechtsgrundlage (Art. 6)."),
         ("Darf ich Kundendaten nutzen?", "Nach § 26 BDSG ist das zulässig."),
+        ("Welches KI-Tool empfehlt ihr?", "Wir empfehlen das Werkzeug X für den Einstieg."),
     ],
 )
 def test_a_change_or_a_contact_is_answered_where_the_evidence_gives_one(
