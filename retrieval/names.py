@@ -20,10 +20,9 @@ duration: no number of days, weeks, months or years; for a change: no change by 
 as „um 3 Prozentpunkte“ or „von 6 % auf 9 %“, where „mit steigender Tendenz“ is none; for
 contact: no phone number, e-mail address or street address, where a web link is none; for the
 law: no law, regulation or rule named, where „Anforderung an den Datenschutz“ is none; for a
-recommendation: none given), the
-sources cannot answer it: the answer is the refusal. A place counts as mentioned when a place
-inside it is („Bayern“ by „München“), so a question about Bavaria's centres is answered by
-„KI-Regionalzentren in München und Regensburg“.
+recommendation: none given), the sources cannot answer it: the answer is the refusal. A place
+counts as mentioned when a place inside it is („Bayern“ by „München“), so a question about
+Bavaria's centres is answered by „KI-Regionalzentren in München und Regensburg“.
 Spelling is compared folded (ä = ae, case ignored): „Muenchen“ is „München“.
 """
 
