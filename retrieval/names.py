@@ -289,12 +289,13 @@ STATUTE_RE = re.compile(
 # Asking for a product to be recommended („Welches KI-Tool empfehlt ihr …?“, „Welche Software
 # könnt ihr empfehlen?“), and what a passage must hold to give one: a recommendation. The
 # sources name links and literature; a product they name is caught above („ChatGPT“).
+_RECOMMEND = r"\bempf(?:ehl|iehl)\w*"
 ADVICE_RE = re.compile(
     r"\bwelche[snmr]?\s+(?:\S+\s+){0,2}?\S*(?:tool|software|programm|app|anbieter|hersteller"
-    r"|produkt|lösung|loesung|system|warenwirtschaft)\w*\b[^?]*?\bempf(?:ehl|iehl)\w*",
+    r"|produkt|lösung|loesung|system|warenwirtschaft)\w*\b[^?]*?" + _RECOMMEND,
     re.I,
 )
-RECOMMENDED_RE = re.compile(r"\bempf(?:ehl|iehl)\w*", re.I)
+RECOMMENDED_RE = re.compile(_RECOMMEND, re.I)
 
 
 # What a question can ask for, and what the evidence must hold to give it, with the label
